@@ -1,0 +1,185 @@
+"""The `crawler-rl` command: train, export, eval, deploy, actors and a baseline drive.
+
+Every subcommand imports its heavy modules lazily so `crawler-rl --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Map command-line flags onto dotted config keys."""
+    overrides: dict[str, Any] = {}
+    if args.total_steps is not None:
+        overrides["run.total_steps"] = args.total_steps
+    if args.seed is not None:
+        overrides["run.seed"] = args.seed
+    if args.env is not None:
+        overrides["env.env_id"] = args.env
+    return overrides
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from crawler_rl.rl.config import load_train_config
+
+    cfg = load_train_config(args.config, _train_overrides(args))
+    run_dir = Path(args.run_dir)
+    if args.backend == "local":
+        from crawler_rl.rl.trainer import run_training
+
+        if args.actors is not None or args.envs_per_actor is not None:
+            cfg = load_train_config(
+                args.config,
+                {
+                    **_train_overrides(args),
+                    "env.num_envs": (args.actors or 1) * (args.envs_per_actor or cfg.env.num_envs),
+                },
+            )
+        run_training(cfg, run_dir, resume=args.resume, progress=not args.no_progress)
+        return 0
+    from crawler_rl.ros.launcher import run_training_graph
+
+    return run_training_graph(
+        cfg,
+        run_dir,
+        resume=args.resume,
+        actors=args.actors if args.actors is not None else cfg.distributed.actors,
+        envs_per_actor=(
+            args.envs_per_actor
+            if args.envs_per_actor is not None
+            else cfg.distributed.envs_per_actor
+        ),
+        local_actors=not args.no_local_actors,
+        progress=not args.no_progress,
+    )
+
+
+def _cmd_actors(args: argparse.Namespace) -> int:
+    from crawler_rl.rl.config import load_train_config
+    from crawler_rl.ros.launcher import run_actor_fleet
+
+    overrides = {"env.env_id": args.env} if args.env else {}
+    cfg = load_train_config(args.config, overrides)
+    envs = args.envs_per_actor if args.envs_per_actor is not None else cfg.distributed.envs_per_actor
+    return run_actor_fleet(cfg, count=args.count, envs_per_actor=envs)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from crawler_rl.rl.export import export_checkpoint
+
+    path = export_checkpoint(Path(args.checkpoint), Path(args.output))
+    print(f"exported {path}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from crawler_rl.rl.evaluate import run_evaluation
+
+    if args.policy is None and args.baseline is None:
+        raise SystemExit("crawler-rl eval: give --policy FILE and/or --baseline ik")
+    run_evaluation(
+        Path(args.policy) if args.policy else None,
+        args.baseline,
+        Path(args.out_dir),
+        seed=args.seed,
+    )
+    return 0
+
+
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    from crawler_rl.ros.deploy import run_deploy
+
+    return run_deploy(
+        sim=args.sim,
+        policy=Path(args.policy) if args.policy else None,
+        record=Path(args.record) if args.record else None,
+        duration=args.duration,
+    )
+
+
+def _cmd_drive(args: argparse.Namespace) -> int:
+    from crawler_rl.sim.drive import drive_baseline
+
+    drive_baseline(args.surface, args.tether_length, args.seconds, args.seed)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="crawler-rl",
+        description="Learn, export and deploy a velocity controller for tethered hull crawlers.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a controller with PPO")
+    train.add_argument("--config", type=Path, default=None, help="train.yaml (default: packaged)")
+    train.add_argument("--backend", choices=["ros", "local"], default="ros",
+                       help="ros: actor/inference/learner nodes over DDS; local: one process")
+    train.add_argument("--actors", type=int, default=None, help="actor processes (ros backend)")
+    train.add_argument("--envs-per-actor", type=int, default=None, help="simulators per actor")
+    train.add_argument("--total-steps", type=int, default=None, help="env steps to train for")
+    train.add_argument("--run-dir", default="runs/latest", help="checkpoints, logs, ONNX")
+    train.add_argument("--resume", action="store_true", help="continue from the last good *.pt")
+    train.add_argument("--no-local-actors", action="store_true",
+                       help="start inference + learner only (actors run on other machines)")
+    train.add_argument("--env", default=None, help="Gymnasium id or module:Class (default crawler)")
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.set_defaults(handler=_cmd_train)
+
+    export = sub.add_parser("export", help="export a checkpoint to ONNX")
+    export.add_argument("checkpoint", help="*.pt checkpoint")
+    export.add_argument("-o", "--output", default="controller.onnx")
+    export.set_defaults(handler=_cmd_export)
+
+    evaluate = sub.add_parser("eval", help="evaluate a controller on held-out scenarios")
+    evaluate.add_argument("--policy", default=None, help="controller.onnx to evaluate")
+    evaluate.add_argument("--baseline", choices=["ik"], default=None, help="baseline controller")
+    evaluate.add_argument("--out-dir", default="runs/eval", help="report.json and plots")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.set_defaults(handler=_cmd_eval)
+
+    deploy = sub.add_parser("deploy", help="run the ONNX controller node (and a simulated robot)")
+    deploy.add_argument("--sim", action="store_true", help="also start robot_sim_node")
+    deploy.add_argument("--policy", default=None, help="controller.onnx")
+    deploy.add_argument("--record", default=None, help="render the simulated run to PNG/GIF")
+    deploy.add_argument("--duration", type=float, default=None, help="seconds, then stop")
+    deploy.set_defaults(handler=_cmd_deploy)
+
+    actors = sub.add_parser("actors", help="start actor nodes only (worker machines)")
+    actors.add_argument("--count", type=int, default=1)
+    actors.add_argument("--envs-per-actor", type=int, default=None)
+    actors.add_argument("--config", type=Path, default=None)
+    actors.add_argument("--env", default=None)
+    actors.set_defaults(handler=_cmd_actors)
+
+    drive = sub.add_parser("drive", help="drive the inverse-kinematics baseline in simulation")
+    drive.add_argument("--surface", default="vertical",
+                       choices=["deck", "incline", "vertical", "curved"])
+    drive.add_argument("--tether-length", type=float, default=25.0)
+    drive.add_argument("--seconds", type=float, default=20.0)
+    drive.add_argument("--seed", type=int, default=0)
+    drive.set_defaults(handler=_cmd_drive)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `crawler-rl` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"crawler-rl {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

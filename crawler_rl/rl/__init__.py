@@ -1,0 +1,1 @@
+"""crawler_rl.rl package."""

@@ -1,0 +1,352 @@
+"""Training settings: one typed dataclass per concern, loaded from `config/train.yaml`.
+
+Every field has a default and a docstring. Unknown keys and bad values raise ValueError naming
+the dotted key, so a typo in the YAML or in a `--set` override never passes silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+DEFAULT_CONFIG_NAME = "train.yaml"
+
+
+class _Section:
+    """Base of the config sections: validate on construction."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+
+
+@dataclass
+class EnvConfig(_Section):
+    """Which environment to train on and how many copies to step per process."""
+
+    env_id: str = "CrawlerVelocity-v0"
+    """Gymnasium id (e.g. "Pendulum-v1") or "module:Class" of a gymnasium.Env subclass."""
+    num_envs: int = 8
+    """Environments stepped in lock-step by the local trainer (SyncVecEnv)."""
+    crawler_config: str | None = None
+    """Crawler sim config YAML (None: the packaged default); ignored by non-crawler envs."""
+    max_episode_steps: int | None = None
+    """Override the env's time limit in steps (None: keep the registered one)."""
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        _require(bool(self.env_id.strip()), "env.env_id", self.env_id, "a non-empty id")
+        _require(self.num_envs >= 1, "env.num_envs", self.num_envs, ">= 1")
+        if self.max_episode_steps is not None:
+            _require(self.max_episode_steps >= 1, "env.max_episode_steps",
+                     self.max_episode_steps, ">= 1 or null")
+
+
+@dataclass
+class PPOConfig(_Section):
+    """PPO hyper-parameters (names follow CleanRL's ppo_continuous_action.py)."""
+
+    num_steps: int = 64
+    """Steps per env per rollout; a rollout holds num_steps * num_envs transitions."""
+    gamma: float = 0.97
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda (bias/variance trade-off of the advantage)."""
+    learning_rate: float = 1e-3
+    """Initial Adam learning rate."""
+    lr_schedule: Literal["adaptive", "linear", "constant"] = "adaptive"
+    """adaptive: scale lr to keep approx_kl near desired_kl; linear: anneal to 0; constant."""
+    desired_kl: float = 0.01
+    """Target approx_kl of the adaptive schedule."""
+    min_learning_rate: float = 1e-5
+    """Lower bound of the adaptive schedule."""
+    max_learning_rate: float = 1e-2
+    """Upper bound of the adaptive schedule."""
+    num_epochs: int = 5
+    """Passes over each rollout."""
+    num_minibatches: int = 4
+    """Minibatches per epoch."""
+    clip_coef: float = 0.2
+    """Surrogate clipping range epsilon."""
+    clip_value_loss: bool = True
+    """Clip the value update around the rollout's value estimates (same epsilon)."""
+    value_coef: float = 1.0
+    """Weight of the value loss."""
+    entropy_coef: float = 0.0
+    """Weight of the entropy bonus."""
+    max_grad_norm: float = 1.0
+    """Global gradient-norm clipping threshold."""
+    target_kl: float | None = 0.05
+    """Stop the update early once approx_kl exceeds this (None: never)."""
+    normalize_advantages: bool = True
+    """Normalize advantages per minibatch."""
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        _require(self.num_steps >= 1, "ppo.num_steps", self.num_steps, ">= 1")
+        _require(0.0 < self.gamma <= 1.0, "ppo.gamma", self.gamma, "in (0, 1]")
+        _require(0.0 <= self.gae_lambda <= 1.0, "ppo.gae_lambda", self.gae_lambda, "in [0, 1]")
+        for name in ("learning_rate", "desired_kl", "min_learning_rate", "max_learning_rate",
+                     "clip_coef", "max_grad_norm"):
+            value = getattr(self, name)
+            _require(value > 0.0, f"ppo.{name}", value, "> 0")
+        _require(self.min_learning_rate <= self.max_learning_rate, "ppo.min_learning_rate",
+                 self.min_learning_rate, "<= ppo.max_learning_rate")
+        _require(self.num_epochs >= 1, "ppo.num_epochs", self.num_epochs, ">= 1")
+        _require(self.num_minibatches >= 1, "ppo.num_minibatches", self.num_minibatches, ">= 1")
+        _require(self.value_coef >= 0.0, "ppo.value_coef", self.value_coef, ">= 0")
+        _require(self.entropy_coef >= 0.0, "ppo.entropy_coef", self.entropy_coef, ">= 0")
+        if self.target_kl is not None:
+            _require(self.target_kl > 0.0, "ppo.target_kl", self.target_kl, "> 0 or null")
+
+
+@dataclass
+class ModelConfig(_Section):
+    """Gaussian actor-critic network."""
+
+    actor_hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer sizes of the actor (or of the shared trunk when shared_trunk)."""
+    critic_hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer sizes of the critic (ignored when shared_trunk)."""
+    shared_trunk: bool = False
+    """Actor and critic share one trunk with two linear heads."""
+    activation: Literal["elu", "tanh"] = "elu"
+    """Hidden activation."""
+    init_std: float = 0.3
+    """Initial standard deviation of the (state-independent) action noise."""
+    normalize_obs: bool = True
+    """Normalize observations with running mean/var (updated from rollouts only)."""
+    obs_clip: float = 10.0
+    """Clip normalized observations to +-obs_clip."""
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        for name in ("actor_hidden", "critic_hidden"):
+            sizes = getattr(self, name)
+            _require(len(sizes) >= 1 and all(size >= 1 for size in sizes), f"model.{name}",
+                     sizes, "a non-empty list of positive layer sizes")
+        _require(self.init_std > 0.0, "model.init_std", self.init_std, "> 0")
+        _require(self.obs_clip > 0.0, "model.obs_clip", self.obs_clip, "> 0")
+
+
+@dataclass
+class RunConfig(_Section):
+    """Budget, seeding, logging and checkpointing of one training run."""
+
+    total_steps: int = 200_000
+    """Environment steps (summed over envs) to train for."""
+    seed: int = 0
+    """Seed of torch, numpy, Python and the environments."""
+    torch_threads: int = 1
+    """torch.set_num_threads for the learner (small: the simulator needs the cores)."""
+    checkpoint_every: int = 10
+    """Write a checkpoint every this many iterations (and always at the end)."""
+    keep_checkpoints: int = 5
+    """Keep the newest this many periodic checkpoints (0: keep all)."""
+    run_name: str | None = None
+    """Name shown in logs (None: the run directory's name)."""
+    export_onnx: bool = True
+    """Export <run_dir>/controller.onnx at the end of training."""
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        _require(self.total_steps >= 1, "run.total_steps", self.total_steps, ">= 1")
+        _require(self.seed >= 0, "run.seed", self.seed, ">= 0")
+        _require(self.torch_threads >= 1, "run.torch_threads", self.torch_threads, ">= 1")
+        _require(self.checkpoint_every >= 1, "run.checkpoint_every", self.checkpoint_every, ">= 1")
+        _require(self.keep_checkpoints >= 0, "run.keep_checkpoints", self.keep_checkpoints, ">= 0")
+
+
+@dataclass
+class DistributedConfig(_Section):
+    """Defaults of the ROS training graph (actor/inference/learner nodes)."""
+
+    actors: int = 2
+    """Actor processes started by `crawler-rl train --backend ros`."""
+    envs_per_actor: int = 4
+    """Simulators stepped by each actor."""
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        _require(self.actors >= 0, "distributed.actors", self.actors, ">= 0")
+        _require(self.envs_per_actor >= 1, "distributed.envs_per_actor",
+                 self.envs_per_actor, ">= 1")
+
+
+@dataclass
+class TrainConfig:
+    """All settings of a training run (the shape of config/train.yaml)."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """Environment settings."""
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    """PPO settings."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """Network settings."""
+    run: RunConfig = field(default_factory=RunConfig)
+    """Budget, seeding, logging, checkpoints."""
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    """ROS training graph defaults."""
+
+    def validate(self) -> None:
+        """Validate every section (ValueError naming the dotted key)."""
+        for section in dataclasses.fields(self):
+            getattr(self, section.name).validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (tuples as lists), suitable for YAML/JSON."""
+        return _plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build and validate a config from a nested dict (missing keys keep defaults)."""
+        cfg = _build(cls, data, prefix="")
+        cfg.validate()
+        return cfg
+
+
+def load_train_config(
+    path: Path | None = None, overrides: dict[str, Any] | None = None
+) -> TrainConfig:
+    """Load `path` (default: the packaged config/train.yaml) and apply dotted-key overrides.
+
+    Override values may be typed or strings (parsed as YAML scalars, e.g. "1e-3", "null").
+    """
+    if path is None:
+        from crawler_rl.paths import config_path
+
+        path = config_path(DEFAULT_CONFIG_NAME)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config not found: {path}")
+    with path.open(encoding="utf-8") as stream:
+        data = yaml.safe_load(stream) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    for dotted_key, value in (overrides or {}).items():
+        _set_dotted(data, dotted_key, value)
+    try:
+        return TrainConfig.from_dict(data)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def _set_dotted(data: dict[str, Any], dotted_key: str, value: Any) -> None:
+    """Set data["a"]["b"] = value for "a.b", checking the key exists in TrainConfig."""
+    parts = dotted_key.split(".")
+    target_type: Any = TrainConfig
+    for part in parts:
+        hints = _field_types(target_type) if dataclasses.is_dataclass(target_type) else {}
+        if part not in hints:
+            raise ValueError(f"unknown config key {dotted_key!r}")
+        target_type = hints[part]
+    if dataclasses.is_dataclass(target_type):
+        raise ValueError(f"config key {dotted_key!r} is a section; override one of its fields")
+    if isinstance(value, str) and target_type is not str and not _allows_str(target_type):
+        value = yaml.safe_load(value)
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ValueError(f"config key {part!r} must be a mapping, got {child!r}")
+        node = child
+    node[parts[-1]] = value
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _allows_str(annotation: Any) -> bool:
+    return annotation is str or str in typing.get_args(annotation)
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    """Instantiate dataclass `cls` from `data`, rejecting unknown keys and wrong types."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError(f"config key {prefix.rstrip('.') or '<root>'!r} must be a mapping, "
+                         f"got {data!r}")
+    hints = _field_types(cls)
+    unknown = sorted(set(data) - set(hints))
+    if unknown:
+        names = ", ".join(repr(prefix + key) for key in unknown)
+        raise ValueError(f"unknown config key(s) {names}")
+    kwargs = {}
+    for name, annotation in hints.items():
+        if name not in data:
+            continue
+        key = prefix + name
+        if dataclasses.is_dataclass(annotation):
+            kwargs[name] = _build(annotation, data[name], key + ".")
+        else:
+            kwargs[name] = _coerce(data[name], annotation, key)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check `value` against a field annotation; return it in the field's type."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (arg for arg in args if arg is not type(None)):
+            try:
+                return _coerce(value, option, key)
+            except ValueError as error:
+                errors.append(str(error))
+        raise ValueError(errors[0])
+    if origin is Literal:
+        if value not in args:
+            raise ValueError(f"config key {key!r}: {value!r} is not one of {list(args)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"config key {key!r}: expected a list, got {value!r}")
+        return tuple(_coerce(item, args[0], f"{key}[{i}]") for i, item in enumerate(value))
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"config key {key!r}: expected true/false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ValueError(f"config key {key!r}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"config key {key!r}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"config key {key!r}: expected a finite number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ValueError(f"config key {key!r}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"config key {key!r}: unsupported annotation {annotation!r}")
+
+
+def _require(ok: bool, key: str, value: Any, expectation: str) -> None:
+    if not ok:
+        raise ValueError(f"config key {key!r} must be {expectation}, got {value!r}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

@@ -1,0 +1,1 @@
+"""PyBullet simulator of the tethered magnetic crawler (no ROS, no torch)."""

@@ -1,0 +1,107 @@
+"""The controller's observation: one layout shared by the simulator, the ONNX export's metadata
+and the controller node on the robot, so training and deployment cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ObsField:
+    """One entry of the observation vector."""
+
+    name: str
+    unit: str
+    description: str
+
+
+OBS_FIELDS: tuple[ObsField, ...] = (
+    ObsField("cmd_v", "m/s", "commanded forward velocity"),
+    ObsField("cmd_omega", "rad/s", "commanded yaw rate"),
+    ObsField("meas_v", "m/s", "measured forward velocity (odometry, body frame)"),
+    ObsField("meas_omega", "rad/s", "measured yaw rate (IMU gyro z)"),
+    ObsField("gravity_x", "1", "gravity direction in body frame (IMU), x"),
+    ObsField("gravity_y", "1", "gravity direction in body frame (IMU), y"),
+    ObsField("gravity_z", "1", "gravity direction in body frame (IMU), z"),
+    ObsField("wheel_speed_left", "rad/s", "measured left wheel speed (encoder)"),
+    ObsField("wheel_speed_right", "rad/s", "measured right wheel speed (encoder)"),
+    ObsField("prev_wheel_cmd_left", "rad/s", "previous left wheel speed command"),
+    ObsField("prev_wheel_cmd_right", "rad/s", "previous right wheel speed command"),
+    ObsField("err_int_v", "m", "leaky integral of (cmd_v - meas_v)"),
+    ObsField("err_int_omega", "rad", "leaky integral of (cmd_omega - meas_omega)"),
+    ObsField("tether_tension", "N", "tether tension at the robot (0 when not measured)"),
+)
+OBS_NAMES: tuple[str, ...] = tuple(field.name for field in OBS_FIELDS)
+OBS_DIM = len(OBS_FIELDS)
+OBS_LAYOUT_VERSION = 1
+"""Bump whenever OBS_FIELDS changes; exported models carry it and the controller checks it."""
+
+
+class ObservationBuilder:
+    """Assemble observations from sensor readings; keeps the integrator and previous command.
+
+    Used identically by `CrawlerEnv` and by the controller node on the robot.
+    """
+
+    def __init__(self, control_dt: float, integral_leak: float = 0.5, integral_limit: float = 1.0):
+        if control_dt <= 0:
+            raise ValueError(f"control_dt must be > 0, got {control_dt!r}")
+        self.control_dt = control_dt
+        self.integral_decay = float(np.exp(-integral_leak * control_dt))
+        self.integral_limit = integral_limit
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the integral and the previous command (start of an episode or re-enable)."""
+        self.error_integral = np.zeros(2)
+        self.prev_wheel_cmd = np.zeros(2)
+
+    def record_wheel_command(self, wheel_speeds: np.ndarray) -> None:
+        """Remember the wheel speed command just sent (enters the next observation)."""
+        self.prev_wheel_cmd = np.asarray(wheel_speeds, dtype=np.float64).copy()
+
+    def build(
+        self,
+        commanded_twist: np.ndarray,
+        measured_twist: np.ndarray,
+        gravity_body: np.ndarray,
+        wheel_speeds: np.ndarray,
+        tether_tension: float,
+    ) -> np.ndarray:
+        """Return the float32 observation (OBS_DIM,) and advance the error integral.
+
+        Raises ValueError on non-finite sensor input instead of passing NaN to the policy.
+        """
+        parts = [
+            np.asarray(commanded_twist, dtype=np.float64).reshape(2),
+            np.asarray(measured_twist, dtype=np.float64).reshape(2),
+            np.asarray(gravity_body, dtype=np.float64).reshape(3),
+            np.asarray(wheel_speeds, dtype=np.float64).reshape(2),
+        ]
+        for label, part in zip(("command", "twist", "gravity", "wheel speeds"), parts):
+            if not np.all(np.isfinite(part)):
+                raise ValueError(f"non-finite {label} reading {part!r}")
+        if not np.isfinite(tether_tension):
+            raise ValueError(f"non-finite tether tension {tether_tension!r}")
+        error = parts[0] - parts[1]
+        self.error_integral = np.clip(
+            self.error_integral * self.integral_decay + error * self.control_dt,
+            -self.integral_limit,
+            self.integral_limit,
+        )
+        obs = np.concatenate(
+            [*parts, self.prev_wheel_cmd, self.error_integral, [float(tether_tension)]]
+        )
+        return obs.astype(np.float32)
+
+
+def observation_metadata() -> dict[str, str]:
+    """Describe the layout as string key/values (stored in the ONNX model's metadata_props)."""
+    return {
+        "obs_layout_version": str(OBS_LAYOUT_VERSION),
+        "obs_names": ",".join(OBS_NAMES),
+        "obs_units": ",".join(field.unit for field in OBS_FIELDS),
+    }

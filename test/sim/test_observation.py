@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from crawler_rl.sim.observation import (
+    OBS_DIM,
+    OBS_NAMES,
+    ObservationBuilder,
+    observation_metadata,
+)
+
+
+def build(builder, cmd=(0.1, 0.0), meas=(0.05, 0.0), tension=3.0):
+    return builder.build(np.array(cmd), np.array(meas), np.array([0, 0, -1.0]),
+                         np.array([2.0, 2.1]), tension)
+
+
+def test_layout_positions_match_names():
+    builder = ObservationBuilder(control_dt=0.05, integral_leak=0.0)
+    builder.record_wheel_command(np.array([4.0, 4.5]))
+    obs = build(builder)
+    assert obs.shape == (OBS_DIM,) and obs.dtype == np.float32
+    named = dict(zip(OBS_NAMES, obs))
+    assert named["cmd_v"] == pytest.approx(0.1)
+    assert named["meas_v"] == pytest.approx(0.05)
+    assert named["gravity_z"] == pytest.approx(-1.0)
+    assert named["wheel_speed_right"] == pytest.approx(2.1)
+    assert named["prev_wheel_cmd_right"] == pytest.approx(4.5)
+    assert named["tether_tension"] == pytest.approx(3.0)
+    # no leak: integral after one step = error * dt
+    assert named["err_int_v"] == pytest.approx(0.05 * 0.05)
+
+
+def test_integral_accumulates_saturates_and_resets():
+    builder = ObservationBuilder(control_dt=0.05, integral_leak=0.0, integral_limit=0.01)
+    for _ in range(100):
+        obs = build(builder)
+    assert obs[OBS_NAMES.index("err_int_v")] == pytest.approx(0.01)
+    builder.reset()
+    obs = build(builder, cmd=(0.0, 0.0), meas=(0.0, 0.0))
+    assert obs[OBS_NAMES.index("err_int_v")] == 0.0
+    assert obs[OBS_NAMES.index("prev_wheel_cmd_left")] == 0.0
+
+
+@pytest.mark.parametrize("bad", [dict(meas=(np.nan, 0.0)), dict(tension=np.inf)])
+def test_non_finite_sensor_values_raise(bad):
+    with pytest.raises(ValueError, match="non-finite"):
+        build(ObservationBuilder(control_dt=0.05), **bad)
+
+
+def test_metadata_lists_every_field():
+    meta = observation_metadata()
+    assert meta["obs_names"].split(",") == list(OBS_NAMES)
+    assert len(meta["obs_units"].split(",")) == OBS_DIM
+
+
+def test_bad_control_dt():
+    with pytest.raises(ValueError, match="control_dt"):
+        ObservationBuilder(control_dt=0.0)

@@ -1,0 +1,36 @@
+import subprocess
+import sys
+
+import pytest
+
+from crawler_rl.cli import build_parser
+
+SUBCOMMANDS = ["train", "export", "eval", "deploy", "actors", "drive"]
+
+
+def test_top_level_help_lists_every_subcommand():
+    out = subprocess.run([sys.executable, "-m", "crawler_rl.cli", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    for name in SUBCOMMANDS:
+        assert name in out
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_each_subcommand_has_help(name, capsys):
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args([name, "--help"])
+    assert done.value.code == 0
+    assert "usage: crawler-rl" in capsys.readouterr().out
+
+
+def test_train_flags_parse():
+    args = build_parser().parse_args(
+        ["train", "--backend", "local", "--actors", "2", "--envs-per-actor", "8",
+         "--total-steps", "1000", "--run-dir", "r", "--resume"])
+    assert (args.backend, args.actors, args.envs_per_actor, args.total_steps, args.resume) == (
+        "local", 2, 8, 1000, True)
+
+
+def test_bad_backend_is_rejected():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--backend", "gpu"])

@@ -1,0 +1,33 @@
+"""`colcon build` of the package, as on a real ROS 2 install (ament_python layout)."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+
+REPO = Path(__file__).resolve().parent.parent
+NODE_EXECUTABLES = ["actor_node", "inference_node", "learner_node", "head_node",
+                    "controller_node", "robot_sim_node"]
+
+
+@pytest.mark.slow
+def test_colcon_build_installs_nodes_and_share_files(tmp_path):
+    colcon = shutil.which("colcon")
+    assert colcon, "colcon is installed by the 'test' extra (colcon-common-extensions)"
+    subprocess.run(
+        [colcon, "build", "--base-paths", str(REPO), "--build-base", str(tmp_path / "build"),
+         "--install-base", str(tmp_path / "install")],
+        cwd=tmp_path, check=True, capture_output=True, timeout=300,
+    )
+    prefix = tmp_path / "install" / "crawler_rl"
+    for exe in [*NODE_EXECUTABLES, "crawler-rl"]:
+        assert (prefix / "lib" / "crawler_rl" / exe).is_file(), exe  # `ros2 run crawler_rl <exe>`
+    share = prefix / "share" / "crawler_rl"
+    assert (share / "package.xml").is_file()
+    assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "crawler_rl").is_file()
+    for folder in ("launch", "config", "urdf"):
+        source = sorted(p.name for p in (REPO / folder).iterdir() if p.is_file())
+        assert source, f"{folder}/ is empty"
+        assert sorted(p.name for p in (share / folder).iterdir()) == source
