@@ -13,6 +13,7 @@ NODES = {
     "head_node": "crawler_rl.ros.head_node:main",
     "controller_node": "crawler_rl.ros.controller_node:main",
     "robot_sim_node": "crawler_rl.ros.robot_sim_node:main",
+    "square_path": "crawler_rl.ros.square_path:main",
 }
 
 # ROS 2 itself comes from the distribution on a real install; in a plain venv use the

@@ -66,7 +66,7 @@ def _cmd_actors(args: argparse.Namespace) -> int:
     overrides = {"env.env_id": args.env} if args.env else {}
     cfg = load_train_config(args.config, overrides)
     envs = args.envs_per_actor if args.envs_per_actor is not None else cfg.distributed.envs_per_actor
-    return run_actor_fleet(cfg, count=args.count, envs_per_actor=envs)
+    return run_actor_fleet(cfg, count=args.count, envs_per_actor=envs, first_id=args.first_id)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -155,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     actors = sub.add_parser("actors", help="start actor nodes only (worker machines)")
     actors.add_argument("--count", type=int, default=1)
     actors.add_argument("--envs-per-actor", type=int, default=None)
+    actors.add_argument("--first-id", type=int, default=0,
+                        help="actor id of the first actor (unique per machine)")
     actors.add_argument("--config", type=Path, default=None)
     actors.add_argument("--env", default=None)
     actors.set_defaults(handler=_cmd_actors)

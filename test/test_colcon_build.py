@@ -9,7 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_EXECUTABLES = ["actor_node", "inference_node", "learner_node", "head_node",
-                    "controller_node", "robot_sim_node"]
+                    "controller_node", "robot_sim_node", "square_path"]
 
 
 @pytest.mark.slow

@@ -65,8 +65,29 @@ def wheel_speeds_from_action(
     Non-finite actions are an error: they must never reach a motor. Shape: (..., 2).
     """
     action = np.asarray(action, dtype=np.float64)
-    if not np.all(np.isfinite(action)):
+    if not np.isfinite(action).all():
         raise ValueError(f"non-finite action {action!r}: refusing to command the wheels")
+    commanded_twist = np.asarray(commanded_twist, dtype=np.float64)
+    if action.shape == (2,) and commanded_twist.shape == (2,):
+        return _single_wheel_speeds(commanded_twist, action, spec)
     residual = spec.residual_limit * np.clip(action, -1.0, 1.0)
-    wheels = inverse_kinematics(np.asarray(commanded_twist, dtype=np.float64), spec) + residual
+    wheels = inverse_kinematics(commanded_twist, spec) + residual
     return np.clip(wheels, -spec.max_wheel_speed, spec.max_wheel_speed)
+
+
+def _single_wheel_speeds(
+    commanded_twist: np.ndarray, action: np.ndarray, spec: ActionSpec
+) -> np.ndarray:
+    """Same as the array path for one (2,) command; float math (env step hot path)."""
+    v, omega = commanded_twist.tolist()
+    left_action, right_action = action.tolist()
+    limit, half_track = spec.max_wheel_speed, 0.5 * spec.track_width
+    wheels = []
+    for speed, residual in (
+        ((v - omega * half_track) / spec.wheel_radius, left_action),
+        ((v + omega * half_track) / spec.wheel_radius, right_action),
+    ):
+        speed = min(max(speed, -limit), limit)
+        speed += spec.residual_limit * min(max(residual, -1.0), 1.0)
+        wheels.append(min(max(speed, -limit), limit))
+    return np.array(wheels)

@@ -38,6 +38,7 @@ OBS_NAMES: tuple[str, ...] = tuple(field.name for field in OBS_FIELDS)
 OBS_DIM = len(OBS_FIELDS)
 OBS_LAYOUT_VERSION = 1
 """Bump whenever OBS_FIELDS changes; exported models carry it and the controller checks it."""
+_SENSED = np.r_[0:9, 13]  # entries copied from the inputs (finite-checked)
 
 
 class ObservationBuilder:
@@ -75,26 +76,24 @@ class ObservationBuilder:
 
         Raises ValueError on non-finite sensor input instead of passing NaN to the policy.
         """
-        parts = [
-            np.asarray(commanded_twist, dtype=np.float64).reshape(2),
-            np.asarray(measured_twist, dtype=np.float64).reshape(2),
-            np.asarray(gravity_body, dtype=np.float64).reshape(3),
-            np.asarray(wheel_speeds, dtype=np.float64).reshape(2),
-        ]
-        for label, part in zip(("command", "twist", "gravity", "wheel speeds"), parts):
-            if not np.all(np.isfinite(part)):
-                raise ValueError(f"non-finite {label} reading {part!r}")
-        if not np.isfinite(tether_tension):
+        obs = np.empty(OBS_DIM)
+        obs[0:2] = commanded_twist  # assignment checks the shapes
+        obs[2:4] = measured_twist
+        obs[4:7] = gravity_body
+        obs[7:9] = wheel_speeds
+        obs[13] = tether_tension
+        if not np.isfinite(obs[_SENSED]).all():
+            for label, part in (("command", obs[0:2]), ("twist", obs[2:4]),
+                                ("gravity", obs[4:7]), ("wheel speeds", obs[7:9])):
+                if not np.isfinite(part).all():
+                    raise ValueError(f"non-finite {label} reading {part!r}")
             raise ValueError(f"non-finite tether tension {tether_tension!r}")
-        error = parts[0] - parts[1]
-        self.error_integral = np.clip(
-            self.error_integral * self.integral_decay + error * self.control_dt,
-            -self.integral_limit,
-            self.integral_limit,
-        )
-        obs = np.concatenate(
-            [*parts, self.prev_wheel_cmd, self.error_integral, [float(tether_tension)]]
-        )
+        error = obs[0:2] - obs[2:4]
+        integral = self.error_integral * self.integral_decay + error * self.control_dt
+        np.clip(integral, -self.integral_limit, self.integral_limit, out=integral)
+        self.error_integral = integral
+        obs[9:11] = self.prev_wheel_cmd
+        obs[11:13] = integral
         return obs.astype(np.float32)
 
 

@@ -12,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 
 EnvFactory = Callable[[], gym.Env]
+_NUMERIC = (int, float, np.floating, np.integer, bool, np.bool_)
 
 
 class SyncVecEnv:
@@ -20,7 +21,8 @@ class SyncVecEnv:
     `step` auto-resets finished envs in the same call: the returned observation of a finished env
     is its first observation of the next episode, and `infos["final_obs"]` holds the last
     observation of the finished episode (needed to bootstrap values on truncation).
-    Numeric scalar entries of each env's info dict are stacked into `infos[key]` (shape (K,)).
+    Numeric scalar entries of the info dict (keys learnt from the first step) are stacked into
+    `infos[key]` (shape (K,)).
     """
 
     def __init__(self, env_factories: Sequence[EnvFactory]) -> None:
@@ -36,6 +38,7 @@ class SyncVecEnv:
         self.obs_dim = int(np.prod(self.single_observation_space.shape))
         self.action_dim = int(np.prod(self.single_action_space.shape))
         self._obs = np.zeros((self.num_envs, self.obs_dim), dtype=np.float32)
+        self._info_keys: tuple[str, ...] | None = None
 
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
@@ -73,11 +76,15 @@ class SyncVecEnv:
             terminated[index] = term
             truncated[index] = trunc
             final_obs[index] = obs
-            for key, value in info.items():
-                if isinstance(value, (int, float, np.floating, np.integer, bool, np.bool_)):
-                    if key not in stacked:
-                        stacked[key] = np.zeros(self.num_envs, dtype=np.float64)
-                    stacked[key][index] = value
+            if self._info_keys is None:
+                # learnt once: checking every value's type on every step is the hot path
+                self._info_keys = tuple(
+                    key for key, value in info.items() if isinstance(value, _NUMERIC)
+                )
+            for key in self._info_keys:
+                if key not in stacked:
+                    stacked[key] = np.zeros(self.num_envs, dtype=np.float64)
+                stacked[key][index] = info.get(key, 0.0)
             if term or trunc:
                 obs, _ = env.reset()
                 obs = np.asarray(obs, dtype=np.float32).reshape(-1)

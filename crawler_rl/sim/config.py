@@ -1,0 +1,305 @@
+"""Typed simulator configuration, loaded from config/crawler.yaml.
+
+Every field carries its default and its bounds; `load_crawler_config` rejects unknown keys and
+out-of-range values with a ValueError naming the dotted key and the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from crawler_rl.paths import config_path
+
+Range = tuple[float, float]
+SURFACES = ("deck", "incline", "vertical", "curved")
+TETHER_MODELS = ("lumped", "chain")
+
+
+def _num(default: float, lo: float | None = None, hi: float | None = None, *, gt: bool = False):
+    """Field with numeric bounds (`gt` makes the lower bound strict)."""
+    return field(default=default, metadata={"lo": lo, "hi": hi, "gt": gt})
+
+
+def _rng(default: Range, lo: float | None = None, hi: float | None = None):
+    """Field holding a [low, high] range with bounds on both ends."""
+    return field(default=default, metadata={"lo": lo, "hi": hi, "gt": False})
+
+
+@dataclass(frozen=True)
+class PhysicsConfig:
+    """Integration rates."""
+
+    physics_hz: float = _num(240.0, 0.0, gt=True)
+    control_hz: float = _num(20.0, 0.0, gt=True)
+    gravity: float = _num(9.81, 0.0)
+    solver_iterations: int = _num(20, 1)
+
+    @property
+    def substeps(self) -> int:
+        """Physics steps per control step."""
+        return int(round(self.physics_hz / self.control_hz))
+
+
+@dataclass(frozen=True)
+class RobotConfig:
+    """Geometry and masses (the URDF is generated from these)."""
+
+    body_size: tuple[float, float, float] = (0.2, 0.2, 0.05)
+    body_mass: float = _num(2.0, 0.0, gt=True)
+    body_offset_x: float = _num(-0.05, -0.5, 0.5)
+    ground_clearance: float = _num(0.015, 0.0, gt=True)
+    wheel_radius: float = _num(0.025, 0.0, gt=True)
+    wheel_width: float = _num(0.02, 0.0, gt=True)
+    wheel_mass: float = _num(0.8, 0.0, gt=True)
+    track_width: float = _num(0.14, 0.0, gt=True)
+    caster_offset_x: float = _num(-0.13, -1.0, 0.0)
+    caster_radius: float = _num(0.02, 0.0, gt=True)
+    caster_trail: float = _num(0.02, 0.0)
+    caster_fork_mass: float = _num(0.2, 0.0, gt=True)
+    caster_wheel_mass: float = _num(0.2, 0.0, gt=True)
+    tether_mount_mass: float = _num(0.2, 0.0, gt=True)
+    imu_mass: float = _num(0.1, 0.0, gt=True)
+
+    @property
+    def total_mass(self) -> float:
+        """Mass of the whole robot [kg]."""
+        return (
+            self.body_mass + 2 * self.wheel_mass + self.caster_fork_mass
+            + self.caster_wheel_mass + self.tether_mount_mass + self.imu_mass
+        )
+
+
+@dataclass(frozen=True)
+class ContactConfig:
+    """Contact friction."""
+
+    wheel_friction: float = _num(0.7, 0.0)
+    caster_friction: float = _num(0.3, 0.0)
+    rolling_friction: float = _num(0.0002, 0.0)
+
+
+@dataclass(frozen=True)
+class MagnetConfig:
+    """Magnetic adhesion and detachment."""
+
+    adhesion_per_wheel: float = _num(200.0, 0.0)
+    decay_distance: float = _num(0.004, 0.0, gt=True)
+    detach_gap: float = _num(0.05, 0.0, gt=True)
+    max_tilt_deg: float = _num(60.0, 0.0, 90.0, gt=True)
+
+
+@dataclass(frozen=True)
+class MotorConfig:
+    """Wheel motor model: torque limit, lag, gain and load droop."""
+
+    max_torque: float = _num(1.5, 0.0, gt=True)
+    max_wheel_speed: float = _num(12.0, 0.0, gt=True)
+    lag_time: float = _num(0.06, 0.0)
+    droop: float = _num(2.5, 0.0)
+    gain: float = _num(1.0, 0.0, gt=True)
+    residual_limit: float = _num(6.0, 0.0, gt=True)
+
+
+@dataclass(frozen=True)
+class TetherConfig:
+    """Tether model and its physical parameters."""
+
+    model: str = "lumped"
+    weight_per_metre: float = _num(0.12, 0.0)
+    hanging_fraction: float = _num(0.5, 0.0, 1.0)
+    drag_per_metre: float = _num(0.4, 0.0)
+    drag_speed_scale: float = _num(0.02, 0.0, gt=True)
+    pretension: float = _num(2.0, 0.0)
+    anchor_distance: float = _num(1.5, 0.0, gt=True)
+    chain_links: int = _num(12, 2, 200)
+    chain_radius: float = _num(0.006, 0.0, gt=True)
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """Noise standard deviations and delays (in control steps)."""
+
+    encoder_noise: float = _num(0.05, 0.0)
+    encoder_delay_steps: int = _num(0, 0, 20)
+    gyro_noise: float = _num(0.01, 0.0)
+    gravity_noise: float = _num(0.01, 0.0)
+    accel_noise: float = _num(0.05, 0.0)
+    imu_delay_steps: int = _num(0, 0, 20)
+    odometry_noise: float = _num(0.005, 0.0)
+    odometry_delay_steps: int = _num(1, 0, 20)
+    tension_noise: float = _num(0.3, 0.0)
+    tension_sensor: bool = True
+
+
+@dataclass(frozen=True)
+class RandomizationConfig:
+    """[low, high] ranges sampled per episode when the scenario asks for randomization."""
+
+    wheel_friction: Range = _rng((0.5, 0.9), 0.0)
+    adhesion_scale: Range = _rng((0.8, 1.2), 0.0)
+    payload_mass: Range = _rng((0.0, 0.5), 0.0)
+    wheel_radius_error: Range = _rng((-0.04, 0.04), -0.5, 0.5)
+    motor_gain: Range = _rng((0.9, 1.05), 0.0)
+    motor_lag: Range = _rng((0.03, 0.1), 0.0)
+    motor_droop: Range = _rng((1.5, 3.5), 0.0)
+    tether_weight_scale: Range = _rng((0.7, 1.3), 0.0)
+    tether_drag_scale: Range = _rng((0.7, 1.3), 0.0)
+    tether_length_scale: Range = _rng((0.9, 1.1), 0.0)
+    slope_jitter_deg: Range = _rng((-5.0, 5.0), -90.0, 90.0)
+    hull_radius_scale: Range = _rng((0.8, 1.2), 0.0)
+    sensor_noise_scale: Range = _rng((0.5, 1.5), 0.0)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Episode length and the commanded-twist distribution."""
+
+    episode_seconds: float = _num(20.0, 0.0, gt=True)
+    command_hold_seconds: Range = _rng((3.0, 7.0), 0.0)
+    v_range: Range = _rng((-0.2, 0.2))
+    omega_range: Range = _rng((-1.0, 1.0))
+    zero_command_probability: float = _num(0.1, 0.0, 1.0)
+    settle_steps: int = _num(1, 0, 100)
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Reward term scales (legged_gym style tracking kernels exp(-err^2 / sigma))."""
+
+    tracking_v_scale: float = _num(1.0, 0.0)
+    tracking_v_sigma: float = _num(0.0025, 0.0, gt=True)
+    tracking_omega_scale: float = _num(0.5, 0.0)
+    tracking_omega_sigma: float = _num(0.0625, 0.0, gt=True)
+    action_rate_scale: float = _num(0.02, 0.0)
+    energy_scale: float = _num(0.001, 0.0)
+    termination_penalty: float = _num(10.0, 0.0)
+
+
+@dataclass(frozen=True)
+class TrainingDistribution:
+    """Scenario distribution used when reset() is not given a scenario."""
+
+    surface_weights: dict[str, float] = field(
+        default_factory=lambda: {"deck": 0.2, "incline": 0.25, "vertical": 0.3, "curved": 0.25}
+    )
+    incline_slope_deg: Range = _rng((15.0, 75.0), 0.0, 90.0)
+    curved_slope_deg: Range = _rng((0.0, 90.0), 0.0, 90.0)
+    hull_radius: Range = _rng((1.5, 6.0), 0.0)
+    tether_length: Range = _rng((1.0, 30.0), 0.0)
+
+
+@dataclass(frozen=True)
+class CrawlerConfig:
+    """The whole simulator configuration."""
+
+    physics: PhysicsConfig = field(default_factory=PhysicsConfig)
+    robot: RobotConfig = field(default_factory=RobotConfig)
+    contact: ContactConfig = field(default_factory=ContactConfig)
+    magnet: MagnetConfig = field(default_factory=MagnetConfig)
+    motor: MotorConfig = field(default_factory=MotorConfig)
+    tether: TetherConfig = field(default_factory=TetherConfig)
+    sensors: SensorConfig = field(default_factory=SensorConfig)
+    randomization: RandomizationConfig = field(default_factory=RandomizationConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    training: TrainingDistribution = field(default_factory=TrainingDistribution)
+
+
+def load_crawler_config(
+    path: Path | str | None = None, overrides: dict[str, Any] | None = None
+) -> CrawlerConfig:
+    """Read config/crawler.yaml (or `path`), apply dotted `overrides`, validate, return it."""
+    path = Path(path) if path is not None else config_path("crawler.yaml")
+    with open(path, encoding="utf-8") as stream:
+        data = yaml.safe_load(stream) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return config_from_dict(data)
+
+
+def config_from_dict(data: dict[str, Any]) -> CrawlerConfig:
+    """Build and validate a CrawlerConfig from nested dicts (missing keys keep defaults)."""
+    return _build(CrawlerConfig, data, "")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown config key {prefix}{unknown[0]} (known: {sorted(fields)})")
+    kwargs = {}
+    for name, value in data.items():
+        key = prefix + name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, key + ".")
+        else:
+            kwargs[name] = _check_value(key, hint, value, fields[name].metadata)
+    return cls(**kwargs)
+
+
+def _check_value(key: str, hint: Any, value: Any, bounds: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false, got {value!r}")
+        return value
+    if hint is str:
+        allowed = TETHER_MODELS if key.endswith("tether.model") else None
+        if not isinstance(value, str) or (allowed and value not in allowed):
+            raise ValueError(f"{key} must be one of {allowed}, got {value!r}")
+        return value
+    if origin is dict:
+        if not isinstance(value, dict) or not value:
+            raise ValueError(f"{key} must be a non-empty mapping, got {value!r}")
+        for surface, weight in value.items():
+            if surface not in SURFACES:
+                raise ValueError(f"{key}.{surface}: unknown surface (known: {SURFACES})")
+            _check_number(f"{key}.{surface}", weight, {"lo": 0.0})
+        if sum(value.values()) <= 0:
+            raise ValueError(f"{key} weights must not all be zero, got {value!r}")
+        return {str(k): float(v) for k, v in value.items()}
+    if origin is tuple:
+        size = len(typing.get_args(hint))
+        if not isinstance(value, (list, tuple)) or len(value) != size:
+            raise ValueError(f"{key} must be a list of {size} numbers, got {value!r}")
+        numbers = tuple(_check_number(f"{key}[{i}]", v, bounds) for i, v in enumerate(value))
+        if size == 2 and numbers[0] > numbers[1]:
+            raise ValueError(f"{key} must be [low, high] with low <= high, got {value!r}")
+        if size == 3 and min(numbers) <= 0:
+            raise ValueError(f"{key} sizes must be > 0, got {value!r}")
+        return numbers
+    number = _check_number(key, value, bounds)
+    if hint is int:
+        if number != int(number):
+            raise ValueError(f"{key} must be an integer, got {value!r}")
+        return int(number)
+    return number
+
+
+def _check_number(key: str, value: Any, bounds: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, got {value!r}")
+    lo, hi = bounds.get("lo"), bounds.get("hi")
+    if lo is not None and (value < lo or (bounds.get("gt") and value == lo)):
+        relation = ">" if bounds.get("gt") else ">="
+        raise ValueError(f"{key} must be {relation} {lo}, got {value!r}")
+    if hi is not None and value > hi:
+        raise ValueError(f"{key} must be <= {hi}, got {value!r}")
+    return float(value)

@@ -1,0 +1,139 @@
+"""`CrawlerEnv`: the velocity-tracking task as a Gymnasium environment.
+
+Each episode samples a scenario (or takes `options={"scenario": Scenario}`) and a schedule of
+commanded twists that changes a few times. The action is a residual on inverse kinematics
+(see action.py); the reward is legged_gym style: exp(-err^2 / sigma) tracking kernels minus
+action-rate and energy penalties, each term reported in `info` as "rew_<name>".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from crawler_rl.sim.action import wheel_speeds_from_action
+from crawler_rl.sim.config import CrawlerConfig, TaskConfig, load_crawler_config
+from crawler_rl.sim.crawler import CrawlerSim
+from crawler_rl.sim.observation import OBS_DIM, ObservationBuilder
+from crawler_rl.sim.scenario import Scenario, sample_scenario
+
+
+def command_schedule(task: TaskConfig, steps: int, control_dt: float,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Commanded (v, omega) for each control step, held for a few seconds each.
+
+    Shape: (steps + 1, 2) (the extra row is the command shown with the final observation).
+    """
+    commands = np.zeros((steps + 1, 2))
+    start = 0
+    while start <= steps:
+        hold = max(1, int(round(rng.uniform(*task.command_hold_seconds) / control_dt)))
+        if rng.uniform() >= task.zero_command_probability:
+            commands[start:start + hold] = (rng.uniform(*task.v_range),
+                                            rng.uniform(*task.omega_range))
+        start += hold
+    return commands
+
+
+class CrawlerEnv(gym.Env):
+    """Track commanded (v, omega) with a tethered magnetic crawler on a hull surface."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(self, config: CrawlerConfig | None = None, render_mode: str | None = None):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.config = config if config is not None else load_crawler_config()
+        self.render_mode = render_mode
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.scenario = Scenario(surface="deck", randomize=False)
+        self.sim = CrawlerSim(self.config, self.scenario, self.np_random)
+        self.control_dt = self.sim.control_dt
+        self.max_steps = int(round(self.config.task.episode_seconds / self.control_dt))
+        self.observation_builder = ObservationBuilder(self.control_dt)
+        self._commands = np.zeros((self.max_steps + 1, 2))
+        self._step = 0
+        self._prev_action = (0.0, 0.0)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode; `options={"scenario": Scenario}` picks the hull situation."""
+        super().reset(seed=seed)
+        scenario = (options or {}).get("scenario")
+        if scenario is None:
+            scenario = sample_scenario(self.config.training, self.np_random)
+        elif not isinstance(scenario, Scenario):
+            raise TypeError(f"options['scenario'] must be a Scenario, got {scenario!r}")
+        self.scenario = scenario
+        self.sim.rng = self.np_random  # super().reset(seed=...) replaced the generator
+        self.sim.reset(scenario)
+        self._commands = command_schedule(
+            self.config.task, self.max_steps, self.control_dt, self.np_random
+        )
+        self._step = 0
+        self._prev_action = (0.0, 0.0)
+        self.observation_builder.reset()
+        return self._observe(self._commands[0]), {"scenario": scenario.label}
+
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply the residual action for one control period (0.05 s)."""
+        sim, reward_cfg = self.sim, self.config.reward
+        command = self._commands[self._step]
+        wheel_speeds = wheel_speeds_from_action(command, action, sim.action_spec)
+        self.observation_builder.record_wheel_command(wheel_speeds)
+        sim.apply_wheel_speeds(wheel_speeds)
+        sim.step_control()
+        self._step += 1
+
+        true_v, true_omega = sim.true_twist()
+        error_v, error_omega = command[0] - true_v, command[1] - true_omega
+        action_left, action_right = (min(max(float(a), -1.0), 1.0) for a in action)
+        delta_left = action_left - self._prev_action[0]
+        delta_right = action_right - self._prev_action[1]
+        self._prev_action = (action_left, action_right)
+        terminated = sim.detached
+        rewards = {
+            "rew_tracking_v": reward_cfg.tracking_v_scale
+            * math.exp(-error_v * error_v / reward_cfg.tracking_v_sigma),
+            "rew_tracking_omega": reward_cfg.tracking_omega_scale
+            * math.exp(-error_omega * error_omega / reward_cfg.tracking_omega_sigma),
+            "rew_action_rate": -reward_cfg.action_rate_scale
+            * (delta_left * delta_left + delta_right * delta_right),
+            "rew_energy": -reward_cfg.energy_scale * sim.wheel_power,
+            "rew_termination": -reward_cfg.termination_penalty if terminated else 0.0,
+        }
+        info: dict[str, Any] = {
+            "tracking_error_v": abs(error_v),
+            "tracking_error_omega": abs(error_omega),
+            "tether_tension": sim.tether.tension,
+            "slip": sim.slip,
+            **rewards,
+        }
+        observation = self._observe(self._commands[self._step])
+        truncated = self._step >= self.max_steps and not terminated
+        return observation, float(sum(rewards.values())), terminated, truncated, info
+
+    def _observe(self, command: np.ndarray) -> np.ndarray:
+        return self.observation_builder.build(command, *self.sim.observation_inputs())
+
+    @property
+    def commanded_twist(self) -> np.ndarray:
+        """The command the next action should track, (v, omega)."""
+        return self._commands[self._step].copy()
+
+    def render(self) -> np.ndarray | None:
+        """RGB image (240, 320, 3) uint8 in "rgb_array" mode, else None."""
+        if self.render_mode != "rgb_array":
+            return None
+        return self.sim.render_rgb(320, 240)
+
+    def close(self) -> None:
+        """Release the physics client."""
+        self.sim.close()

@@ -1,0 +1,103 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import crawler_rl.sim  # noqa: F401 - registers CrawlerVelocity-v0
+from crawler_rl.sim.env import CrawlerEnv
+from crawler_rl.sim.observation import OBS_DIM
+from crawler_rl.sim.scenario import Scenario
+
+
+def test_check_env_passes(config):
+    env = CrawlerEnv(config, render_mode="rgb_array")
+    try:
+        check_env(env, skip_render_check=False)
+    finally:
+        env.close()
+
+
+def test_registered_id_makes_the_env():
+    env = gym.make("CrawlerVelocity-v0")
+    try:
+        obs, _ = env.reset(seed=3)
+        assert obs.shape == (OBS_DIM,)
+        assert env.action_space.shape == (2,)
+    finally:
+        env.close()
+
+
+def _rollout(config, seed, steps=40):
+    env = CrawlerEnv(config)
+    try:
+        obs, _ = env.reset(seed=seed)
+        trace = [obs]
+        actions = np.random.default_rng(seed).uniform(-1, 1, size=(steps, 2))
+        for action in actions:
+            obs, reward, _, _, info = env.step(action.astype(np.float32))
+            trace.append(np.append(obs, [reward, info["tether_tension"]]))
+        return np.concatenate(trace)
+    finally:
+        env.close()
+
+
+def test_same_seed_same_trajectory_other_seed_differs(config):
+    first = _rollout(config, seed=11)
+    assert np.array_equal(first, _rollout(config, seed=11))
+    assert not np.array_equal(first, _rollout(config, seed=12))
+
+
+def test_info_has_reward_terms_and_metrics(config):
+    env = CrawlerEnv(config)
+    try:
+        env.reset(seed=0, options={"scenario": Scenario(surface="vertical", slope_deg=90.0)})
+        _, reward, _, _, info = env.step(np.zeros(2, dtype=np.float32))
+        for key in ("tracking_error_v", "tracking_error_omega", "tether_tension", "slip"):
+            assert isinstance(info[key], float) and np.isfinite(info[key])
+        terms = {k: v for k, v in info.items() if k.startswith("rew_")}
+        expected = {"rew_tracking_v", "rew_tracking_omega", "rew_action_rate", "rew_energy"}
+        assert expected <= set(terms)
+        assert reward == pytest.approx(sum(terms.values()))
+        assert info["rew_energy"] < 0.0  # holding on a vertical wall costs power
+    finally:
+        env.close()
+
+
+def test_episode_truncates_at_time_limit(with_episode_seconds):
+    env = CrawlerEnv(with_episode_seconds(0.5))
+    try:
+        env.reset(seed=0, options={"scenario": Scenario(surface="deck")})
+        flags = [env.step(np.zeros(2, dtype=np.float32))[3] for _ in range(10)]
+        assert flags == [False] * 9 + [True]
+    finally:
+        env.close()
+
+
+def test_nan_action_raises_clear_error(config):
+    env = CrawlerEnv(config)
+    try:
+        env.reset(seed=0)
+        with pytest.raises(ValueError, match="non-finite action"):
+            env.step(np.array([np.nan, 0.0], dtype=np.float32))
+    finally:
+        env.close()
+
+
+def test_render_returns_rgb_image(config):
+    env = CrawlerEnv(config, render_mode="rgb_array")
+    try:
+        env.reset(seed=0, options={"scenario": Scenario(surface="curved", slope_deg=30.0)})
+        image = env.render()
+        assert image.shape == (240, 320, 3) and image.dtype == np.uint8
+        assert image.std() > 1.0  # not a blank frame: robot and hull are visible
+    finally:
+        env.close()
+
+
+def test_scenario_option_type_is_checked(config):
+    env = CrawlerEnv(config)
+    try:
+        with pytest.raises(TypeError, match="Scenario"):
+            env.reset(seed=0, options={"scenario": "vertical"})
+    finally:
+        env.close()
