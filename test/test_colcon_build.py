@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ NODE_EXECUTABLES = ["actor_node", "inference_node", "learner_node", "head_node",
 
 @pytest.mark.slow
 def test_colcon_build_installs_nodes_and_share_files(tmp_path):
-    colcon = shutil.which("colcon")
+    colcon = shutil.which("colcon", path=str(Path(sys.executable).parent)) or shutil.which("colcon")
     assert colcon, "colcon is installed by the 'test' extra (colcon-common-extensions)"
     subprocess.run(
         [colcon, "build", "--base-paths", str(REPO), "--build-base", str(tmp_path / "build"),

@@ -37,6 +37,8 @@ class EnvConfig(_Section):
     """Gymnasium id (e.g. "Pendulum-v1") or "module:Class" of a gymnasium.Env subclass."""
     num_envs: int = 8
     """Environments stepped in lock-step by the local trainer (SyncVecEnv)."""
+    num_workers: int = 1
+    """Processes stepping those envs (1: in-process; 2 uses a second core for the simulator)."""
     crawler_config: str | None = None
     """Crawler sim config YAML (None: the packaged default); ignored by non-crawler envs."""
     max_episode_steps: int | None = None
@@ -46,6 +48,8 @@ class EnvConfig(_Section):
         """Raise ValueError naming the first bad field."""
         _require(bool(self.env_id.strip()), "env.env_id", self.env_id, "a non-empty id")
         _require(self.num_envs >= 1, "env.num_envs", self.num_envs, ">= 1")
+        _require(1 <= self.num_workers <= self.num_envs, "env.num_workers", self.num_workers,
+                 "in [1, env.num_envs]")
         if self.max_episode_steps is not None:
             _require(self.max_episode_steps >= 1, "env.max_episode_steps",
                      self.max_episode_steps, ">= 1 or null")
@@ -327,6 +331,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             raise ValueError(f"config key {key!r}: expected an integer, got {value!r}")
         return value
     if annotation is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads "3e-4" (no dot) as a string; accept it as the number it means.
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"config key {key!r}: expected a number, got {value!r}")
         if not math.isfinite(value):

@@ -122,7 +122,9 @@ def _pack_header(kind: Kind, actor_id: int, session: int, seq: int) -> bytes:
 def decode_header(data: bytes | bytearray | memoryview) -> Header:
     """Check magic, version and kind; raise CodecError naming what is wrong."""
     if len(data) < HEADER.size:
-        raise CodecError(f"message of {len(data)} bytes is shorter than the {HEADER.size}-byte header")
+        raise CodecError(
+            f"message of {len(data)} bytes is shorter than the {HEADER.size}-byte header"
+        )
     magic, version, kind, _flags, actor_id, session, seq = HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise CodecError(f"bad magic {magic!r}, expected {MAGIC!r}")

@@ -1,0 +1,160 @@
+"""Our PPO vs Stable-Baselines3 PPO: same env, same env steps, same hyper-parameters, one thread.
+
+Prints one JSON line per library and a final comparison line: wall clock, steps/s, and the wall
+clock / env steps at which the rollout tracking error (RMS of info tracking_error_v and
+tracking_error_omega) first fell to `--target` times its first-rollout value.
+
+SB3 is a bench-only dependency: `.venv/bin/pip install stable-baselines3`.
+
+    PYTHONPATH=. .venv/bin/python bench/ppo_vs_sb3.py --total-steps 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from crawler_rl.rl.config import TrainConfig, load_train_config
+from crawler_rl.rl.trainer import TRACKING_KEYS, make_env_factory, run_training
+
+
+class TimeToTarget:
+    """Record per-rollout tracking errors; find when both reach target * their first value."""
+
+    def __init__(self, target: float) -> None:
+        self.target = target
+        self.history: list[dict[str, float]] = []
+
+    def record(self, step: float, wall: float, errors: dict[str, float]) -> None:
+        self.history.append({"step": step, "wall_time_s": wall, **errors})
+
+    def result(self) -> dict[str, float | None]:
+        if not self.history:
+            return {"time_to_target_s": None, "steps_to_target": None}
+        first = self.history[0]
+        for entry in self.history:
+            if all(entry[key] <= self.target * first[key] for key in TRACKING_KEYS):
+                return {"time_to_target_s": entry["wall_time_s"], "steps_to_target": entry["step"]}
+        return {"time_to_target_s": None, "steps_to_target": None}
+
+
+def bench_ours(cfg: TrainConfig, target: float) -> dict:
+    tracker = TimeToTarget(target)
+
+    def on_iteration(stats: dict[str, float]) -> None:
+        if all(key in stats for key in TRACKING_KEYS):
+            tracker.record(stats["global_step"], stats["wall_time_s"],
+                           {key: stats[key] for key in TRACKING_KEYS})
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        start = time.perf_counter()
+        summary = run_training(cfg, Path(run_dir), progress=False, on_iteration=on_iteration)
+        wall = time.perf_counter() - start
+    final = tracker.history[-1] if tracker.history else {}
+    return {"library": "crawler_rl", "env_steps": summary["global_step"], "wall_time_s": wall,
+            "sps": summary["global_step"] / wall, **tracker.result(),
+            "final_tracking": {key: final.get(key) for key in TRACKING_KEYS}}
+
+
+def bench_sb3(cfg: TrainConfig, target: float) -> dict:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    tracker = TimeToTarget(target)
+
+    class Tracking(BaseCallback):
+        def _on_training_start(self) -> None:
+            self.start = time.perf_counter()
+            self.sums = dict.fromkeys(TRACKING_KEYS, 0.0)
+            self.count = 0
+
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if all(key in info for key in TRACKING_KEYS):
+                    for key in TRACKING_KEYS:
+                        self.sums[key] += float(info[key]) ** 2
+                    self.count += 1
+            return True
+
+        def _on_rollout_end(self) -> None:
+            if self.count:
+                errors = {key: math.sqrt(value / self.count) for key, value in self.sums.items()}
+                tracker.record(float(self.num_timesteps), time.perf_counter() - self.start,
+                               errors)
+            self.sums = dict.fromkeys(TRACKING_KEYS, 0.0)
+            self.count = 0
+
+    ppo, model = cfg.ppo, cfg.model
+    venv = DummyVecEnv([make_env_factory(cfg.env) for _ in range(cfg.env.num_envs)])
+    venv.seed(cfg.run.seed)
+    venv = VecNormalize(venv, norm_obs=model.normalize_obs, norm_reward=False,
+                        clip_obs=model.obs_clip)
+    batch = ppo.num_steps * cfg.env.num_envs
+    agent = PPO(
+        "MlpPolicy", venv, learning_rate=ppo.learning_rate, n_steps=ppo.num_steps,
+        batch_size=batch // ppo.num_minibatches, n_epochs=ppo.num_epochs, gamma=ppo.gamma,
+        gae_lambda=ppo.gae_lambda, clip_range=ppo.clip_coef,
+        clip_range_vf=ppo.clip_coef if ppo.clip_value_loss else None,
+        ent_coef=ppo.entropy_coef, vf_coef=ppo.value_coef, max_grad_norm=ppo.max_grad_norm,
+        target_kl=ppo.target_kl, seed=cfg.run.seed, device="cpu", verbose=0,
+        policy_kwargs={
+            "net_arch": {"pi": list(model.actor_hidden), "vf": list(model.critic_hidden)},
+            "activation_fn": torch.nn.ELU if model.activation == "elu" else torch.nn.Tanh,
+            "log_std_init": math.log(model.init_std),
+        },
+    )
+    start = time.perf_counter()
+    agent.learn(total_timesteps=cfg.run.total_steps, callback=Tracking())
+    wall = time.perf_counter() - start
+    venv.close()
+    final = tracker.history[-1] if tracker.history else {}
+    return {"library": "stable-baselines3", "env_steps": int(agent.num_timesteps),
+            "wall_time_s": wall, "sps": agent.num_timesteps / wall, **tracker.result(),
+            "final_tracking": {key: final.get(key) for key in TRACKING_KEYS},
+            "note": "SB3 lr schedule is constant (ours follows ppo.lr_schedule)"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument("--env", default=None, help="override env.env_id")
+    parser.add_argument("--total-steps", type=int, default=50_000)
+    parser.add_argument("--target", type=float, default=0.6,
+                        help="tracking error target as a fraction of the first rollout's")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    overrides = {"run.total_steps": args.total_steps, "run.torch_threads": args.threads,
+                 "run.export_onnx": False}
+    if args.env:
+        overrides["env.env_id"] = args.env
+    cfg = load_train_config(args.config, overrides)
+    torch.set_num_threads(args.threads)
+    # Pay torch's one-time optimizer import (torch._dynamo, ~1.5 s) before either clock starts.
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    results = []
+    for bench in (bench_ours, bench_sb3):
+        result = {"bench": "ppo_vs_sb3", "env_id": cfg.env.env_id, "num_envs": cfg.env.num_envs,
+                  "threads": args.threads, "target_fraction": args.target,
+                  **bench(cfg, args.target)}
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    ours, sb3 = results
+    ratio = (ours["time_to_target_s"] / sb3["time_to_target_s"]
+             if ours["time_to_target_s"] and sb3["time_to_target_s"] else None)
+    print(json.dumps({
+        "bench": "ppo_vs_sb3_summary", "sps_ratio_ours_over_sb3": ours["sps"] / sb3["sps"],
+        "time_to_target_ratio_ours_over_sb3": ratio,
+        "ours_reached": ours["time_to_target_s"] is not None,
+        "sb3_reached": sb3["time_to_target_s"] is not None,
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    main()

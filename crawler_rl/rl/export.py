@@ -1,0 +1,194 @@
+"""Export a checkpoint's deterministic policy to ONNX, normalizer and action mapping included.
+
+For the crawler the graph is obs (batch, 14) -> wheel_speeds (batch, 2) [rad/s]: the exact
+`crawler_rl.sim.action.wheel_speeds_from_action` residual-on-IK mapping, computing IK from the
+commanded twist in obs[:, 0:2]. For other envs it is obs -> action, scaled to the action space.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import crawler_rl
+from crawler_rl.rl.checkpoint import Checkpoint, load_checkpoint
+from crawler_rl.rl.config import TrainConfig
+from crawler_rl.rl.policy import ActorCritic
+
+EXPORT_FORMAT_VERSION = 1
+ONNX_OPSET = 18
+INPUT_NAME = "obs"
+CRAWLER_OUTPUT = "wheel_speeds"
+GENERIC_OUTPUT = "action"
+
+
+class WheelSpeedPolicy(nn.Module):
+    """Deterministic crawler controller: clip(clip(IK(obs[:, 0:2])) + limit * clip(a)) [rad/s]."""
+
+    def __init__(self, policy: ActorCritic, action_spec: dict[str, float]) -> None:
+        super().__init__()
+        self.policy = policy
+        self.half_track = 0.5 * float(action_spec["track_width"])
+        self.wheel_radius = float(action_spec["wheel_radius"])
+        self.max_wheel_speed = float(action_spec["max_wheel_speed"])
+        self.residual_limit = float(action_spec["residual_limit"])
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Shape: (batch, obs_dim) -> (batch, 2)."""
+        action = torch.clamp(self.policy.action_mean(obs), -1.0, 1.0)
+        v = obs[:, 0:1]
+        omega = obs[:, 1:2]
+        left = (v - omega * self.half_track) / self.wheel_radius
+        right = (v + omega * self.half_track) / self.wheel_radius
+        limit = self.max_wheel_speed
+        ik = torch.clamp(torch.cat([left, right], dim=1), -limit, limit)
+        return torch.clamp(ik + self.residual_limit * action, -limit, limit)
+
+
+class ScaledActionPolicy(nn.Module):
+    """Deterministic generic policy: clip(a, -1, 1) mapped affinely onto [low, high]."""
+
+    def __init__(self, policy: ActorCritic, low: list[float], high: list[float]) -> None:
+        super().__init__()
+        self.policy = policy
+        self.register_buffer("low", torch.tensor(low, dtype=torch.float32))
+        self.register_buffer("high", torch.tensor(high, dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Shape: (batch, obs_dim) -> (batch, action_dim)."""
+        action = torch.clamp(self.policy.action_mean(obs), -1.0, 1.0)
+        return self.low + (action + 1.0) * 0.5 * (self.high - self.low)
+
+
+def policy_from_checkpoint(checkpoint: Checkpoint) -> ActorCritic:
+    """Rebuild the ActorCritic (in eval mode) stored in a checkpoint."""
+    cfg = TrainConfig.from_dict(checkpoint.config)
+    policy = ActorCritic(checkpoint.obs_dim, checkpoint.action_dim, cfg.model)
+    policy.load_state_dict(checkpoint.model)
+    return policy.eval()
+
+
+def deployable_module(checkpoint: Checkpoint) -> tuple[nn.Module, str]:
+    """Return the graph to export and its output name (wheel speeds for the crawler)."""
+    policy = policy_from_checkpoint(checkpoint)
+    spec = checkpoint.env_info.get("action_spec")
+    if spec is not None:
+        return WheelSpeedPolicy(policy, spec).eval(), CRAWLER_OUTPUT
+    info = checkpoint.env_info
+    module = ScaledActionPolicy(policy, info["action_low"], info["action_high"])
+    return module.eval(), GENERIC_OUTPUT
+
+
+def export_metadata(checkpoint: Checkpoint, output_name: str) -> dict[str, str]:
+    """Return the string key/values stored in the model's metadata_props."""
+    info = checkpoint.env_info
+    metadata = {
+        "producer": "crawler_rl",
+        "crawler_rl_version": crawler_rl.__version__,
+        "export_format_version": str(EXPORT_FORMAT_VERSION),
+        "env_id": str(info.get("env_id", "")),
+        "input": INPUT_NAME,
+        "output": output_name,
+        "obs_dim": str(checkpoint.obs_dim),
+        "trained_steps": str(checkpoint.global_step),
+        "iteration": str(checkpoint.iteration),
+    }
+    spec = info.get("action_spec")
+    if spec is not None:
+        from crawler_rl.sim.observation import observation_metadata
+
+        metadata.update(observation_metadata())
+        metadata.update({
+            "action_mapping": "residual_on_inverse_kinematics",
+            "output_names": "wheel_speed_left,wheel_speed_right",
+            "output_units": "rad/s,rad/s",
+            "action_spec": json.dumps(spec, sort_keys=True),
+            **{key: repr(float(value)) for key, value in spec.items()},
+        })
+        if info.get("control_dt") is not None:
+            metadata["control_dt"] = repr(float(info["control_dt"]))
+    else:
+        metadata.update({
+            "action_mapping": "affine_to_action_space",
+            "action_low": json.dumps(info["action_low"]),
+            "action_high": json.dumps(info["action_high"]),
+        })
+    return metadata
+
+
+def export_checkpoint(checkpoint: Path, output: Path) -> Path:
+    """Export `checkpoint` (*.pt) to `output` (*.onnx) and return the output path."""
+    import onnx
+
+    state = load_checkpoint(Path(checkpoint))
+    module, output_name = deployable_module(state)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros(2, state.obs_dim)
+    # The dynamo exporter (default since torch 2.9) runs offline with onnxscript and gives a
+    # smaller graph than the deprecated TorchScript path; silence its progress chatter.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        previous = logging.getLogger("torch.onnx").level
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        try:
+            program = torch.onnx.export(
+                module, (example,), input_names=[INPUT_NAME], output_names=[output_name],
+                dynamic_shapes={"obs": {0: torch.export.Dim("batch")}},
+                opset_version=ONNX_OPSET, dynamo=True, verbose=False,
+            )
+        finally:
+            logging.getLogger("torch.onnx").setLevel(previous)
+    model = program.model_proto
+    for key, value in export_metadata(state, output_name).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.producer_name = "crawler_rl"
+    model.producer_version = crawler_rl.__version__
+    onnx.checker.check_model(model, full_check=True)
+    temp = output.with_name(f".{output.name}.tmp")
+    onnx.save_model(model, temp)
+    temp.replace(output)
+    return output
+
+
+class OnnxController:
+    """An exported controller run by onnxruntime, with input checks (single thread)."""
+
+    def __init__(self, path: Path) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self.path = Path(path)
+        self.session = ort.InferenceSession(
+            str(self.path), options, providers=["CPUExecutionProvider"]
+        )
+        model_input = self.session.get_inputs()[0]
+        self.input_name = model_input.name
+        self.obs_dim = int(model_input.shape[1])
+        self.output_name = self.session.get_outputs()[0].name
+        self.metadata: dict[str, Any] = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """Run the controller. Shape: (batch, obs_dim) or (obs_dim,) -> (batch, out) or (out,)."""
+        obs = np.asarray(obs, dtype=np.float32)
+        single = obs.ndim == 1
+        batch = obs[None, :] if single else obs
+        if batch.ndim != 2 or batch.shape[1] != self.obs_dim:
+            raise ValueError(
+                f"{self.path.name}: input {self.input_name!r} must have shape (batch, "
+                f"{self.obs_dim}), got {obs.shape}"
+            )
+        if not np.all(np.isfinite(batch)):
+            raise ValueError(f"{self.path.name}: non-finite observation {obs!r}")
+        result = self.session.run([self.output_name], {self.input_name: batch})[0]
+        return result[0] if single else result

@@ -1,0 +1,137 @@
+"""Gaussian actor-critic MLP with a running observation normalizer (rsl_rl-style modules)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.distributions import Normal
+
+from crawler_rl.rl.config import ModelConfig
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"elu": nn.ELU, "tanh": nn.Tanh}
+
+
+class ObservationNormalizer(nn.Module):
+    """Running mean/variance of observations; `forward` only reads, `update` only writes.
+
+    Updated from rollout observations only (never from minibatches or exported graphs), so the
+    learner, the inference node and the exported ONNX model normalize identically.
+    """
+
+    def __init__(self, obs_dim: int, clip: float = 10.0, epsilon: float = 1e-4) -> None:
+        super().__init__()
+        self.clip = clip
+        self.epsilon = epsilon
+        self.register_buffer("mean", torch.zeros(obs_dim))
+        self.register_buffer("var", torch.ones(obs_dim))
+        self.register_buffer("count", torch.tensor(0.0, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, obs_batch: torch.Tensor) -> None:
+        """Merge a batch into the running statistics (Chan et al.). Shape: (batch, obs_dim)."""
+        batch = obs_batch.detach().reshape(-1, self.mean.shape[0]).to(torch.float64)
+        if batch.shape[0] == 0:
+            return
+        if not torch.isfinite(batch).all():
+            raise ValueError("non-finite observation in the normalizer update")
+        batch_mean = batch.mean(dim=0)
+        batch_var = batch.var(dim=0, unbiased=False)
+        batch_count = float(batch.shape[0])
+        count = float(self.count)
+        total = count + batch_count
+        mean = self.mean.to(torch.float64)
+        delta = batch_mean - mean
+        new_mean = mean + delta * batch_count / total
+        m2 = self.var.to(torch.float64) * count + batch_var * batch_count
+        m2 = m2 + delta.square() * count * batch_count / total
+        self.mean.copy_(new_mean.to(self.mean.dtype))
+        self.var.copy_((m2 / total).to(self.var.dtype))
+        self.count.fill_(total)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Return clip((obs - mean) / sqrt(var + eps)). Shape: (batch, obs_dim)."""
+        scaled = (obs - self.mean) / torch.sqrt(self.var + self.epsilon)
+        return torch.clamp(scaled, -self.clip, self.clip)
+
+
+def mlp(in_dim: int, hidden: tuple[int, ...], activation: str) -> nn.Sequential:
+    """Hidden layers only (Linear + activation each); the heads are added by the caller."""
+    layers: list[nn.Module] = []
+    for size in hidden:
+        layers += [nn.Linear(in_dim, size), ACTIVATIONS[activation]()]
+        in_dim = size
+    return nn.Sequential(*layers)
+
+
+def _init_linear(layer: nn.Linear, gain: float) -> nn.Linear:
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class ActorCritic(nn.Module):
+    """Gaussian policy with state-independent log-std, and a value function.
+
+    Inputs are raw observations (Shape: (batch, obs_dim)); normalization happens inside.
+    Actions are in the policy's normalized space (nominally [-1, 1]).
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.obs_dim = obs_dim
+        self.action_dim = action_dim
+        self.cfg = cfg
+        self.obs_normalizer = ObservationNormalizer(obs_dim, clip=cfg.obs_clip)
+        self.actor_trunk = mlp(obs_dim, cfg.actor_hidden, cfg.activation)
+        actor_out = cfg.actor_hidden[-1]
+        if cfg.shared_trunk:
+            self.critic_trunk: nn.Module = self.actor_trunk
+            critic_out = actor_out
+        else:
+            self.critic_trunk = mlp(obs_dim, cfg.critic_hidden, cfg.activation)
+            critic_out = cfg.critic_hidden[-1]
+        for trunk in (self.actor_trunk, self.critic_trunk):
+            for layer in trunk:
+                if isinstance(layer, nn.Linear):
+                    _init_linear(layer, 2**0.5)
+        # Small actor output: the policy starts near action 0 (pure IK on the crawler).
+        self.actor_head = _init_linear(nn.Linear(actor_out, action_dim), 0.01)
+        self.critic_head = _init_linear(nn.Linear(critic_out, 1), 1.0)
+        self.log_std = nn.Parameter(torch.full((action_dim,), math.log(cfg.init_std)))
+
+    def _normalize(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.obs_normalizer(obs) if self.cfg.normalize_obs else obs
+
+    def action_mean(self, obs: torch.Tensor) -> torch.Tensor:
+        """Mean action. Shape: (batch, obs_dim) -> (batch, action_dim)."""
+        return self.actor_head(self.actor_trunk(self._normalize(obs)))
+
+    def distribution(self, obs: torch.Tensor) -> Normal:
+        """Return the action distribution for raw observations."""
+        mean = self.action_mean(obs)
+        return Normal(mean, self.log_std.exp().expand_as(mean))
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        """State value. Shape: (batch, obs_dim) -> (batch,)."""
+        return self.critic_head(self.critic_trunk(self._normalize(obs))).squeeze(-1)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample actions for a rollout: (actions (B, A), log_probs (B,), values (B,))."""
+        dist = self.distribution(obs)
+        actions = dist.sample()
+        return actions, dist.log_prob(actions).sum(-1), self.value(obs)
+
+    @torch.no_grad()
+    def act_deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """Mean action (evaluation/deployment). Shape: (batch, action_dim)."""
+        return self.action_mean(obs)
+
+    def evaluate(
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Differentiable (log_probs (B,), entropy (B,), values (B,)) of stored actions."""
+        dist = self.distribution(obs)
+        return dist.log_prob(actions).sum(-1), dist.entropy().sum(-1), self.value(obs)

@@ -1,0 +1,120 @@
+"""Fixed-size rollout storage with named fields (rsl_rl-style), filled one env step at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Minibatch:
+    """One PPO minibatch, flattened over (step, env). Shapes: (batch, ...)."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+
+class RolloutStorage:
+    """Transitions of `num_envs` envs over `num_steps` steps.
+
+    Fields (float32 unless noted):
+        obs: (num_steps, num_envs, obs_dim) observations the actions were chosen on
+        actions: (num_steps, num_envs, action_dim) sampled (unclipped) actions
+        log_probs: (num_steps, num_envs) log-probability of the actions when sampled
+        values: (num_steps, num_envs) value estimates V(obs)
+        rewards: (num_steps, num_envs) rewards; on truncation the caller has already added
+            gamma * V(final_obs) (see `ppo.bootstrap_truncated`)
+        terminated: (num_steps, num_envs) bool, episode ended in a terminal state
+        truncated: (num_steps, num_envs) bool, episode cut by a time limit
+        advantages, returns: (num_steps, num_envs), filled by `ppo.compute_gae`
+    """
+
+    def __init__(self, num_steps: int, num_envs: int, obs_dim: int, action_dim: int) -> None:
+        self.num_steps = num_steps
+        self.num_envs = num_envs
+        self.obs_dim = obs_dim
+        self.action_dim = action_dim
+        self.obs = torch.zeros(num_steps, num_envs, obs_dim)
+        self.actions = torch.zeros(num_steps, num_envs, action_dim)
+        self.log_probs = torch.zeros(num_steps, num_envs)
+        self.values = torch.zeros(num_steps, num_envs)
+        self.rewards = torch.zeros(num_steps, num_envs)
+        self.terminated = torch.zeros(num_steps, num_envs, dtype=torch.bool)
+        self.truncated = torch.zeros(num_steps, num_envs, dtype=torch.bool)
+        self.advantages = torch.zeros(num_steps, num_envs)
+        self.returns = torch.zeros(num_steps, num_envs)
+        self.step = 0
+
+    @property
+    def full(self) -> bool:
+        """True when every step slot holds a transition."""
+        return self.step == self.num_steps
+
+    def add(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        log_probs: torch.Tensor,
+        values: torch.Tensor,
+        rewards: torch.Tensor,
+        terminated: torch.Tensor,
+        truncated: torch.Tensor,
+    ) -> None:
+        """Store one step of all envs.
+
+        Shapes: obs (num_envs, obs_dim), actions (num_envs, action_dim), the rest (num_envs,).
+        Raises OverflowError when the storage is full (call `clear` after each update) and
+        ValueError on non-finite rewards, values or observations.
+        """
+        if self.step >= self.num_steps:
+            raise OverflowError(
+                f"rollout storage is full ({self.num_steps} steps); call clear() after update"
+            )
+        for name, tensor in (("obs", obs), ("rewards", rewards), ("values", values)):
+            if not torch.isfinite(torch.as_tensor(tensor)).all():
+                raise ValueError(f"non-finite {name} at rollout step {self.step}: {tensor}")
+        index = self.step
+        self.obs[index].copy_(torch.as_tensor(obs).reshape(self.num_envs, self.obs_dim))
+        self.actions[index].copy_(torch.as_tensor(actions).reshape(self.num_envs, self.action_dim))
+        self.log_probs[index].copy_(torch.as_tensor(log_probs).reshape(self.num_envs))
+        self.values[index].copy_(torch.as_tensor(values).reshape(self.num_envs))
+        self.rewards[index].copy_(torch.as_tensor(rewards).reshape(self.num_envs))
+        self.terminated[index].copy_(torch.as_tensor(terminated).reshape(self.num_envs))
+        self.truncated[index].copy_(torch.as_tensor(truncated).reshape(self.num_envs))
+        self.step += 1
+
+    def clear(self) -> None:
+        """Start a new rollout (the tensors are overwritten, not reallocated)."""
+        self.step = 0
+
+    def minibatches(
+        self, num_minibatches: int, generator: torch.Generator | None = None
+    ) -> Iterator[Minibatch]:
+        """Yield `num_minibatches` shuffled minibatches covering the rollout once (one epoch)."""
+        if not self.full:
+            raise RuntimeError(f"rollout incomplete: {self.step}/{self.num_steps} steps stored")
+        batch_size = self.num_steps * self.num_envs
+        if num_minibatches > batch_size:
+            raise ValueError(f"num_minibatches={num_minibatches} exceeds batch size {batch_size}")
+        obs = self.obs.reshape(batch_size, self.obs_dim)
+        actions = self.actions.reshape(batch_size, self.action_dim)
+        flat = {
+            name: getattr(self, name).reshape(batch_size)
+            for name in ("log_probs", "values", "advantages", "returns")
+        }
+        order = torch.randperm(batch_size, generator=generator)
+        for indices in torch.tensor_split(order, num_minibatches):
+            yield Minibatch(
+                obs=obs[indices],
+                actions=actions[indices],
+                log_probs=flat["log_probs"][indices],
+                values=flat["values"][indices],
+                advantages=flat["advantages"][indices],
+                returns=flat["returns"][indices],
+            )

@@ -1,0 +1,348 @@
+"""In-process PPO training: SyncVecEnv -> RolloutStorage -> PPO update, seeded and resumable.
+
+Reproducibility: torch/numpy/Python RNGs are seeded from `run.seed` and saved in checkpoints,
+and the envs are re-seeded at every checkpoint boundary (iterations that are multiples of
+`run.checkpoint_every`), so resuming from a periodic checkpoint continues exactly like an
+uninterrupted run with the same seed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import yaml
+
+from crawler_rl.rl.checkpoint import (
+    Checkpoint,
+    capture_rng_state,
+    checkpoint_path,
+    latest_good_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    restore_rng_state,
+    save_checkpoint,
+)
+from crawler_rl.rl.config import EnvConfig, TrainConfig
+from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.rl.ppo import PPO, bootstrap_truncated
+from crawler_rl.rl.storage import RolloutStorage
+from crawler_rl.rl.subproc_env import SubprocVecEnv
+from crawler_rl.sim.vec_env import SyncVecEnv
+
+LOG = logging.getLogger(__name__)
+TRACKING_KEYS = ("tracking_error_v", "tracking_error_omega")
+CRAWLER_PREFIX = "CrawlerVelocity"
+
+
+def make_env_factory(env_cfg: EnvConfig) -> Callable[[], gym.Env]:
+    """Return a factory of one env: a Gymnasium id (the crawler included) or "module:Class"."""
+    env_id = env_cfg.env_id
+    kwargs: dict[str, Any] = {}
+    if env_id.startswith(CRAWLER_PREFIX):
+        importlib.import_module("crawler_rl.sim")  # registers CrawlerVelocity-v0
+        if env_cfg.crawler_config is not None:
+            from crawler_rl.sim.config import load_crawler_config
+
+            kwargs["config"] = load_crawler_config(Path(env_cfg.crawler_config))
+    if env_cfg.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = env_cfg.max_episode_steps
+    if ":" in env_id:
+        module_name, _, attr = env_id.partition(":")
+        target = getattr(importlib.import_module(module_name), attr, None)
+        if isinstance(target, type) and issubclass(target, gym.Env):
+            limit = kwargs.pop("max_episode_steps", None)
+
+            def make_class() -> gym.Env:
+                env = target(**kwargs)
+                return gym.wrappers.TimeLimit(env, limit) if limit else env
+
+            return make_class
+    return lambda: gym.make(env_id, **kwargs)
+
+
+def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
+    """Facts about the env that the export and evaluation need (JSON-serializable)."""
+    space = env.action_space
+    info: dict[str, Any] = {
+        "env_id": env_id,
+        "action_low": np.asarray(space.low, dtype=np.float64).reshape(-1).tolist(),
+        "action_high": np.asarray(space.high, dtype=np.float64).reshape(-1).tolist(),
+        "action_spec": None,
+        "control_dt": None,
+    }
+    base = env.unwrapped
+    spec = getattr(base, "action_spec", None) or getattr(getattr(base, "sim", None),
+                                                         "action_spec", None)
+    if spec is not None:
+        info["action_spec"] = {
+            key: float(getattr(spec, key))
+            for key in ("wheel_radius", "track_width", "max_wheel_speed", "residual_limit")
+        }
+        dt = getattr(base, "control_dt", None) or getattr(getattr(base, "sim", None),
+                                                           "control_dt", None)
+        info["control_dt"] = None if dt is None else float(dt)
+    return info
+
+
+def make_vec_env(env_cfg: EnvConfig) -> tuple[SyncVecEnv | SubprocVecEnv, dict[str, Any]]:
+    """Build the trainer's vector env (in-process or in worker processes) and describe it."""
+    if env_cfg.num_workers == 1:
+        envs = SyncVecEnv([make_env_factory(env_cfg) for _ in range(env_cfg.num_envs)])
+        return envs, describe_env(envs.envs[0], env_cfg.env_id)
+    envs = SubprocVecEnv(env_cfg, env_cfg.num_envs, env_cfg.num_workers)
+    probe = make_env_factory(env_cfg)()
+    try:
+        return envs, describe_env(probe, env_cfg.env_id)
+    finally:
+        probe.close()
+
+
+class ActionScaler:
+    """Map policy actions (nominally [-1, 1]) onto a Box action space."""
+
+    def __init__(self, low: list[float], high: list[float]) -> None:
+        self.low = np.asarray(low, dtype=np.float32)
+        self.high = np.asarray(high, dtype=np.float32)
+        self.bounded = bool(np.all(np.isfinite(self.low)) and np.all(np.isfinite(self.high)))
+
+    def __call__(self, actions: np.ndarray) -> np.ndarray:
+        """Shape: (num_envs, action_dim) -> same."""
+        if not self.bounded:
+            return actions
+        unit = np.clip(actions, -1.0, 1.0)
+        return self.low + (unit + 1.0) * 0.5 * (self.high - self.low)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def env_reset_seed(cfg: TrainConfig, iteration: int) -> int:
+    """Seed of the env re-sync at a checkpoint boundary (env i gets this + i)."""
+    return cfg.run.seed * 1_000_003 + (iteration // cfg.run.checkpoint_every) * 10_007
+
+
+class RolloutStats:
+    """Per-iteration reward / tracking statistics and a window of finished episode returns."""
+
+    def __init__(self, num_envs: int) -> None:
+        self.episode_returns: deque[float] = deque(maxlen=100)
+        self.running_return = np.zeros(num_envs)
+        self.begin()
+
+    def begin(self) -> None:
+        """Start a new rollout."""
+        self.reward_sum = 0.0
+        self.count = 0
+        self.squared_errors = {key: 0.0 for key in TRACKING_KEYS}
+        self.error_count = 0
+
+    def record(self, rewards: np.ndarray, done: np.ndarray, infos: dict[str, np.ndarray]) -> None:
+        """Account for one vector step."""
+        self.reward_sum += float(rewards.sum())
+        self.count += rewards.shape[0]
+        self.running_return += rewards
+        for index in np.flatnonzero(done):
+            self.episode_returns.append(float(self.running_return[index]))
+            self.running_return[index] = 0.0
+        if all(key in infos for key in TRACKING_KEYS):
+            for key in TRACKING_KEYS:
+                self.squared_errors[key] += float(np.square(infos[key]).sum())
+            self.error_count += rewards.shape[0]
+
+    def summary(self) -> dict[str, float]:
+        """Mean step reward, mean episode return and RMS tracking errors of this rollout."""
+        result = {"mean_reward": self.reward_sum / max(self.count, 1)}
+        if self.episode_returns:
+            result["episode_return"] = float(np.mean(self.episode_returns))
+        if self.error_count:
+            for key in TRACKING_KEYS:
+                result[key] = math.sqrt(self.squared_errors[key] / self.error_count)
+        return result
+
+
+def run_training(
+    cfg: TrainConfig,
+    run_dir: Path,
+    resume: bool = False,
+    progress: bool = True,
+    *,
+    on_iteration: Callable[[dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
+    """Train a policy with PPO in this process; return a summary dict.
+
+    `on_iteration` (optional) receives each iteration's diagnostics, with "global_step" and
+    "wall_time_s" added (used by bench/ppo_vs_sb3.py).
+
+    Writes <run_dir>/config.yaml, <run_dir>/tb (TensorBoard), <run_dir>/checkpoints/*.pt and
+    <run_dir>/controller.onnx (when run.export_onnx).
+    """
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
+    cfg.validate()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.run.torch_threads)
+    seed_everything(cfg.run.seed)
+
+    envs, env_info = make_vec_env(cfg.env)
+    scale_actions = ActionScaler(env_info["action_low"], env_info["action_high"])
+    policy = ActorCritic(envs.obs_dim, envs.action_dim, cfg.model)
+    ppo = PPO(policy, cfg.ppo)
+    storage = RolloutStorage(cfg.ppo.num_steps, envs.num_envs, envs.obs_dim, envs.action_dim)
+    batch_size = cfg.ppo.num_steps * envs.num_envs
+    num_iterations = math.ceil(cfg.run.total_steps / batch_size)
+
+    iteration, global_step = 0, 0
+    if resume:
+        found = latest_good_checkpoint(run_dir)
+        if found is None:
+            LOG.warning("no usable checkpoint in %s: starting a new run", run_dir)
+        else:
+            iteration, global_step = _restore(found, policy, ppo, envs)
+            LOG.info("resumed from %s (iteration %d, step %d)", found, iteration, global_step)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    def write_checkpoint(at_iteration: int) -> Path:
+        return save_checkpoint(checkpoint_path(run_dir, at_iteration), Checkpoint(
+            model=policy.state_dict(), optimizer=ppo.optimizer.state_dict(),
+            iteration=at_iteration, global_step=global_step, config=cfg.to_dict(),
+            learning_rate=ppo.learning_rate, obs_dim=envs.obs_dim, action_dim=envs.action_dim,
+            env_info=env_info, rng_state=capture_rng_state(),
+        ))
+
+    writer = SummaryWriter(str(run_dir / "tb"))
+    stats = RolloutStats(envs.num_envs)
+    bar = tqdm(total=num_iterations * batch_size, initial=global_step, disable=not progress,
+               unit="step", dynamic_ncols=True, desc=cfg.run.run_name or run_dir.name)
+    first: dict[str, float] | None = None
+    last: dict[str, float] = {}
+    last_checkpoint: Path | None = None
+    start_time = time.perf_counter()
+    start_step = global_step
+    obs = np.zeros((envs.num_envs, envs.obs_dim), dtype=np.float32)
+    needs_reset = True
+    try:
+        while iteration < num_iterations:
+            if needs_reset or iteration % cfg.run.checkpoint_every == 0:
+                obs = envs.reset(seed=env_reset_seed(cfg, iteration))
+                needs_reset = False
+            iteration_start = time.perf_counter()
+            ppo.anneal(global_step / cfg.run.total_steps)
+            stats.begin()
+            storage.clear()
+            for _ in range(cfg.ppo.num_steps):
+                obs_tensor = torch.from_numpy(obs)
+                actions, log_probs, values = policy.act(obs_tensor)
+                next_obs, rewards, terminated, truncated, infos = envs.step(
+                    scale_actions(actions.numpy())
+                )
+                stats.record(rewards, terminated | truncated, infos)
+                rewards_tensor = torch.from_numpy(rewards)
+                terminated_tensor = torch.from_numpy(terminated)
+                truncated_tensor = torch.from_numpy(truncated)
+                if truncated.any():
+                    with torch.no_grad():
+                        final_values = policy.value(torch.from_numpy(infos["final_obs"]))
+                    rewards_tensor = bootstrap_truncated(
+                        rewards_tensor, terminated_tensor, truncated_tensor, final_values,
+                        cfg.ppo.gamma,
+                    )
+                storage.add(obs_tensor, actions, log_probs, values, rewards_tensor,
+                            terminated_tensor, truncated_tensor)
+                obs = next_obs
+            with torch.no_grad():
+                last_values = policy.value(torch.from_numpy(obs))
+            update = ppo.update(storage, last_values)
+            # The normalizer learns from rollouts only, after the update that used this
+            # rollout's log-probs, so old and new log-probs share one normalization.
+            policy.obs_normalizer.update(storage.obs.reshape(-1, envs.obs_dim))
+            iteration += 1
+            global_step += batch_size
+
+            elapsed = time.perf_counter() - iteration_start
+            last = {**stats.summary(), **update, "sps": batch_size / max(elapsed, 1e-9)}
+            first = first or dict(last)
+            _log_scalars(writer, last, global_step)
+            if on_iteration is not None:
+                on_iteration({**last, "global_step": float(global_step),
+                              "wall_time_s": time.perf_counter() - start_time})
+            bar.update(batch_size)
+            bar.set_postfix(_postfix(last), refresh=False)
+
+            if iteration % cfg.run.checkpoint_every == 0 or iteration == num_iterations:
+                last_checkpoint = write_checkpoint(iteration)
+                prune_checkpoints(run_dir, cfg.run.keep_checkpoints)
+    finally:
+        bar.close()
+        writer.close()
+        envs.close()
+
+    wall_time = time.perf_counter() - start_time
+    if last_checkpoint is None:
+        last_checkpoint = write_checkpoint(iteration)
+    summary: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "env_id": cfg.env.env_id,
+        "iterations": iteration,
+        "global_step": global_step,
+        "wall_time_s": wall_time,
+        "sps": (global_step - start_step) / max(wall_time, 1e-9),
+        "checkpoint": str(last_checkpoint),
+        "initial": first or {},
+        "final": last,
+    }
+    if cfg.run.export_onnx:
+        from crawler_rl.rl.export import export_checkpoint
+
+        summary["onnx"] = str(export_checkpoint(last_checkpoint, run_dir / "controller.onnx"))
+    return summary
+
+
+def _restore(
+    path: Path, policy: ActorCritic, ppo: PPO, envs: SyncVecEnv | SubprocVecEnv
+) -> tuple[int, int]:
+    """Load a checkpoint into the live policy/optimizer/RNGs; return (iteration, global_step)."""
+    state = load_checkpoint(path)
+    if (state.obs_dim, state.action_dim) != (envs.obs_dim, envs.action_dim):
+        raise ValueError(
+            f"{path}: checkpoint is for obs/action dims {(state.obs_dim, state.action_dim)}, "
+            f"env has {(envs.obs_dim, envs.action_dim)}"
+        )
+    policy.load_state_dict(state.model)
+    ppo.optimizer.load_state_dict(state.optimizer)
+    ppo.set_learning_rate(state.learning_rate)
+    if state.rng_state is not None:
+        restore_rng_state(state.rng_state)
+    return state.iteration, state.global_step
+
+
+def _log_scalars(writer: Any, values: dict[str, float], step: int) -> None:
+    groups = {"pg_loss": "losses", "v_loss": "losses", "entropy": "losses",
+              "approx_kl": "losses", "clipfrac": "losses", "explained_variance": "losses"}
+    for key, value in values.items():
+        if math.isfinite(value):
+            writer.add_scalar(f"{groups.get(key, 'charts')}/{key}", value, step)
+
+
+def _postfix(values: dict[str, float]) -> dict[str, str]:
+    postfix = {"sps": f"{values['sps']:.0f}", "rew": f"{values['mean_reward']:.3f}"}
+    if "tracking_error_v" in values:
+        postfix["e_v"] = f"{values['tracking_error_v']:.3f}"
+        postfix["e_w"] = f"{values['tracking_error_omega']:.3f}"
+    return postfix

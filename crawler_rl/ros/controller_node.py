@@ -1,0 +1,336 @@
+"""controller_node: the exported ONNX velocity controller driving the crawler's wheels.
+
+Subscribes: `cmd_vel` (Twist, or TwistStamped with `cmd_vel_stamped`), `odom`, `imu`,
+`joint_states`, optional `tether_tension`. Publishes: `<controller_name>/commands`
+(Float64MultiArray [left, right] rad/s). Service: `~/enable` (std_srvs/SetBool).
+
+Safety: wheel speeds are clamped and rate limited; the command is zero while the velocity command
+or any state input is older than its timeout, when a reading or the model output is non-finite,
+and on shutdown. Disabling publishes one zero command, then nothing (another source may drive).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import rclpy
+import rclpy.duration
+from geometry_msgs.msg import Twist, TwistStamped
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Float64, Float64MultiArray
+from std_srvs.srv import SetBool
+
+from crawler_rl.ros import robot_interface as robot
+from crawler_rl.ros.onnx_controller import (
+    ModelContractError,
+    OnnxPolicy,
+    RobotState,
+    VelocityController,
+)
+from crawler_rl.ros.params import ParamSpec, declare_validated
+from crawler_rl.ros.signals import stop_on_sigterm
+from crawler_rl.sim.action import ActionSpec
+
+PARAMETERS = (
+    ParamSpec("policy_path", "", "controller.onnx exported by crawler-rl export", read_only=True),
+    ParamSpec("use_ik_fallback", False, "drive with inverse kinematics instead of the policy"),
+    ParamSpec("start_enabled", False, "publish wheel commands from start (else call ~/enable)",
+              read_only=True),
+    ParamSpec("control_rate_hz", 20.0, "control rate [Hz]; must match the model's control_dt",
+              low=1.0, high=1000.0, read_only=True),
+    ParamSpec("control_trigger", "timer", "step on the timer or on each odometry message",
+              choices=("timer", "odometry"), read_only=True),
+    ParamSpec("command_timeout", 0.5, "zero the wheels when cmd_vel is older [s]",
+              low=0.01, high=10.0),
+    ParamSpec("state_timeout", 0.5, "zero the wheels when odom/imu/joint_states are older [s]",
+              low=0.01, high=10.0),
+    ParamSpec("max_wheel_speed", 12.0, "wheel speed command limit [rad/s]", low=0.01, high=1e3),
+    ParamSpec("max_wheel_acceleration", 240.0, "wheel speed command rate limit [rad/s^2]",
+              low=0.01, high=1e5),
+    ParamSpec("wheel_radius", ActionSpec.wheel_radius, "drive wheel radius [m]",
+              low=1e-3, high=1.0, read_only=True),
+    ParamSpec("track_width", ActionSpec.track_width, "wheel contact distance [m]",
+              low=1e-3, high=10.0, read_only=True),
+    ParamSpec("cmd_vel_stamped", False, "cmd_vel is geometry_msgs/TwistStamped", read_only=True),
+    ParamSpec("controller_name", robot.DEFAULT_CONTROLLER_NAME, "publish on <name>/commands",
+              read_only=True),
+    ParamSpec("wheel_joints", list(robot.DEFAULT_WHEEL_JOINTS), "left, right wheel joint names",
+              read_only=True),
+    ParamSpec("gravity_source", "orientation", "IMU field giving the gravity direction",
+              choices=("orientation", "accelerometer"), read_only=True),
+)
+"""Read-only parameters shape the wiring or the observation: changing them needs a restart."""
+STATE_INPUTS = ("odom", "imu", "joint_states")
+
+
+class ControllerNode(Node):
+    """ROS wrapper of `VelocityController`: inputs, staleness, enable service and publishing."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("controller_node", **kwargs)
+        self.params = declare_validated(self, PARAMETERS)
+        param = self.param
+        if not param("controller_name"):
+            raise ValueError("parameter 'controller_name' must not be empty")
+        if len(param("wheel_joints")) != 2:
+            raise ValueError(f"parameter 'wheel_joints' = {param('wheel_joints')!r} must name "
+                             "exactly 2 joints (left, right)")
+        self.control_dt = 1.0 / param("control_rate_hz")
+        self.controller = VelocityController(
+            self.load_policy(),
+            ActionSpec(wheel_radius=param("wheel_radius"), track_width=param("track_width"),
+                       max_wheel_speed=param("max_wheel_speed")),
+            self.control_dt,
+            param("max_wheel_acceleration"),
+            use_ik_fallback=param("use_ik_fallback"),
+        )
+        self.add_on_set_parameters_callback(self.check_fallback_switch)
+        self.add_post_set_parameters_callback(self.apply_parameters)
+        self.wheel_joints = tuple(param("wheel_joints"))
+        self.commanded_twist = np.zeros(2)
+        self.measured_twist = np.zeros(2)
+        self.gravity_body = np.zeros(3)
+        self.wheel_speeds = np.zeros(2)
+        self.tether_tension = 0.0
+        inputs = ("cmd_vel", *STATE_INPUTS, "tether")
+        self.arrival_ns: dict[str, int | None] = dict.fromkeys(inputs)
+        self.last_fault = ""
+        self.enabled = False
+
+        self.command_publisher = self.create_publisher(
+            Float64MultiArray,
+            robot.wheel_command_topic(param("controller_name")),
+            robot.command_qos(),
+        )
+        stamped = param("cmd_vel_stamped")
+        self.create_subscription(
+            TwistStamped if stamped else Twist,
+            robot.CMD_VEL_TOPIC,
+            self.on_cmd_vel_stamped if stamped else self.on_cmd_vel,
+            robot.command_qos(),
+        )
+        sensor_qos = robot.sensor_subscription_qos()
+        self.create_subscription(Odometry, robot.ODOM_TOPIC, self.on_odometry, sensor_qos)
+        self.create_subscription(Imu, robot.IMU_TOPIC, self.on_imu, sensor_qos)
+        self.create_subscription(
+            JointState, robot.JOINT_STATES_TOPIC, self.on_joint_states, sensor_qos
+        )
+        self.create_subscription(
+            Float64, robot.TETHER_TENSION_TOPIC, self.on_tether_tension, sensor_qos
+        )
+        self.create_service(SetBool, "~/enable", self.on_enable)
+        self.step_on_odometry = param("control_trigger") == "odometry"
+        self.timer = self.create_timer(self.control_dt, self.on_timer)
+        if param("start_enabled"):
+            self.set_enabled(True)
+        source = "inverse kinematics" if param("use_ik_fallback") else param("policy_path")
+        self.get_logger().info(
+            f"controller ready ({source}) at {1.0 / self.control_dt:.1f} Hz, "
+            f"{'enabled' if self.enabled else 'disabled: call ~/enable'}"
+        )
+
+    def param(self, name: str) -> Any:
+        """Return the current value of a parameter (kept up to date on accepted changes)."""
+        return self.params[name]
+
+    def load_policy(self) -> OnnxPolicy | None:
+        """Load and check controller.onnx against the node's settings; refuse on mismatch."""
+        path = self.param("policy_path")
+        if not path:
+            if not self.param("use_ik_fallback"):
+                raise ModelContractError(
+                    "parameter policy_path is empty and use_ik_fallback is off"
+                )
+            return None
+        policy = OnnxPolicy(path)
+        if policy.control_dt is not None and abs(policy.control_dt - self.control_dt) > 1e-6:
+            raise ModelContractError(
+                f"{path}: trained at control_dt={policy.control_dt} s but control_rate_hz="
+                f"{self.param('control_rate_hz')} gives {self.control_dt} s"
+            )
+        for name in ("wheel_radius", "track_width"):
+            trained = getattr(policy.action_spec, name)
+            if not math.isclose(trained, self.param(name), rel_tol=1e-6):
+                raise ModelContractError(
+                    f"{path}: trained for {name}={trained} but parameter {name}="
+                    f"{self.param(name)}; set the parameter to the robot's value and retrain or "
+                    "fix it"
+                )
+        return policy
+
+    def check_fallback_switch(self, parameters: list[Parameter]) -> SetParametersResult:
+        """Refuse to leave the IK fallback when no policy is loaded."""
+        for parameter in parameters:
+            if parameter.name == "use_ik_fallback" and not parameter.value:
+                if self.controller.policy is None:
+                    return SetParametersResult(
+                        successful=False, reason="use_ik_fallback stays on: no policy loaded"
+                    )
+        return SetParametersResult(successful=True)
+
+    def apply_parameters(self, parameters: list[Parameter]) -> None:
+        """Apply accepted changes of the limits and the IK fallback switch."""
+        for parameter in parameters:
+            if parameter.name == "use_ik_fallback":
+                self.controller.use_ik_fallback = parameter.value
+                self.controller.reset()
+            elif parameter.name == "max_wheel_speed":
+                self.controller.limiter.max_wheel_speed = parameter.value
+                self.controller.action_spec = replace(
+                    self.controller.action_spec, max_wheel_speed=parameter.value
+                )
+            elif parameter.name == "max_wheel_acceleration":
+                self.controller.limiter.max_wheel_acceleration = parameter.value
+
+    def now_ns(self) -> int:
+        """Node clock time (sim time under use_sim_time)."""
+        return self.get_clock().now().nanoseconds
+
+    def on_cmd_vel(self, msg: Twist) -> None:
+        """Store the commanded (v, omega)."""
+        self.commanded_twist = np.array([msg.linear.x, msg.angular.z])
+        self.arrival_ns["cmd_vel"] = self.now_ns()
+
+    def on_cmd_vel_stamped(self, msg: TwistStamped) -> None:
+        """Store the commanded (v, omega) from a TwistStamped."""
+        self.on_cmd_vel(msg.twist)
+
+    def on_odometry(self, msg: Odometry) -> None:
+        """Store the measured forward velocity (body frame); step here if triggered by odometry."""
+        self.measured_twist[0] = msg.twist.twist.linear.x
+        self.arrival_ns["odom"] = self.now_ns()
+        if self.step_on_odometry:
+            self.control_step()
+
+    def on_imu(self, msg: Imu) -> None:
+        """Store the gyro yaw rate and the gravity direction."""
+        self.measured_twist[1] = msg.angular_velocity.z
+        if self.param("gravity_source") == "orientation":
+            q = msg.orientation
+            self.gravity_body = robot.gravity_from_orientation(np.array([q.x, q.y, q.z, q.w]))
+        else:
+            a = msg.linear_acceleration
+            self.gravity_body = robot.gravity_from_accelerometer(np.array([a.x, a.y, a.z]))
+        self.arrival_ns["imu"] = self.now_ns()
+
+    def on_joint_states(self, msg: JointState) -> None:
+        """Store the wheel speeds (messages without both wheel joints are ignored)."""
+        indices = robot.joint_indices(list(msg.name), self.wheel_joints)
+        if indices is None or len(msg.velocity) <= max(indices):
+            return
+        self.wheel_speeds = np.array([msg.velocity[indices[0]], msg.velocity[indices[1]]])
+        self.arrival_ns["joint_states"] = self.now_ns()
+
+    def on_tether_tension(self, msg: Float64) -> None:
+        """Store the tether tension [N]."""
+        self.tether_tension = msg.data
+        self.arrival_ns["tether"] = self.now_ns()
+
+    def stale_inputs(self, now_ns: int) -> str:
+        """Describe inputs that are missing or older than their timeout ('' when all fresh)."""
+        stale = []
+        for name, timeout in (("cmd_vel", self.param("command_timeout")),
+                              *((state, self.param("state_timeout")) for state in STATE_INPUTS)):
+            arrival = self.arrival_ns[name]
+            if arrival is None or now_ns - arrival > timeout * 1e9:
+                stale.append(name)
+        return f"stale or missing input: {', '.join(stale)}" if stale else ""
+
+    def robot_state(self, now_ns: int) -> RobotState:
+        """Return the latest readings; tension counts as unmeasured (0) when stale."""
+        tether_arrival = self.arrival_ns["tether"]
+        tension_fresh = tether_arrival is not None and (
+            now_ns - tether_arrival <= self.param("state_timeout") * 1e9
+        )
+        return RobotState(
+            self.measured_twist.copy(),
+            self.gravity_body,
+            self.wheel_speeds,
+            self.tether_tension if tension_fresh else 0.0,
+        )
+
+    def on_timer(self) -> None:
+        """Step at the control rate; with odometry triggering, only the staleness watchdog."""
+        if not self.step_on_odometry:
+            self.control_step()
+        elif self.enabled and self.stale_inputs(self.now_ns()):
+            self.control_step()
+
+    def control_step(self) -> None:
+        """Compute and publish one wheel speed command (zero on any fault)."""
+        if not self.enabled:
+            return
+        now_ns = self.now_ns()
+        fault = self.stale_inputs(now_ns)
+        if fault:
+            output = self.controller.stop(fault)
+        else:
+            output = self.controller.step(self.commanded_twist, self.robot_state(now_ns))
+        self.publish_wheel_speeds(output.wheel_speeds)
+        if output.fault != self.last_fault:
+            if output.fault:
+                self.get_logger().warning(f"zero wheel command: {output.fault}")
+            else:
+                self.get_logger().info(f"driving ({output.source})")
+            self.last_fault = output.fault
+
+    def publish_wheel_speeds(self, wheel_speeds: np.ndarray) -> None:
+        """Publish [left, right] wheel speeds [rad/s]."""
+        self.command_publisher.publish(Float64MultiArray(data=[float(w) for w in wheel_speeds]))
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Enable (from rest, fresh history) or disable (one zero command)."""
+        if enabled and not self.enabled:
+            self.controller.reset()
+            self.last_fault = ""
+        if not enabled and self.enabled:
+            self.publish_wheel_speeds(np.zeros(2))
+        self.enabled = enabled
+
+    def on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        """Service ~/enable: True starts driving, False stops."""
+        self.set_enabled(request.data)
+        response.success = True
+        response.message = "enabled" if request.data else "disabled"
+        self.get_logger().info(f"controller {response.message}")
+        return response
+
+    def stop_wheels(self) -> None:
+        """Publish a zero command and wait briefly until subscribers have it (shutdown path)."""
+        self.publish_wheel_speeds(np.zeros(2))
+        self.command_publisher.wait_for_all_acked(rclpy.duration.Duration(seconds=0.5))
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the node; always end with a zero wheel command (like teleop_twist_keyboard)."""
+    # Our own SIGINT/SIGTERM handling keeps the context alive so the final zero gets out.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop_on_sigterm()
+    try:
+        node = ControllerNode()
+    except ValueError as error:  # ModelContractError and bad parameters: refuse to start
+        rclpy.logging.get_logger("controller_node").fatal(f"refusing to start: {error}")
+        rclpy.try_shutdown()
+        raise SystemExit(2) from error
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if rclpy.ok():
+            node.stop_wheels()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

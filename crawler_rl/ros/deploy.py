@@ -1,0 +1,109 @@
+"""`crawler-rl deploy`: start the deployment graph as processes, without launch tooling.
+
+`--sim` adds the simulated crawler; with `--duration` or `--record` the crawler also drives one
+square (square_path) so the run shows something, and the recording is written at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from crawler_rl.paths import config_path
+from crawler_rl.ros.deploy_graph import (
+    RVIZ_CONFIG,
+    SQUARE_PATH,
+    deploy_graph,
+    sim_deploy_graph,
+)
+from crawler_rl.ros.graph import Graph, NodeSpec
+from crawler_rl.ros.launcher import ProcessGraph
+from crawler_rl.ros.onnx_controller import OnnxPolicy
+from crawler_rl.ros.recording import check_record_path
+
+LOG = logging.getLogger(__name__)
+SQUARE_SECONDS = 1.0 + 4 * (4.0 + 3.2)
+"""Length of the default square_path run [s] (start delay, 4 sides, 4 corners)."""
+
+
+def _start_rviz() -> subprocess.Popen | None:
+    """RViz with the crawler config, when installed and a display exists."""
+    rviz = shutil.which("rviz2")
+    if rviz is None or not os.environ.get("DISPLAY"):
+        LOG.info("RViz not started (rviz2 not found or no display)")
+        return None
+    return subprocess.Popen([rviz, "-d", str(config_path(RVIZ_CONFIG))],
+                            start_new_session=True)
+
+
+def build_graph(sim: bool, policy: Path | None, record: Path | None,
+                duration: float | None) -> Graph:
+    """Return the graph `run_deploy` starts (deploy or sim graph, plus the demo square)."""
+    if not sim:
+        if record is not None:
+            raise ValueError("--record needs --sim (it renders the simulated crawler)")
+        return deploy_graph(policy)
+    graph = sim_deploy_graph(policy, record=record)
+    if record is not None or duration is not None:
+        graph.nodes.append(NodeSpec(executable=SQUARE_PATH, name=SQUARE_PATH))
+    return graph
+
+
+def run_deploy(sim: bool, policy: Path | None, record: Path | None = None,
+               duration: float | None = None) -> int:
+    """Run controller_node (and robot_sim_node) until Ctrl-C or `duration` seconds.
+
+    Returns 0, 130 on interruption, or the exit code of a node that stopped early (2: the
+    controller refused the model).
+    """
+    if policy is not None:
+        OnnxPolicy(policy)  # refuse a bad model here, with the message, before any process
+    elif not sim:
+        raise ValueError("deploy on the robot needs --policy controller.onnx")
+    if record is not None:
+        record = check_record_path(record)
+        if duration is None:
+            duration = SQUARE_SECONDS
+    if duration is not None and duration <= 0:
+        raise ValueError(f"--duration must be > 0 s, got {duration!r}")
+    graph = build_graph(sim, policy, record, duration)
+    processes = ProcessGraph(graph)
+    rviz = _start_rviz() if sim else None
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    result = 0
+    end = time.monotonic() + duration if duration is not None else float("inf")
+    try:
+        processes.start()
+        if not sim:
+            LOG.warning("controller_node started DISABLED: enable with "
+                        "`ros2 service call /controller_node/enable std_srvs/srv/SetBool "
+                        "\"{data: true}\"`")
+        while time.monotonic() < end:
+            time.sleep(0.2)
+            finished = {name: code for name, code in processes.poll().items()
+                        if name != SQUARE_PATH}
+            if finished:
+                name, code = next(iter(finished.items()))
+                LOG.error("%s exited early with code %s; stopping", name, code)
+                result = code or 1
+                break
+    except KeyboardInterrupt:
+        result = 130
+    finally:
+        processes.shutdown()
+        if rviz is not None:
+            rviz.terminate()
+            rviz.wait(5.0)
+        signal.signal(signal.SIGTERM, previous)
+    if record is not None and result == 0:
+        if record.is_file():
+            print(f"recorded the run to {record}")
+        else:
+            LOG.error("robot_sim_node wrote no recording to %s", record)
+            result = 1
+    return result

@@ -1,0 +1,182 @@
+"""Inference node: batch all actors' observations, run the policy once, reply, ship rollouts.
+
+The policy network is built from the first (latched) weights message of the learner, whose
+index names obs_dim, action_dim and the model config; until then actors simply wait.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+import torch
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from std_msgs.msg import UInt8MultiArray
+
+from crawler_rl.rl.config import TrainConfig
+from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.ros import qos
+from crawler_rl.ros.batching import InferenceBatcher, Verdict
+from crawler_rl.ros.codec import ActionBatch, CodecError, decode_obs_batch, encode_action_batch
+from crawler_rl.ros.params import ParamSpec, declare_validated
+from crawler_rl.ros.rollout import encode_rollout
+from crawler_rl.ros.runtime import run_node, serve_status
+from crawler_rl.ros.weights import WeightsError, check_state, decode_weights
+
+PARAMS = (
+    ParamSpec("num_steps", 64, "steps per env in one shipped rollout", 1, 100_000,
+              read_only=True),
+    ParamSpec("max_wait", 0.005, "seconds to wait for the other actors before running a batch",
+              0.0, 10.0),
+    ParamSpec("actor_timeout", 10.0, "seconds of silence before an actor is dropped", 0.1,
+              3600.0),
+    ParamSpec("torch_threads", 1, "torch.set_num_threads of the policy forward pass", 1, 256),
+    ParamSpec("seed", 0, "seed of the action sampling", 0, 2**31 - 1, read_only=True),
+)
+
+
+class InferenceNode(Node):
+    """Dynamic batching policy server for the actor fleet."""
+
+    def __init__(self, name: str = "inference", **node_options: Any) -> None:
+        super().__init__(name, **node_options)
+        self.params = declare_validated(self, PARAMS)
+        torch.set_num_threads(self.params["torch_threads"])
+        torch.manual_seed(self.params["seed"])
+        self.policy: ActorCritic | None = None
+        self.policy_version = 0
+        self.batcher: InferenceBatcher | None = None
+        self.malformed = 0
+        self.rejected_weights = 0
+        self.batch_envs: deque[int] = deque(maxlen=5000)
+        # One group: batching state is touched only from this node's callbacks, one at a time.
+        group = MutuallyExclusiveCallbackGroup()
+        self.action_pub = self.create_publisher(
+            UInt8MultiArray, qos.ACTION_TOPIC, qos.action_qos()
+        )
+        self.rollout_pub = self.create_publisher(
+            UInt8MultiArray, qos.ROLLOUT_TOPIC, qos.rollout_qos()
+        )
+        self.create_subscription(UInt8MultiArray, qos.OBS_TOPIC, self.on_obs, qos.obs_qos(),
+                                 callback_group=group)
+        self.create_subscription(UInt8MultiArray, qos.WEIGHTS_TOPIC, self.on_weights,
+                                 qos.weights_qos(), callback_group=group)
+        serve_status(self, self.status, group)
+        self.create_timer(0.002, self.on_deadline, callback_group=group)
+        self.create_timer(1.0, self.on_liveness, callback_group=group)
+
+    def on_weights(self, msg: UInt8MultiArray) -> None:
+        """Load a new policy version (building the network on the first one)."""
+        try:
+            state, meta, version = decode_weights(msg.data)
+            if self.policy is None:
+                model_cfg = TrainConfig.from_dict({"model": meta["model"]}).model
+                policy = ActorCritic(int(meta["obs_dim"]), int(meta["action_dim"]), model_cfg)
+                policy.load_state_dict(state)
+                self.policy = policy.eval()
+                self.batcher = InferenceBatcher(
+                    policy.obs_dim, policy.action_dim, self.params["num_steps"],
+                    self.params["max_wait"], self.params["actor_timeout"],
+                )
+            else:
+                check_state(state, self.policy.state_dict())
+                self.policy.load_state_dict(state)
+        except (WeightsError, CodecError, KeyError, ValueError, RuntimeError) as error:
+            self.rejected_weights += 1
+            self.get_logger().error(f"rejecting weights: {error}")
+            return
+        self.policy_version = version
+
+    def on_obs(self, msg: UInt8MultiArray) -> None:
+        """Queue one actor step; run the batch when every live actor has reported."""
+        try:
+            batch = decode_obs_batch(msg.data)
+        except CodecError as error:
+            self.malformed += 1
+            self.get_logger().warning(f"dropping malformed observation: {error}", once=True)
+            return
+        if self.batcher is None:
+            return  # no weights yet: the actor will resend
+        now = time.monotonic()
+        self.batcher.max_wait = self.params["max_wait"]
+        self.batcher.actor_timeout = self.params["actor_timeout"]
+        verdict = self.batcher.submit(batch, now)
+        if verdict is Verdict.DUPLICATE:
+            reply = self.batcher.cached_reply(batch.actor_id, batch.seq)
+            if reply is not None:
+                self.action_pub.publish(UInt8MultiArray(data=reply))
+        elif verdict is not Verdict.ACCEPTED:
+            self.get_logger().warning(
+                f"rejected step {batch.seq} of actor {batch.actor_id}: {verdict.value}"
+            )
+        if self.batcher.ready(now):
+            self.run_batch()
+
+    def on_deadline(self) -> None:
+        """Run a partial batch once the oldest waiting step is `max_wait` old."""
+        if self.batcher is not None and self.batcher.ready(time.monotonic()):
+            self.run_batch()
+
+    def on_liveness(self) -> None:
+        """Drop actors that went silent (their partial trajectories are discarded)."""
+        if self.batcher is None:
+            return
+        for actor_id in self.batcher.drop_stale(time.monotonic()):
+            self.get_logger().warning(f"actor {actor_id} timed out; dropped its partial data")
+
+    def run_batch(self) -> None:
+        """One policy forward pass for all waiting actors, then reply and record."""
+        assert self.batcher is not None and self.policy is not None
+        batches = self.batcher.take()
+        obs = torch.from_numpy(np.concatenate([b.obs for b in batches]))
+        final_obs = torch.from_numpy(np.concatenate([b.final_obs for b in batches]))
+        with torch.no_grad():
+            actions, log_probs, values = (t.numpy() for t in self.policy.act(obs))
+            final_values = self.policy.value(final_obs).numpy() if len(final_obs) else None
+        self.batch_envs.append(len(obs))
+        row = final_row = 0
+        for batch in batches:
+            rows = slice(row, row + batch.num_envs)
+            finals = slice(final_row, final_row + len(batch.final_obs))
+            row, final_row = rows.stop, finals.stop
+            reply = encode_action_batch(ActionBatch(
+                batch.actor_id, batch.session, batch.seq, self.policy_version, actions[rows]
+            ))
+            self.action_pub.publish(UInt8MultiArray(data=reply))
+            rollout = self.batcher.complete(
+                batch, actions[rows], log_probs[rows], values[rows],
+                np.zeros(0, np.float32) if final_values is None else final_values[finals],
+                self.policy_version, reply,
+            )
+            if rollout is not None:
+                self.rollout_pub.publish(UInt8MultiArray(data=encode_rollout(rollout)))
+
+    def status(self) -> dict[str, object]:
+        """Counters of accepted/rejected data, live actors and inference batch sizes."""
+        sizes = np.array(self.batch_envs) if self.batch_envs else np.zeros(1)
+        counters = dict(self.batcher.counters) if self.batcher else {}
+        return {
+            **counters,
+            "malformed": self.malformed,
+            "rejected_weights": self.rejected_weights,
+            "policy_version": self.policy_version,
+            "live_actors": len(self.batcher.actors) if self.batcher else 0,
+            "batches": len(self.batch_envs),
+            "batch_envs_mean": float(sizes.mean()),
+            "batch_envs_p50": float(np.percentile(sizes, 50)),
+            "batch_envs_max": int(sizes.max()),
+        }
+
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the inference node until shutdown."""
+    run_node(InferenceNode, args)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

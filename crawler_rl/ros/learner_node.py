@@ -1,0 +1,254 @@
+"""Learner node: PPO updates from shipped rollouts, versioned weights, checkpoints, metrics.
+
+The run's TrainConfig is read from `config_file` (the launcher writes the resolved config to
+<run_dir>/config.yaml), so the PPO hyper-parameters have one source of truth.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from std_msgs.msg import String, UInt8MultiArray
+from std_srvs.srv import Trigger
+
+from crawler_rl.rl.checkpoint import (
+    Checkpoint,
+    capture_rng_state,
+    checkpoint_path,
+    latest_good_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+)
+from crawler_rl.rl.config import load_train_config
+from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.rl.ppo import PPO, bootstrap_truncated
+from crawler_rl.rl.storage import RolloutStorage
+from crawler_rl.rl.trainer import describe_env, make_env_factory, seed_everything
+from crawler_rl.ros import qos
+from crawler_rl.ros.codec import CodecError
+from crawler_rl.ros.params import ParamSpec, declare_validated
+from crawler_rl.ros.rollout import Rollout, decode_rollout
+from crawler_rl.ros.runtime import run_node, serve_status
+from crawler_rl.ros.weights import encode_weights
+
+PARAMS = (
+    ParamSpec("config_file", "", "TrainConfig YAML ('': packaged config/train.yaml)",
+              read_only=True),
+    ParamSpec("run_dir", "runs/latest", "checkpoints, TensorBoard logs, ONNX", read_only=True),
+    ParamSpec("resume", False, "continue from the newest good checkpoint", read_only=True),
+    ParamSpec("envs_per_update", 8, "env columns gathered into one PPO update", 1, 1_000_000),
+    ParamSpec("max_policy_lag", 4, "drop rollouts more than this many versions old", 0, 1000),
+)
+
+
+class LearnerNode(Node):
+    """Owns the policy being trained and its optimizer."""
+
+    def __init__(self, name: str = "learner", **node_options: Any) -> None:
+        super().__init__(name, **node_options)
+        self.params = declare_validated(self, PARAMS)
+        config_file = self.params["config_file"]
+        self.cfg = load_train_config(Path(config_file) if config_file else None)
+        self.run_dir = Path(self.params["run_dir"])
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        torch.set_num_threads(self.cfg.run.torch_threads)
+        seed_everything(self.cfg.run.seed)
+        probe = make_env_factory(self.cfg.env)()
+        self.env_info = describe_env(probe, self.cfg.env.env_id)
+        self.obs_dim = int(np.prod(probe.observation_space.shape))
+        self.action_dim = int(np.prod(probe.action_space.shape))
+        probe.close()
+        self.policy = ActorCritic(self.obs_dim, self.action_dim, self.cfg.model)
+        self.ppo = PPO(self.policy, self.cfg.ppo)
+        self.iteration = self.global_step = 0
+        if self.params["resume"]:
+            self.restore()
+        self.version = self.iteration
+        self.pending: list[Rollout] = []
+        self.counters = {"rollouts": 0, "rejected_rollouts": 0, "stale_rollouts": 0}
+        self.metrics: dict[str, float] = {}
+        # Which actors fed the last update (multi-host runs check every worker contributes).
+        self.update_actor_ids: list[int] = []
+        self.rollouts_by_actor: dict[int, int] = {}
+        self.done = False
+        self.last_update_time = time.monotonic()
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.run_dir / "tb"))
+        group = MutuallyExclusiveCallbackGroup()
+        self.weights_pub = self.create_publisher(
+            UInt8MultiArray, qos.WEIGHTS_TOPIC, qos.weights_qos()
+        )
+        self.metrics_pub = self.create_publisher(String, qos.METRICS_TOPIC, qos.metrics_qos())
+        self.create_subscription(UInt8MultiArray, qos.ROLLOUT_TOPIC, self.on_rollout,
+                                 qos.rollout_qos(), callback_group=group)
+        self.create_service(Trigger, "~/save", self.on_save, callback_group=group)
+        serve_status(self, self.status, group)
+        self.publish_weights()
+        self.publish_metrics()
+        self.get_logger().info(
+            f"learner: {self.cfg.env.env_id} obs {self.obs_dim} act {self.action_dim}, "
+            f"{self.params['envs_per_update']} envs x {self.cfg.ppo.num_steps} steps per update"
+        )
+
+    def restore(self) -> None:
+        """Load the newest good checkpoint of run_dir into the policy and optimizer."""
+        found = latest_good_checkpoint(self.run_dir)
+        if found is None:
+            self.get_logger().warning(f"no usable checkpoint in {self.run_dir}; starting fresh")
+            return
+        state = load_checkpoint(found)
+        if (state.obs_dim, state.action_dim) != (self.obs_dim, self.action_dim):
+            raise ValueError(f"{found}: checkpoint dims {(state.obs_dim, state.action_dim)} "
+                             f"do not match the env's {(self.obs_dim, self.action_dim)}")
+        self.policy.load_state_dict(state.model)
+        self.ppo.optimizer.load_state_dict(state.optimizer)
+        self.ppo.set_learning_rate(state.learning_rate)
+        self.iteration, self.global_step = state.iteration, state.global_step
+        self.get_logger().info(f"resumed from {found}")
+
+    def publish_weights(self) -> None:
+        """Publish the current policy (latched) tagged with its version."""
+        meta = {"obs_dim": self.obs_dim, "action_dim": self.action_dim,
+                "model": self.cfg.to_dict()["model"], "iteration": self.iteration}
+        payload = encode_weights(self.policy.state_dict(), meta, self.version)
+        self.weights_pub.publish(UInt8MultiArray(data=payload))
+
+    def publish_metrics(self) -> None:
+        """Publish latched JSON progress (the launcher's progress bar reads it)."""
+        finite = {k: v if math.isfinite(v) else None for k, v in self.metrics.items()}
+        message = {**finite, "global_step": self.global_step,
+                   "total_steps": self.cfg.run.total_steps, "iteration": self.iteration,
+                   "policy_version": self.version, "done": self.done,
+                   "actor_ids": self.update_actor_ids}
+        text = json.dumps(message)
+        self.metrics_pub.publish(String(data=text))
+        with (self.run_dir / "metrics.jsonl").open("a", encoding="utf-8") as stream:
+            stream.write(text + "\n")
+
+    def on_rollout(self, msg: UInt8MultiArray) -> None:
+        """Validate a rollout, queue it, and update once enough env columns arrived."""
+        if self.done:
+            return
+        try:
+            rollout = decode_rollout(msg.data)
+            rollout.check(self.obs_dim, self.action_dim)
+            if rollout.num_steps != self.cfg.ppo.num_steps:
+                raise ValueError(f"rollout has {rollout.num_steps} steps, expected "
+                                 f"ppo.num_steps={self.cfg.ppo.num_steps}")
+        except (CodecError, ValueError) as error:
+            self.counters["rejected_rollouts"] += 1
+            self.get_logger().warning(f"rejecting rollout: {error}")
+            return
+        if self.version - rollout.policy_version > self.params["max_policy_lag"]:
+            self.counters["stale_rollouts"] += 1
+            return
+        self.counters["rollouts"] += 1
+        self.rollouts_by_actor[rollout.actor_id] = (
+            self.rollouts_by_actor.get(rollout.actor_id, 0) + 1)
+        self.pending.append(rollout)
+        if sum(r.num_envs for r in self.pending) >= self.params["envs_per_update"]:
+            self.update()
+
+    def update(self) -> None:
+        """One PPO iteration on the queued rollouts, then publish the new version."""
+        rollouts, self.pending = self.pending, []
+        self.update_actor_ids = sorted({r.actor_id for r in rollouts})
+        stack = {name: torch.from_numpy(np.concatenate([getattr(r, name) for r in rollouts],
+                                                       axis=1))
+                 for name in ("obs", "actions", "log_probs", "values", "rewards", "terminated",
+                              "truncated", "final_values")}
+        last_values = torch.from_numpy(np.concatenate([r.last_values for r in rollouts]))
+        steps, envs = stack["rewards"].shape
+        storage = RolloutStorage(steps, envs, self.obs_dim, self.action_dim)
+        rewards = bootstrap_truncated(stack["rewards"], stack["terminated"], stack["truncated"],
+                                      stack["final_values"], self.cfg.ppo.gamma)
+        for t in range(steps):
+            storage.add(stack["obs"][t], stack["actions"][t], stack["log_probs"][t],
+                        stack["values"][t], rewards[t], stack["terminated"][t],
+                        stack["truncated"][t])
+        self.ppo.anneal(self.global_step / self.cfg.run.total_steps)
+        stats = self.ppo.update(storage, last_values)
+        # After the update, as the local trainer does: old and new log-probs share one normalizer.
+        self.policy.obs_normalizer.update(storage.obs.reshape(-1, self.obs_dim))
+        self.iteration += 1
+        self.version += 1
+        self.global_step += steps * envs
+        now = time.monotonic()
+        tracking = np.concatenate([r.tracking_error for r in rollouts], axis=1)
+        self.metrics = {
+            **stats,
+            "mean_reward": float(stack["rewards"].mean()),
+            "tracking_error_v": float(np.sqrt(np.mean(np.square(tracking[..., 0])))),
+            "tracking_error_omega": float(np.sqrt(np.mean(np.square(tracking[..., 1])))),
+            "policy_lag": float(np.mean([self.version - 1 - r.policy_version for r in rollouts])),
+            "sps": steps * envs / max(now - self.last_update_time, 1e-9),
+        }
+        self.last_update_time = now
+        for key, value in self.metrics.items():
+            if math.isfinite(value):
+                self.writer.add_scalar(f"train/{key}", value, self.global_step)
+        self.publish_weights()
+        self.done = self.global_step >= self.cfg.run.total_steps
+        if self.done or self.iteration % self.cfg.run.checkpoint_every == 0:
+            checkpoint = self.save()
+            if self.done and self.cfg.run.export_onnx:
+                from crawler_rl.rl.export import export_checkpoint
+
+                export_checkpoint(checkpoint, self.run_dir / "controller.onnx")
+        self.publish_metrics()
+
+    def save(self) -> Path:
+        """Write an atomic checkpoint of the current state and prune old ones."""
+        path = save_checkpoint(checkpoint_path(self.run_dir, self.iteration), Checkpoint(
+            model=self.policy.state_dict(), optimizer=self.ppo.optimizer.state_dict(),
+            iteration=self.iteration, global_step=self.global_step, config=self.cfg.to_dict(),
+            learning_rate=self.ppo.learning_rate, obs_dim=self.obs_dim,
+            action_dim=self.action_dim, env_info=self.env_info, rng_state=capture_rng_state(),
+        ))
+        prune_checkpoints(self.run_dir, self.cfg.run.keep_checkpoints)
+        self.writer.flush()
+        return path
+
+    def on_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """`~/save`: write a checkpoint now."""
+        try:
+            response.message = str(self.save())
+            response.success = True
+        except OSError as error:
+            response.message = f"checkpoint failed: {error}"
+            response.success = False
+        return response
+
+    def status(self) -> dict[str, object]:
+        """Counters and the latest metrics."""
+        finite = {k: v if math.isfinite(v) else None for k, v in self.metrics.items()}
+        return {**self.counters, **finite, "global_step": self.global_step,
+                "iteration": self.iteration, "policy_version": self.version, "done": self.done,
+                "pending_envs": sum(r.num_envs for r in self.pending),
+                "rollouts_by_actor": {str(k): v for k, v in self.rollouts_by_actor.items()}}
+
+
+    def destroy_node(self) -> None:
+        """Flush TensorBoard before leaving."""
+        self.writer.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the learner until shutdown."""
+    run_node(LearnerNode, args)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,223 @@
+"""The deployed velocity controller without ROS: ONNX policy, observation, limits and faults.
+
+`controller_node` is a thin rclpy wrapper around `VelocityController`; keeping the logic here makes
+it unit-testable and benchable without DDS. onnxruntime only: no torch on the robot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from crawler_rl.sim.action import ActionSpec, inverse_kinematics
+from crawler_rl.sim.observation import OBS_DIM, ObservationBuilder, observation_metadata
+
+INPUT_NAME = "obs"
+OUTPUT_NAME = "wheel_speeds"
+ACTION_SPEC_KEYS = tuple(field.name for field in fields(ActionSpec))
+
+
+class ModelContractError(ValueError):
+    """The ONNX file does not match the controller's documented contract: refuse to start."""
+
+
+def _check_shape(label: str, shape: list, width: int, path: Path) -> None:
+    """Require shape (batch, width) where batch is symbolic or 1."""
+    batch_ok = len(shape) == 2 and (not isinstance(shape[0], int) or shape[0] in (1, -1))
+    if not batch_ok or shape[1] != width:
+        raise ModelContractError(
+            f"{path}: {label} has shape {shape}, expected (batch, {width}); "
+            "export the policy with crawler-rl export"
+        )
+
+
+class OnnxPolicy:
+    """A loaded, checked controller.onnx: `obs` (batch, 14) float32 -> `wheel_speeds` (batch, 2).
+
+    Raises ModelContractError naming the file and the mismatch.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelContractError(f"policy file {self.path} does not exist")
+        options = ort.SessionOptions()
+        # One core for inference: the robot's other processes get the rest, and latency is lower.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises several unrelated types
+            message = f"{self.path}: not a loadable ONNX model ({error})"
+            raise ModelContractError(message) from error
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self._check_io()
+        self._check_layout()
+        self.action_spec = self._action_spec()
+        self.control_dt = self._optional_float("control_dt")
+        self._input = np.zeros((1, OBS_DIM), dtype=np.float32)
+
+    def _check_io(self) -> None:
+        inputs = {node.name: node for node in self.session.get_inputs()}
+        outputs = {node.name: node for node in self.session.get_outputs()}
+        if set(inputs) != {INPUT_NAME}:
+            raise ModelContractError(
+                f"{self.path}: inputs are {sorted(inputs)}, expected exactly [{INPUT_NAME!r}]"
+            )
+        if inputs[INPUT_NAME].type != "tensor(float)":
+            raise ModelContractError(
+                f"{self.path}: input {INPUT_NAME!r} is {inputs[INPUT_NAME].type}, expected float32"
+            )
+        if OUTPUT_NAME not in outputs:
+            raise ModelContractError(
+                f"{self.path}: outputs are {sorted(outputs)}, expected one named {OUTPUT_NAME!r}"
+            )
+        _check_shape(f"input {INPUT_NAME!r}", inputs[INPUT_NAME].shape, OBS_DIM, self.path)
+        _check_shape(f"output {OUTPUT_NAME!r}", outputs[OUTPUT_NAME].shape, 2, self.path)
+
+    def _check_layout(self) -> None:
+        for key, expected in observation_metadata().items():
+            found = self.metadata.get(key)
+            if found != expected:
+                raise ModelContractError(
+                    f"{self.path}: observation layout mismatch in metadata {key!r}: model has "
+                    f"{found!r}, this controller builds {expected!r}; re-export the policy with "
+                    "this version of crawler_rl"
+                )
+
+    def _action_spec(self) -> ActionSpec:
+        missing = [key for key in ACTION_SPEC_KEYS if key not in self.metadata]
+        if missing:
+            raise ModelContractError(f"{self.path}: metadata lacks ActionSpec keys {missing}")
+        values = {key: self._optional_float(key) for key in ACTION_SPEC_KEYS}
+        try:
+            return ActionSpec(**values)
+        except ValueError as error:
+            raise ModelContractError(f"{self.path}: bad ActionSpec metadata: {error}") from error
+
+    def _optional_float(self, key: str) -> float | None:
+        if key not in self.metadata:
+            return None
+        try:
+            return float(self.metadata[key])
+        except ValueError as error:
+            raise ModelContractError(
+                f"{self.path}: metadata {key!r}={self.metadata[key]!r} is not a number"
+            ) from error
+
+    def wheel_speeds(self, obs: np.ndarray) -> np.ndarray:
+        """Run the network on one observation (OBS_DIM,) -> wheel speeds (2,) [rad/s]."""
+        self._input[0] = obs
+        (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: self._input})
+        return np.asarray(out, dtype=np.float64).reshape(2)
+
+
+@dataclass(frozen=True)
+class RobotState:
+    """The latest sensor readings the observation is built from (robot terms, SI units)."""
+
+    measured_twist: np.ndarray
+    """(v [m/s], omega [rad/s]): odometry forward velocity and gyro yaw rate. Shape: (2,)."""
+    gravity_body: np.ndarray
+    """Unit gravity direction in the body frame. Shape: (3,)."""
+    wheel_speeds: np.ndarray
+    """Encoder wheel speeds (left, right) [rad/s]. Shape: (2,)."""
+    tether_tension: float = 0.0
+    """Tether tension at the robot [N]; 0 when not measured (as in training)."""
+
+
+@dataclass(frozen=True)
+class ControlOutput:
+    """One control step's wheel speed command and where it came from."""
+
+    wheel_speeds: np.ndarray
+    source: str
+    """"policy", "ik" or "fault" (zero command)."""
+    fault: str = ""
+
+
+class WheelCommandLimiter:
+    """Clamp wheel speeds to the limit and bound their change per control step."""
+
+    def __init__(self, max_wheel_speed: float, max_wheel_acceleration: float, control_dt: float):
+        self.max_wheel_speed = max_wheel_speed
+        self.max_wheel_acceleration = max_wheel_acceleration
+        self.control_dt = control_dt
+        self.last = np.zeros(2)
+
+    def reset(self) -> None:
+        """Start from rest (after a stop, a fault or enabling)."""
+        self.last = np.zeros(2)
+
+    def limit(self, target: np.ndarray) -> np.ndarray:
+        """Return the command closest to `target` within speed and acceleration limits."""
+        clamped = np.clip(target, -self.max_wheel_speed, self.max_wheel_speed)
+        max_step = self.max_wheel_acceleration * self.control_dt
+        self.last = self.last + np.clip(clamped - self.last, -max_step, max_step)
+        return self.last.copy()
+
+
+class VelocityController:
+    """Commanded twist + robot state -> safe wheel speed command, as in training.
+
+    The observation is built with the same `ObservationBuilder` the simulator uses. With no policy
+    (or `use_ik_fallback`) the wheel speeds come from inverse kinematics, today's controller.
+    """
+
+    def __init__(
+        self,
+        policy: OnnxPolicy | None,
+        action_spec: ActionSpec,
+        control_dt: float,
+        max_wheel_acceleration: float,
+        use_ik_fallback: bool = False,
+    ) -> None:
+        if policy is None and not use_ik_fallback:
+            raise ModelContractError("no policy loaded: give a policy path or use_ik_fallback")
+        self.policy = policy
+        self.action_spec = action_spec
+        self.use_ik_fallback = use_ik_fallback
+        self.observation = ObservationBuilder(control_dt)
+        self.limiter = WheelCommandLimiter(
+            action_spec.max_wheel_speed, max_wheel_acceleration, control_dt
+        )
+        self.last_obs = np.zeros(OBS_DIM, dtype=np.float32)
+
+    def reset(self) -> None:
+        """Forget history (integral, previous command, rate limit) and start from rest."""
+        self.observation.reset()
+        self.limiter.reset()
+
+    def stop(self, fault: str) -> ControlOutput:
+        """Command zero wheel speeds and restart from rest."""
+        self.reset()
+        return ControlOutput(np.zeros(2), "fault", fault)
+
+    def step(self, commanded_twist: np.ndarray, state: RobotState) -> ControlOutput:
+        """Advance one control period and return the wheel speed command [rad/s]."""
+        commanded_twist = np.asarray(commanded_twist, dtype=np.float64).reshape(2)
+        try:
+            self.last_obs = self.observation.build(
+                commanded_twist,
+                state.measured_twist,
+                state.gravity_body,
+                state.wheel_speeds,
+                state.tether_tension,
+            )
+        except ValueError as error:
+            return self.stop(str(error))
+        if self.use_ik_fallback or self.policy is None:
+            target, source = inverse_kinematics(commanded_twist, self.action_spec), "ik"
+        else:
+            target, source = self.policy.wheel_speeds(self.last_obs), "policy"
+            if not np.all(np.isfinite(target)):
+                return self.stop(f"non-finite model output {target!r}")
+        wheel_speeds = self.limiter.limit(target)
+        self.observation.record_wheel_command(wheel_speeds)
+        return ControlOutput(wheel_speeds, source)

@@ -1,0 +1,96 @@
+"""square_path: drive a square on `cmd_vel` the way teleop_twist_keyboard does, then stop.
+
+Forward for `side_seconds`, turn in place for `turn_seconds`, four times; republishes the held
+key's Twist at `rate_hz` and always ends with a zero Twist (also on Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import rclpy
+import rclpy.duration
+from geometry_msgs.msg import Twist
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+from crawler_rl.ros import robot_interface as robot
+from crawler_rl.ros.params import ParamSpec, declare_validated
+from crawler_rl.ros.signals import stop_on_sigterm
+
+PARAMETERS = (
+    ParamSpec("speed", 0.1, "forward speed on the sides [m/s]", low=-1.0, high=1.0),
+    ParamSpec("turn_rate", 0.5, "yaw rate in the corners [rad/s]", low=-5.0, high=5.0),
+    ParamSpec("side_seconds", 4.0, "time per side [s]", low=0.0, high=600.0),
+    ParamSpec("turn_seconds", math.pi / 2 / 0.5, "time per corner [s]", low=0.0, high=600.0),
+    ParamSpec("start_delay", 1.0, "wait before the first side [s]", low=0.0, high=60.0),
+    ParamSpec("rate_hz", 10.0, "republish rate [Hz]", low=1.0, high=100.0),
+)
+
+
+def square_schedule(speed: float, turn_rate: float, side_seconds: float,
+                    turn_seconds: float) -> list[tuple[float, float, float]]:
+    """(v, omega, seconds) segments of one square: side, corner, side, corner ..."""
+    return [segment for _ in range(4)
+            for segment in ((speed, 0.0, side_seconds), (0.0, turn_rate, turn_seconds))]
+
+
+class SquarePathDriver(Node):
+    """Publishes the square's Twist commands on a timer."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("square_path", **kwargs)
+        self.params = declare_validated(self, PARAMETERS)
+        param = self.params.__getitem__
+        self.publisher = self.create_publisher(Twist, robot.CMD_VEL_TOPIC, robot.command_qos())
+        self.schedule = square_schedule(param("speed"), param("turn_rate"),
+                                        param("side_seconds"), param("turn_seconds"))
+        self.start = time.monotonic() + param("start_delay")
+        self.done = False
+        self.create_timer(1.0 / param("rate_hz"), self.publish_current)
+
+    def current_command(self, elapsed: float) -> tuple[float, float] | None:
+        """Return the held command `elapsed` s into the square (None after the last segment)."""
+        if elapsed < 0.0:
+            return 0.0, 0.0
+        for v, omega, seconds in self.schedule:
+            if elapsed < seconds:
+                return v, omega
+            elapsed -= seconds
+        return None
+
+    def publish_current(self) -> None:
+        """Publish the current segment's Twist (zero once the square is done)."""
+        command = self.current_command(time.monotonic() - self.start)
+        self.done = command is None
+        self.publish_twist(*(command or (0.0, 0.0)))
+
+    def publish_twist(self, v: float, omega: float) -> None:
+        """Publish one Twist."""
+        twist = Twist()
+        twist.linear.x = float(v)
+        twist.angular.z = float(omega)
+        self.publisher.publish(twist)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Drive one square, then stop; a zero Twist goes out in every case."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop_on_sigterm()
+    node = SquarePathDriver()
+    try:
+        while rclpy.ok() and not node.done:
+            rclpy.spin_once(node, timeout_sec=0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.publish_twist(0.0, 0.0)
+        node.publisher.wait_for_all_acked(rclpy.duration.Duration(seconds=0.5))
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Launch controller_node + robot_sim_node + RViz (built from sim_deploy_graph).
+
+`ros2 launch crawler_rl sim_deploy.launch.py policy:=/path/controller.onnx
+[use_ik_fallback:=true] [rviz:=false] [record:=run.png]`
+"""
+
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch_ros.actions import Node
+
+from crawler_rl.paths import config_path
+from crawler_rl.ros.deploy_graph import RVIZ_CONFIG, TRUE_WORDS, graph_from_launch_arguments
+from crawler_rl.ros.graph import launch_nodes
+from launch import LaunchDescription
+
+
+def _nodes(context):
+    arguments = dict(context.launch_configurations)
+    actions = launch_nodes(graph_from_launch_arguments(arguments, sim=True))
+    if arguments.get("rviz", "true").lower() in TRUE_WORDS:
+        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2",
+                            arguments=["-d", str(config_path(RVIZ_CONFIG))], output="screen"))
+    return actions
+
+
+def generate_launch_description():  # noqa: D103 - the ros2 launch entry point
+    return LaunchDescription([
+        DeclareLaunchArgument("policy", default_value="", description="controller.onnx"),
+        DeclareLaunchArgument("use_ik_fallback", default_value="false"),
+        DeclareLaunchArgument("rviz", default_value="true"),
+        DeclareLaunchArgument("record", default_value="", description=".png or .gif"),
+        OpaqueFunction(function=_nodes),
+    ])

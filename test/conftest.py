@@ -1,0 +1,38 @@
+"""Shared fixtures: an isolated ROS 2 domain per test (in-process and for spawned processes)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture
+def ros_domain(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Random ROS_DOMAIN_ID in [1, 200] and localhost-only discovery for this test.
+
+    Set in os.environ, so rclpy contexts created afterwards and every child process started
+    by the test use it; parallel test runs never see each other.
+    """
+    domain = random.SystemRandom().randint(1, 200)
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)
+    return domain
+
+
+@pytest.fixture
+def ros_context(ros_domain: int) -> Iterator[object]:
+    """An initialized private rclpy Context in the test's domain, shut down afterwards."""
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.signals import SignalHandlerOptions
+
+    context = Context()
+    rclpy.init(context=context, domain_id=ros_domain,
+               signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        yield context
+    finally:
+        context.try_shutdown()

@@ -1,0 +1,56 @@
+"""Shared helpers of the RL tests (imported by name: test/rl is on sys.path under pytest)."""
+
+from __future__ import annotations
+
+from crawler_rl.rl.config import TrainConfig
+
+TOY_ENV = "rl_toy_env:VelocityTrackingToy"
+
+
+def toy_config(**sections: dict) -> TrainConfig:
+    """A small config on the toy env; `sections` override per section."""
+    data: dict = {
+        "env": {"env_id": TOY_ENV, "num_envs": 4},
+        "ppo": {"num_steps": 50, "num_epochs": 4, "num_minibatches": 4, "gamma": 0.9},
+        "model": {"actor_hidden": [32, 32], "critic_hidden": [32, 32], "init_std": 0.5},
+        "run": {"total_steps": 2000, "checkpoint_every": 2, "export_onnx": False},
+    }
+    for name, values in sections.items():
+        data[name] = {**data.get(name, {}), **values}
+    return TrainConfig.from_dict(data)
+
+
+def random_checkpoint(crawler: bool = True, seed: int = 0):
+    """A Checkpoint of an untrained (but non-trivial) policy, without running an env."""
+    import torch
+
+    from crawler_rl.rl.checkpoint import Checkpoint, capture_rng_state
+    from crawler_rl.rl.policy import ActorCritic
+    from crawler_rl.rl.ppo import PPO
+    from crawler_rl.sim.action import ActionSpec
+    from crawler_rl.sim.observation import OBS_DIM
+
+    torch.manual_seed(seed)
+    obs_dim, action_dim = (OBS_DIM, 2) if crawler else (3, 1)
+    cfg = toy_config()
+    policy = ActorCritic(obs_dim, action_dim, cfg.model)
+    # Give the normalizer and the actor head real values so the export has something to carry.
+    policy.obs_normalizer.update(torch.randn(64, obs_dim) * 3.0 + 1.0)
+    torch.nn.init.normal_(policy.actor_head.weight, std=0.5)
+    spec = ActionSpec(wheel_radius=0.03, track_width=0.15, max_wheel_speed=10.0,
+                      residual_limit=4.0)
+    env_info = {
+        "env_id": "CrawlerVelocity-v0" if crawler else "rl_toy_env:VelocityTrackingToy",
+        "action_low": [-1.0] * action_dim if crawler else [-2.0],
+        "action_high": [1.0] * action_dim if crawler else [2.0],
+        "action_spec": {k: getattr(spec, k) for k in
+                        ("wheel_radius", "track_width", "max_wheel_speed", "residual_limit")}
+        if crawler else None,
+        "control_dt": 0.05 if crawler else None,
+    }
+    return Checkpoint(
+        model=policy.state_dict(), optimizer=PPO(policy, cfg.ppo).optimizer.state_dict(),
+        iteration=3, global_step=600, config=cfg.to_dict(), learning_rate=1e-3,
+        obs_dim=obs_dim, action_dim=action_dim, env_info=env_info,
+        rng_state=capture_rng_state(),
+    )

@@ -1,0 +1,88 @@
+"""Training, export and evaluation on the real crawler env (tiny budgets)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from rl_fixtures import random_checkpoint
+
+from crawler_rl.rl.checkpoint import save_checkpoint
+from crawler_rl.rl.config import load_train_config
+from crawler_rl.rl.evaluate import action_for_wheel_speeds, run_episode, run_evaluation
+from crawler_rl.rl.export import export_checkpoint
+from crawler_rl.rl.trainer import run_training
+from crawler_rl.sim.action import ActionSpec, wheel_speeds_from_action
+from crawler_rl.sim.observation import observation_metadata
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_smoke_config_trains_the_crawler_and_exports_a_wheel_speed_controller(
+    tmp_path: Path,
+) -> None:
+    cfg = load_train_config(REPO / "config" / "train_smoke.yaml")
+    summary = run_training(cfg, tmp_path, progress=False)
+    assert summary["global_step"] == cfg.run.total_steps
+    assert np.isfinite(summary["final"]["tracking_error_v"])
+    model = onnx.load(summary["onnx"])
+    props = {entry.key: entry.value for entry in model.metadata_props}
+    assert props["obs_names"] == observation_metadata()["obs_names"]
+    assert float(props["residual_limit"]) == ActionSpec().residual_limit
+    assert props["env_id"] == "CrawlerVelocity-v0"
+    assert [o.name for o in model.graph.output] == ["wheel_speeds"]
+
+
+def test_inverse_action_mapping_reproduces_wheel_speeds() -> None:
+    spec = ActionSpec()
+    rng = np.random.default_rng(0)
+    commands = np.column_stack([rng.uniform(-0.5, 0.5, 200), rng.uniform(-3.0, 3.0, 200)])
+    wheels = wheel_speeds_from_action(commands, rng.uniform(-1.5, 1.5, (200, 2)), spec)
+    actions = action_for_wheel_speeds(commands, wheels, spec)
+    np.testing.assert_allclose(wheel_speeds_from_action(commands, actions, spec), wheels,
+                               atol=1e-9)
+
+
+@pytest.mark.slow
+def test_evaluation_writes_report_plot_and_table(tmp_path: Path, capsys) -> None:
+    policy = export_checkpoint(save_checkpoint(tmp_path / "c.pt", random_checkpoint()),
+                               tmp_path / "controller.onnx")
+    report = run_evaluation(policy, "ik", tmp_path / "eval", seed=3)
+    from crawler_rl.sim.scenario import held_out_scenarios
+
+    labels = [scenario.label for scenario in held_out_scenarios()]
+    assert [entry["scenario"] for entry in report["scenarios"]] == labels
+    assert any("vertical" in label for label in labels)
+    for entry in report["scenarios"]:
+        for name in ("policy", "ik"):
+            assert np.isfinite(entry[name]["rmse_v"]) and entry[name]["rmse_v"] >= 0.0
+    saved = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert saved["overall"]["ratio_rmse_v"] == pytest.approx(report["overall"]["ratio_rmse_v"])
+    png = (tmp_path / "eval" / "tracking.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    table = capsys.readouterr().out
+    assert "overall" in table and labels[0] in table
+
+
+def test_evaluation_episodes_are_seeded(tmp_path: Path) -> None:
+    import gymnasium as gym
+
+    from crawler_rl.sim.scenario import held_out_scenarios
+
+    scenario = held_out_scenarios()[4]  # vertical wall, short tether
+    env = gym.make("CrawlerVelocity-v0")
+    try:
+        first = run_episode(env, None, scenario, seed=1)
+        again = run_episode(env, None, scenario, seed=1)
+        other = run_episode(env, None, scenario, seed=2)
+    finally:
+        env.close()
+    # The command schedule comes from the seed alone (the physics is checked in test/sim).
+    assert first["cmd_v"] == again["cmd_v"] and first["cmd_omega"] == again["cmd_omega"]
+    assert first["cmd_v"] != other["cmd_v"]
+    assert len(first["t"]) == 400
+    with pytest.raises(FileNotFoundError, match="missing.onnx"):
+        run_evaluation(tmp_path / "missing.onnx", None, tmp_path / "c")

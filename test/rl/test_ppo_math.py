@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from crawler_rl.rl.ppo import (
+    approx_kl_and_clipfrac,
+    bootstrap_truncated,
+    compute_gae,
+    explained_variance,
+    policy_loss,
+    value_loss,
+)
+
+GAMMA, LAM = 0.9, 0.8
+
+
+def _column(*values: float) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float32).reshape(-1, 1)
+
+
+def test_gae_without_episode_end_bootstraps_from_last_value() -> None:
+    rewards, values = _column(1.0, 2.0), _column(0.5, 1.0)
+    no = torch.zeros(2, 1, dtype=torch.bool)
+    advantages, returns = compute_gae(rewards, values, no, no, torch.tensor([3.0]), GAMMA, LAM)
+    delta1 = 2.0 + GAMMA * 3.0 - 1.0
+    delta0 = 1.0 + GAMMA * 1.0 - 0.5
+    expected = [delta0 + GAMMA * LAM * delta1, delta1]
+    assert advantages.flatten().tolist() == pytest.approx(expected)
+    assert returns.flatten().tolist() == pytest.approx([expected[0] + 0.5, expected[1] + 1.0])
+
+
+def test_gae_termination_cuts_value_and_trace() -> None:
+    rewards, values = _column(1.0, 2.0), _column(0.5, 1.0)
+    terminated = torch.tensor([[True], [False]])
+    truncated = torch.zeros(2, 1, dtype=torch.bool)
+    advantages, _ = compute_gae(rewards, values, terminated, truncated, torch.tensor([3.0]),
+                                GAMMA, LAM)
+    delta1 = 2.0 + GAMMA * 3.0 - 1.0
+    assert advantages.flatten().tolist() == pytest.approx([1.0 - 0.5, delta1])
+
+
+def test_truncation_bootstraps_from_final_obs_value_not_next_episode() -> None:
+    """Step 0 hits a time limit: its target uses V(final_obs)=4, not V(next episode)=1."""
+    terminated = torch.tensor([[False], [False]])
+    truncated = torch.tensor([[True], [False]])
+    raw_rewards = _column(1.0, 2.0)
+    rewards = torch.stack([
+        bootstrap_truncated(raw_rewards[0], terminated[0], truncated[0], torch.tensor([4.0]),
+                            GAMMA),
+        raw_rewards[1],
+    ])
+    values = _column(0.5, 1.0)
+    advantages, _ = compute_gae(rewards, values, terminated, truncated, torch.tensor([3.0]),
+                                GAMMA, LAM)
+    assert advantages[0, 0].item() == pytest.approx(1.0 + GAMMA * 4.0 - 0.5)
+    assert advantages[1, 0].item() == pytest.approx(2.0 + GAMMA * 3.0 - 1.0)
+
+
+def test_bootstrap_ignored_when_terminated_and_truncated_together() -> None:
+    rewards = torch.tensor([1.0, 1.0, 1.0])
+    terminated = torch.tensor([True, False, False])
+    truncated = torch.tensor([True, True, False])
+    out = bootstrap_truncated(rewards, terminated, truncated, torch.tensor([5.0, 5.0, 5.0]), 0.5)
+    assert out.tolist() == [1.0, 3.5, 1.0]
+
+
+def test_gae_envs_are_independent_columns() -> None:
+    rewards = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    values = torch.zeros(2, 2)
+    terminated = torch.tensor([[False, True], [False, False]])
+    no = torch.zeros(2, 2, dtype=torch.bool)
+    advantages, _ = compute_gae(rewards, values, terminated, no, torch.zeros(2), GAMMA, 1.0)
+    assert advantages[:, 0].tolist() == pytest.approx([1.0, 0.0])
+    assert advantages[:, 1].tolist() == pytest.approx([0.0, 1.0])
+
+
+def test_policy_loss_clips_the_ratio() -> None:
+    advantages = torch.tensor([1.0, -1.0, 1.0])
+    ratio = torch.tensor([1.5, 0.5, 0.9])
+    loss = policy_loss(advantages, ratio.log(), clip_coef=0.2)
+    # A>0, r=1.5 -> clipped 1.2; A<0, r=0.5 -> max(0.5, 0.8) = 0.8 pessimistic; A>0, r=0.9.
+    assert loss.item() == pytest.approx(-(1.2 - 0.8 + 0.9) / 3, rel=1e-6)
+
+
+def test_value_loss_clipped_takes_pessimistic_max() -> None:
+    old, new, ret = torch.tensor([0.0]), torch.tensor([1.0]), torch.tensor([1.0])
+    assert value_loss(new, old, ret, 0.2, clip=False).item() == pytest.approx(0.0)
+    assert value_loss(new, old, ret, 0.2, clip=True).item() == pytest.approx(0.5 * 0.8**2)
+
+
+def test_kl_clipfrac_and_explained_variance() -> None:
+    log_ratio = torch.log(torch.tensor([1.0, 1.5]))
+    approx_kl, clipfrac = approx_kl_and_clipfrac(log_ratio, 0.2)
+    assert approx_kl == pytest.approx(((0.5 - math.log(1.5)) + 0.0) / 2, rel=1e-6)
+    assert clipfrac == pytest.approx(0.5)
+    target = torch.tensor([1.0, 2.0, 3.0])
+    assert explained_variance(target, target) == pytest.approx(1.0)
+    assert explained_variance(torch.zeros(3), target) == pytest.approx(0.0)
+    assert math.isnan(explained_variance(target, torch.ones(3)))
+
+
+def _filled_storage(policy, num_steps: int = 16, num_envs: int = 4):
+    from crawler_rl.rl.storage import RolloutStorage
+
+    storage = RolloutStorage(num_steps, num_envs, 3, 1)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(num_steps):
+        obs = torch.randn(num_envs, 3, generator=generator)
+        actions, log_probs, values = policy.act(obs)
+        # Reward prefers actions near +0.5 regardless of the state.
+        rewards = -(actions[:, 0] - 0.5).square()
+        no = torch.zeros(num_envs, dtype=torch.bool)
+        storage.add(obs, actions, log_probs, values, rewards, no, no)
+    return storage
+
+
+def test_ppo_update_moves_policy_towards_better_actions() -> None:
+    from crawler_rl.rl.config import ModelConfig, PPOConfig
+    from crawler_rl.rl.policy import ActorCritic
+    from crawler_rl.rl.ppo import PPO
+
+    torch.manual_seed(0)
+    policy = ActorCritic(3, 1, ModelConfig(actor_hidden=(16,), critic_hidden=(16,), init_std=0.5))
+    ppo = PPO(policy, PPOConfig(gamma=0.01, lr_schedule="constant", learning_rate=3e-3,
+                                target_kl=None, num_epochs=4))
+    probe = torch.randn(64, 3, generator=torch.Generator().manual_seed(1))
+    before = policy.act_deterministic(probe).mean().item()
+    for _ in range(10):
+        stats = ppo.update(_filled_storage(policy), torch.zeros(4))
+    after = policy.act_deterministic(probe).mean().item()
+    assert abs(after - 0.5) < abs(before - 0.5) - 0.1, (before, after)
+    assert stats["num_updates"] == 16 and stats["early_stop"] == 0.0
+    for key in ("pg_loss", "v_loss", "entropy", "approx_kl", "clipfrac", "explained_variance"):
+        assert math.isfinite(stats[key]), key
+
+
+def test_kl_early_stop_also_lowers_an_adaptive_learning_rate() -> None:
+    from crawler_rl.rl.config import ModelConfig, PPOConfig
+    from crawler_rl.rl.policy import ActorCritic
+    from crawler_rl.rl.ppo import PPO
+
+    torch.manual_seed(0)
+    policy = ActorCritic(3, 1, ModelConfig(actor_hidden=(16,), critic_hidden=(16,), init_std=0.1))
+    cfg = PPOConfig(learning_rate=1e-2, max_learning_rate=1e-2, target_kl=0.02, desired_kl=0.005)
+    ppo = PPO(policy, cfg)
+    stats = ppo.update(_filled_storage(policy), torch.zeros(4))
+    assert stats["early_stop"] == 1.0
+    assert stats["max_approx_kl"] > cfg.target_kl
+    assert ppo.learning_rate < cfg.learning_rate

@@ -1,0 +1,120 @@
+"""The ROS-free controller core: model contract, observation, limits and faults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from controller_models import make_controller_onnx
+
+from crawler_rl.ros.onnx_controller import (
+    ModelContractError,
+    OnnxPolicy,
+    RobotState,
+    VelocityController,
+    WheelCommandLimiter,
+)
+from crawler_rl.sim.action import ActionSpec, inverse_kinematics
+from crawler_rl.sim.observation import ObservationBuilder, observation_metadata
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_controller_onnx(tmp_path_factory.mktemp("model") / "controller.onnx")
+
+
+def flat_state(v: float = 0.0, omega: float = 0.0, tension: float = 0.0) -> RobotState:
+    return RobotState(np.array([v, omega]), np.array([0.0, 0.0, -1.0]), np.array([1.0, 1.5]),
+                      tension)
+
+
+def test_policy_matches_onnxruntime_and_reads_metadata(model_path: Path) -> None:
+    policy = OnnxPolicy(model_path)
+    obs = np.linspace(-1, 1, 14).astype(np.float32)
+    reference = ort.InferenceSession(str(model_path)).run(None, {"obs": obs[None]})[0][0]
+    np.testing.assert_allclose(policy.wheel_speeds(obs), reference, rtol=1e-6)
+    assert policy.action_spec == ActionSpec()
+    assert policy.control_dt == pytest.approx(0.05)
+
+
+def test_observation_is_built_exactly_as_in_training(model_path: Path) -> None:
+    controller = VelocityController(OnnxPolicy(model_path), ActionSpec(), 0.05, 1e6)
+    builder = ObservationBuilder(0.05)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        cmd = rng.uniform(-0.2, 0.2, 2)
+        state = RobotState(rng.normal(size=2), rng.normal(size=3), rng.normal(size=2), 3.0)
+        output = controller.step(cmd, state)
+        expected = builder.build(cmd, state.measured_twist, state.gravity_body,
+                                 state.wheel_speeds, 3.0)
+        np.testing.assert_array_equal(controller.last_obs, expected)
+        builder.record_wheel_command(output.wheel_speeds)
+        assert output.source == "policy"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"obs_dim": 10}, "shape"),
+        ({"metadata": {**observation_metadata(), "obs_layout_version": "0"}},
+         "obs_layout_version"),
+        ({"metadata": {**observation_metadata(), "obs_names": "a,b"}}, "obs_names"),
+        ({"metadata": observation_metadata()}, "wheel_radius"),
+    ],
+)
+def test_contract_violations_are_refused_with_the_key(
+    tmp_path: Path, kwargs: dict, message: str
+) -> None:
+    path = make_controller_onnx(tmp_path / "bad.onnx", **kwargs)
+    with pytest.raises(ModelContractError, match=message):
+        OnnxPolicy(path)
+
+
+def test_missing_and_corrupt_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelContractError, match="does not exist"):
+        OnnxPolicy(tmp_path / "absent.onnx")
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"not a model")
+    with pytest.raises(ModelContractError, match="not a loadable ONNX model"):
+        OnnxPolicy(corrupt)
+
+
+def test_non_finite_model_output_gives_zero_and_resets(model_path: Path) -> None:
+    controller = VelocityController(OnnxPolicy(model_path), ActionSpec(), 0.05, 1e6)
+    assert np.any(controller.step(np.array([0.1, 0.0]), flat_state()).wheel_speeds != 0)
+    output = controller.step(np.array([2.0, 0.0]), flat_state())  # model returns NaN here
+    assert output.source == "fault" and "non-finite model output" in output.fault
+    np.testing.assert_array_equal(output.wheel_speeds, np.zeros(2))
+    np.testing.assert_array_equal(controller.observation.prev_wheel_cmd, np.zeros(2))
+
+
+def test_non_finite_reading_gives_zero(model_path: Path) -> None:
+    controller = VelocityController(OnnxPolicy(model_path), ActionSpec(), 0.05, 1e6)
+    output = controller.step(np.array([0.1, 0.0]), flat_state(v=float("nan")))
+    assert output.source == "fault" and "non-finite" in output.fault
+    np.testing.assert_array_equal(output.wheel_speeds, np.zeros(2))
+
+
+def test_ik_fallback_uses_inverse_kinematics(model_path: Path) -> None:
+    spec = ActionSpec()
+    controller = VelocityController(OnnxPolicy(model_path), spec, 0.05, 1e6, use_ik_fallback=True)
+    cmd = np.array([0.1, 0.3])
+    output = controller.step(cmd, flat_state())
+    assert output.source == "ik"
+    np.testing.assert_allclose(output.wheel_speeds, inverse_kinematics(cmd, spec))
+
+
+def test_no_policy_without_fallback_is_refused() -> None:
+    with pytest.raises(ModelContractError, match="use_ik_fallback"):
+        VelocityController(None, ActionSpec(), 0.05, 100.0)
+
+
+def test_limiter_clamps_speed_and_rate() -> None:
+    limiter = WheelCommandLimiter(max_wheel_speed=5.0, max_wheel_acceleration=20.0,
+                                  control_dt=0.05)
+    steps = [limiter.limit(np.array([100.0, -3.0])) for _ in range(8)]
+    np.testing.assert_allclose(steps[0], [1.0, -1.0])
+    np.testing.assert_allclose(steps[-1], [5.0, -3.0])
+    assert np.all(np.abs(np.diff(np.array(steps), axis=0)) <= 1.0 + 1e-12)

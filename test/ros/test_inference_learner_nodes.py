@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+import yaml
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
+from ros_helpers import spin_until
+from std_msgs.msg import UInt8MultiArray
+from std_srvs.srv import Trigger
+
+from crawler_rl.rl.config import TrainConfig
+from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.ros import qos
+from crawler_rl.ros.codec import ObsBatch, decode_action_batch, encode_obs_batch
+from crawler_rl.ros.inference_node import InferenceNode
+from crawler_rl.ros.learner_node import LearnerNode
+from crawler_rl.ros.rollout import Rollout, decode_rollout, encode_rollout
+from crawler_rl.ros.weights import decode_weights, encode_weights
+
+OBS_DIM, ACTION_DIM, K = 3, 1, 2
+
+
+@pytest.fixture
+def rclpy_default(ros_domain: int) -> Iterator[None]:
+    rclpy.init(domain_id=ros_domain, signal_handler_options=SignalHandlerOptions.NO)
+    yield
+    rclpy.try_shutdown()
+
+
+def obs_step(seq: int, value: float = 0.1, session: int = 9) -> bytes:
+    return encode_obs_batch(ObsBatch(
+        0, session, seq, np.full((K, OBS_DIM), value, np.float32), np.ones(K, np.float32),
+        np.zeros(K, bool), np.zeros(K, bool), np.zeros((K, 2), np.float32),
+        np.zeros((0, OBS_DIM), np.float32)))
+
+
+def test_inference_replies_ships_rollouts_and_counts_bad_data(rclpy_default: None) -> None:
+    node = InferenceNode(parameter_overrides=[Parameter("num_steps", value=2)])
+    peer = rclpy.create_node("fake_peer")
+    replies, rollouts = [], []
+    peer.create_subscription(UInt8MultiArray, qos.ACTION_TOPIC,
+                             lambda m: replies.append(decode_action_batch(m.data)),
+                             qos.action_qos())
+    peer.create_subscription(UInt8MultiArray, qos.ROLLOUT_TOPIC,
+                             lambda m: rollouts.append(decode_rollout(m.data)),
+                             qos.rollout_qos())
+    obs_pub = peer.create_publisher(UInt8MultiArray, qos.OBS_TOPIC, qos.obs_qos())
+    weights_pub = peer.create_publisher(UInt8MultiArray, qos.WEIGHTS_TOPIC, qos.weights_qos())
+    model = TrainConfig().model
+    policy = ActorCritic(OBS_DIM, ACTION_DIM, model)
+    meta = {"obs_dim": OBS_DIM, "action_dim": ACTION_DIM,
+            "model": TrainConfig().to_dict()["model"]}
+    weights_pub.publish(UInt8MultiArray(data=encode_weights(policy.state_dict(), meta, 3)))
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    executor.add_node(peer)
+    try:
+        assert spin_until(executor, lambda: node.policy_version == 3)
+        for seq in range(3):
+            obs_pub.publish(UInt8MultiArray(data=obs_step(seq)))
+            assert spin_until(executor, lambda seq=seq: any(r.seq == seq for r in replies))
+        assert [r.policy_version for r in replies] == [3, 3, 3]
+        assert all(r.actions.shape == (K, ACTION_DIM) for r in replies)
+        assert spin_until(executor, lambda: len(rollouts) == 1)
+        rollout = rollouts[0]
+        rollout.check(OBS_DIM, ACTION_DIM)
+        assert rollout.num_steps == 2 and rollout.policy_version == 3
+        # duplicate: the same reply again; bad data: counted, never answered
+        obs_pub.publish(UInt8MultiArray(data=obs_step(2)))
+        obs_pub.publish(UInt8MultiArray(data=obs_step(3, value=np.nan)))
+        obs_pub.publish(UInt8MultiArray(data=b"garbage-garbage-garbage-garbage"))
+        assert spin_until(executor, lambda: node.malformed == 1
+                          and node.batcher.counters["non_finite"] == 1)
+        assert spin_until(executor, lambda: sum(r.seq == 2 for r in replies) == 2)
+        client = peer.create_client(Trigger, "/inference/status")
+        assert client.wait_for_service(timeout_sec=5.0)
+        future = client.call_async(Trigger.Request())
+        assert spin_until(executor, future.done)
+        status = json.loads(future.result().message)
+        assert status["non_finite"] == 1 and status["malformed"] == 1
+        assert status["duplicate"] == 1 and status["rollouts"] == 1 and status["live_actors"] == 1
+        assert not any(r.seq == 3 for r in replies)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        peer.destroy_node()
+
+
+def make_rollout(steps: int, obs_dim: int, version: int, seed: int = 0) -> Rollout:
+    rng = np.random.default_rng(seed)
+    shape = (steps, K)
+    return Rollout(
+        actor_id=0, policy_version=version, newest_version=version,
+        obs=rng.normal(size=(*shape, obs_dim)).astype(np.float32),
+        actions=rng.normal(size=(*shape, ACTION_DIM)).astype(np.float32),
+        log_probs=rng.normal(size=shape).astype(np.float32) - 1.0,
+        values=rng.normal(size=shape).astype(np.float32),
+        rewards=rng.normal(size=shape).astype(np.float32),
+        terminated=np.zeros(shape, bool), truncated=np.zeros(shape, bool),
+        final_values=np.zeros(shape, np.float32),
+        tracking_error=np.zeros((*shape, 2), np.float32),
+        last_obs=rng.normal(size=(K, obs_dim)).astype(np.float32),
+        last_values=np.zeros(K, np.float32),
+    )
+
+
+def test_learner_updates_publishes_versions_rejects_bad_rollouts_and_saves(
+    rclpy_default: None, tmp_path: Path
+) -> None:
+    cfg = TrainConfig.from_dict({"env": {"env_id": "Pendulum-v1"},
+                                 "ppo": {"num_steps": 4, "num_minibatches": 2},
+                                 "run": {"total_steps": 10_000, "export_onnx": False}})
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(cfg.to_dict()))
+    node = LearnerNode(parameter_overrides=[
+        Parameter("config_file", value=str(config_file)),
+        Parameter("run_dir", value=str(tmp_path)),
+        Parameter("envs_per_update", value=K),
+    ])
+    peer = rclpy.create_node("fake_inference")
+    versions = []
+    peer.create_subscription(UInt8MultiArray, qos.WEIGHTS_TOPIC,
+                             lambda m: versions.append(decode_weights(m.data)[2]),
+                             qos.weights_qos())
+    rollout_pub = peer.create_publisher(UInt8MultiArray, qos.ROLLOUT_TOPIC, qos.rollout_qos())
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    executor.add_node(peer)
+    try:
+        assert spin_until(executor, lambda: versions == [0])  # latched initial weights
+        while rollout_pub.get_subscription_count() == 0:
+            executor.spin_once(timeout_sec=0.05)
+        rollout_pub.publish(UInt8MultiArray(data=encode_rollout(make_rollout(4, 4, 0))))
+        rollout_pub.publish(UInt8MultiArray(data=encode_rollout(make_rollout(3, 3, 0))))
+        bad = make_rollout(4, 3, 0)
+        bad.values[0, 0] = np.inf
+        rollout_pub.publish(UInt8MultiArray(data=encode_rollout(bad)))
+        assert spin_until(executor, lambda: node.counters["rejected_rollouts"] == 3)
+        rollout_pub.publish(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 0))))
+        assert spin_until(executor, lambda: versions == [0, 1])
+        assert node.global_step == 4 * K and node.iteration == 1
+        lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+        metrics = [json.loads(line) for line in lines]
+        assert metrics[-1]["policy_version"] == 1 and np.isfinite(metrics[-1]["mean_reward"])
+        client = peer.create_client(Trigger, "/learner/save")
+        assert client.wait_for_service(timeout_sec=5.0)
+        future = client.call_async(Trigger.Request())
+        assert spin_until(executor, future.done) and future.result().success
+        assert Path(future.result().message).is_file()
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        peer.destroy_node()

@@ -1,0 +1,120 @@
+"""robot_sim_node over real DDS (in-process): sensors, description, markers, wheel commands."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nav_msgs.msg import Odometry
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Imu, JointState
+from std_msgs.msg import Float64, Float64MultiArray, String
+from visualization_msgs.msg import Marker, MarkerArray
+
+from crawler_rl.ros import robot_interface as robot
+from crawler_rl.ros.robot_sim_node import RobotSimNode
+
+
+class Listener:
+    """Records the simulator's topics and sends wheel commands."""
+
+    def __init__(self, context: Context) -> None:
+        self.node = Node("listener", context=context)
+        self.messages: dict[str, list] = {"odom": [], "imu": [], "joints": [], "tension": [],
+                                          "markers": [], "description": []}
+        sensor_qos = robot.sensor_subscription_qos()
+        for key, kind, topic, qos in (
+            ("odom", Odometry, robot.ODOM_TOPIC, sensor_qos),
+            ("imu", Imu, robot.IMU_TOPIC, sensor_qos),
+            ("joints", JointState, robot.JOINT_STATES_TOPIC, sensor_qos),
+            ("tension", Float64, robot.TETHER_TENSION_TOPIC, sensor_qos),
+            ("markers", MarkerArray, robot.MARKERS_TOPIC, 1),
+            ("description", String, robot.ROBOT_DESCRIPTION_TOPIC, robot.latched_qos()),
+        ):
+            self.node.create_subscription(kind, topic, self.messages[key].append, qos)
+        self.wheels = self.node.create_publisher(
+            Float64MultiArray, robot.wheel_command_topic(robot.DEFAULT_CONTROLLER_NAME),
+            robot.command_qos())
+
+
+def spin(executor: SingleThreadedExecutor, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.01)
+
+
+def start(context: Context, tmp_path: Path, **params: object) -> Iterator[tuple]:
+    node = RobotSimNode(context=context, parameter_overrides=[
+        Parameter(name, value=value) for name, value in {"sim_speed": 4.0, **params}.items()])
+    listener = Listener(context)  # joins late: the description must still arrive (latched)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.add_node(listener.node)
+    yield node, listener, executor
+    executor.shutdown()
+    node.close()
+    node.destroy_node()
+    listener.node.destroy_node()
+
+
+@pytest.fixture()
+def wall(ros_context: Context, tmp_path: Path) -> Iterator[tuple]:
+    yield from start(ros_context, tmp_path, surface="vertical", tether_length=25.0,
+                     record_path=str(tmp_path / "run.png"), record_every=5)
+
+
+def test_drives_forward_and_publishes_the_robot_topics(wall: tuple, tmp_path: Path) -> None:
+    node, listener, executor = wall
+    spin(executor, 0.3)
+    for _ in range(20):
+        listener.wheels.publish(Float64MultiArray(data=[6.0, 6.0]))
+        spin(executor, 0.05)
+    spin(executor, 0.5)
+    messages = listener.messages
+    assert all(messages[key] for key in messages), {k: len(v) for k, v in messages.items()}
+    assert "hull_crawler" in messages["description"][0].data
+    speeds = [msg.twist.twist.linear.x for msg in messages["odom"][-10:]]
+    assert np.mean(speeds) > 0.03  # 6 rad/s * 0.025 m = 0.15 m/s nominal, less up a wall
+    assert messages["joints"][-1].velocity[0] > 1.0
+    assert messages["tension"][-1].data > 1.0  # 25 m of tether hanging on a wall
+    imu = messages["imu"][-1].orientation
+    gravity = robot.gravity_from_orientation(np.array([imu.x, imu.y, imu.z, imu.w]))
+    # The simulator may have stepped once more since that message: a loose match.
+    np.testing.assert_allclose(gravity, node.sim.read_sensors().gravity_body, atol=0.1)
+    assert abs(gravity[2]) < 0.2  # on a wall gravity lies in the plate, not through it
+    kinds = {marker.type: marker for marker in messages["markers"][-1].markers}
+    assert len(kinds[Marker.LINE_STRIP].points) >= 2
+    node.close()
+    assert (tmp_path / "run.png").stat().st_size > 1000
+
+
+def test_ignores_malformed_wheel_commands(wall: tuple) -> None:
+    node, listener, executor = wall
+    spin(executor, 0.2)
+    listener.wheels.publish(Float64MultiArray(data=[float("nan"), 1.0]))
+    listener.wheels.publish(Float64MultiArray(data=[1.0, 2.0, 3.0]))
+    spin(executor, 0.3)
+    np.testing.assert_array_equal(node.wheel_command, np.zeros(2))
+
+
+def test_deck_gravity_points_through_the_plate(ros_context: Context, tmp_path: Path) -> None:
+    for _node, listener, executor in start(ros_context, tmp_path, surface="deck"):
+        spin(executor, 0.5)
+        imu = listener.messages["imu"][-1].orientation
+        gravity = robot.gravity_from_orientation(np.array([imu.x, imu.y, imu.z, imu.w]))
+        assert gravity[2] < -0.95
+
+
+def test_rejects_bad_scenario_parameters(ros_context: Context) -> None:
+    with pytest.raises(ValueError, match="surface"):
+        RobotSimNode(context=ros_context, parameter_overrides=[Parameter("surface",
+                                                                         value="moon")])
+    with pytest.raises(ValueError, match="record path"):
+        RobotSimNode(context=ros_context, parameter_overrides=[Parameter("record_path",
+                                                                         value="/tmp/x.bmp")])

@@ -1,0 +1,96 @@
+"""Acceptance: `crawler-rl train --backend ros` with 2 actor processes + head over real DDS."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crawler_rl.rl.config import TrainConfig
+
+REPO = Path(__file__).resolve().parents[2]
+TOY_ENV_DIR = REPO / "test" / "rl"  # rl_toy_env.VelocityTrackingToy: learnable in ~1k steps
+
+
+def processes_in_domain(domain: int) -> dict[int, str]:
+    """pid -> command line of every process (but us) whose environment has our ROS domain."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if f"ROS_DOMAIN_ID={domain}".encode() in environ:
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
+
+
+@pytest.mark.slow
+def test_ros_training_learns_survives_an_actor_crash_and_leaves_no_orphans(
+    ros_domain: int, tmp_path: Path
+) -> None:
+    iterations, actors, envs, steps = 14, 2, 4, 16
+    cfg = TrainConfig.from_dict({
+        "env": {"env_id": "rl_toy_env:VelocityTrackingToy"},
+        "ppo": {"num_steps": steps},
+        "run": {"total_steps": iterations * actors * envs * steps, "export_onnx": False,
+                "checkpoint_every": 5},
+    })
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(cfg.to_dict()))
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(TOY_ENV_DIR)])}
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "crawler_rl.cli", "train", "--backend", "ros", "--config",
+         str(config), "--actors", str(actors), "--envs-per-actor", str(envs), "--run-dir",
+         str(run_dir), "--no-progress"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while len(read_metrics(run_dir)) < 3 and time.monotonic() < deadline:
+            assert launcher.poll() is None, launcher.stdout.read().decode()[-3000:]
+            time.sleep(0.2)
+        victims = [pid for pid, cmd in processes_in_domain(ros_domain).items()
+                   if "__node:=actor_1" in cmd]
+        assert victims, processes_in_domain(ros_domain)
+        os.kill(victims[0], signal.SIGKILL)  # a crashed actor must be respawned
+        output, _ = launcher.communicate(timeout=max(deadline - time.monotonic(), 1))
+    finally:
+        if launcher.poll() is None:
+            launcher.send_signal(signal.SIGINT)
+            launcher.wait(15)
+    assert launcher.returncode == 0, output.decode()[-3000:]
+
+    metrics = [m for m in read_metrics(run_dir) if m["iteration"] > 0]
+    assert [m["policy_version"] for m in metrics] == list(range(1, iterations + 1))
+    assert metrics[-1]["done"] and metrics[-1]["global_step"] >= cfg.run.total_steps
+    first = sum(m["mean_reward"] for m in metrics[:2]) / 2
+    last = sum(m["mean_reward"] for m in metrics[-2:]) / 2
+    assert last > first, (first, last)
+    assert list((run_dir / "checkpoints").glob("ckpt_*.pt"))
+    logs = run_dir / "logs"
+    codes = json.loads((logs / "exit_codes.json").read_text())
+    assert (codes["head"], codes["actor_0"]) == (0, 0), codes
+    # the respawned actor may still be importing when training ends: SIGINT then is clean too
+    assert codes["actor_1"] in (0, -signal.SIGINT), codes
+    assert "respawning" in output.decode()
+    time.sleep(0.5)
+    assert processes_in_domain(ros_domain) == {}
