@@ -129,9 +129,11 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.6,
                         help="tracking error target as a fraction of the first rollout's")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="our env worker processes (1 matches SB3's in-process DummyVecEnv)")
     args = parser.parse_args()
     overrides = {"run.total_steps": args.total_steps, "run.torch_threads": args.threads,
-                 "run.export_onnx": False}
+                 "run.export_onnx": False, "env.num_workers": args.workers}
     if args.env:
         overrides["env.env_id"] = args.env
     cfg = load_train_config(args.config, overrides)

@@ -15,6 +15,7 @@ import os
 import random
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,20 +160,34 @@ def load_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(path, f"bad payload: {error}") from error
 
 
-def latest_good_checkpoint(run_dir: Path) -> Path | None:
-    """Newest checkpoint of `run_dir` that loads and verifies; corrupt ones are logged, skipped."""
+def latest_good_checkpoint(
+    run_dir: Path, warn: Callable[[str], Any] | None = None
+) -> Path | None:
+    """Newest checkpoint of `run_dir` that loads and verifies; corrupt ones are logged, skipped.
+
+    `warn` receives one "skipping bad checkpoint <path>: <reason>" line per skipped file
+    (default: this module's logger).
+    """
     for path in reversed(list_checkpoints(run_dir)):
         try:
             load_checkpoint(path)
         except CheckpointError as error:
-            LOG.warning("skipping %s", error)
+            (warn or LOG.warning)(f"skipping {error}")
             continue
         return path
     return None
 
 
 def prune_checkpoints(run_dir: Path, keep: int) -> None:
-    """Delete all but the newest `keep` checkpoints (keep=0: keep all)."""
+    """Delete all but the newest `keep` checkpoints (keep=0: keep all) and stale temp files.
+
+    A temp file is what a writer killed before its `os.replace` leaves behind; only one
+    learner writes a run's checkpoints, so after its own save none is in progress.
+    """
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if folder.is_dir():
+        for temp in folder.glob(".ckpt_*.pt.*.tmp"):
+            temp.unlink(missing_ok=True)
     if keep <= 0:
         return
     for path in list_checkpoints(run_dir)[:-keep]:

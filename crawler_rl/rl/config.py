@@ -1,7 +1,7 @@
 """Training settings: one typed dataclass per concern, loaded from `config/train.yaml`.
 
 Every field has a default and a docstring. Unknown keys and bad values raise ValueError naming
-the dotted key, so a typo in the YAML or in a `--set` override never passes silently.
+the dotted key, so a typo in the YAML or in a dotted override never passes silently.
 """
 
 from __future__ import annotations
@@ -35,12 +35,14 @@ class EnvConfig(_Section):
 
     env_id: str = "CrawlerVelocity-v0"
     """Gymnasium id (e.g. "Pendulum-v1") or "module:Class" of a gymnasium.Env subclass."""
-    num_envs: int = 8
+    num_envs: int = 16
     """Environments stepped in lock-step by the local trainer (SyncVecEnv)."""
     num_workers: int = 1
     """Processes stepping those envs (1: in-process; 2 uses a second core for the simulator)."""
     crawler_config: str | None = None
     """Crawler sim config YAML (None: the packaged default); ignored by non-crawler envs."""
+    crawler_overrides: dict[str, bool | int | float | str] = field(default_factory=dict)
+    """Dotted-key overrides of the crawler sim config, training only (e.g. reward.* terms)."""
     max_episode_steps: int | None = None
     """Override the env's time limit in steps (None: keep the registered one)."""
 
@@ -59,11 +61,11 @@ class EnvConfig(_Section):
 class PPOConfig(_Section):
     """PPO hyper-parameters (names follow CleanRL's ppo_continuous_action.py)."""
 
-    num_steps: int = 64
+    num_steps: int = 32
     """Steps per env per rollout; a rollout holds num_steps * num_envs transitions."""
-    gamma: float = 0.97
+    gamma: float = 0.9
     """Discount factor."""
-    gae_lambda: float = 0.95
+    gae_lambda: float = 0.9
     """GAE lambda (bias/variance trade-off of the advantage)."""
     learning_rate: float = 1e-3
     """Initial Adam learning rate."""
@@ -125,7 +127,7 @@ class ModelConfig(_Section):
     """Actor and critic share one trunk with two linear heads."""
     activation: Literal["elu", "tanh"] = "elu"
     """Hidden activation."""
-    init_std: float = 0.3
+    init_std: float = 0.2
     """Initial standard deviation of the (state-independent) action noise."""
     normalize_obs: bool = True
     """Normalize observations with running mean/var (updated from rollouts only)."""
@@ -146,7 +148,7 @@ class ModelConfig(_Section):
 class RunConfig(_Section):
     """Budget, seeding, logging and checkpointing of one training run."""
 
-    total_steps: int = 200_000
+    total_steps: int = 400_000
     """Environment steps (summed over envs) to train for."""
     seed: int = 0
     """Seed of torch, numpy, Python and the environments."""
@@ -271,7 +273,9 @@ def _field_types(cls: type) -> dict[str, Any]:
 
 
 def _allows_str(annotation: Any) -> bool:
-    return annotation is str or str in typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return str in typing.get_args(annotation)
+    return annotation is str
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
@@ -316,6 +320,13 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if value not in args:
             raise ValueError(f"config key {key!r}: {value!r} is not one of {list(args)}")
         return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"config key {key!r}: expected a mapping, got {value!r}")
+        return {
+            _coerce(name, args[0], key): _coerce(item, args[1], f"{key}.{name}")
+            for name, item in value.items()
+        }
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"config key {key!r}: expected a list, got {value!r}")

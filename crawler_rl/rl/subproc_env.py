@@ -119,7 +119,8 @@ class SubprocVecEnv:
             raise ValueError(
                 f"actions must have shape {(self.num_envs, self.action_dim)}, got {actions.shape}"
             )
-        for connection, offset, count in zip(self.connections, self.offsets, self.counts, strict=True):
+        slices = zip(self.connections, self.offsets, self.counts, strict=True)
+        for connection, offset, count in slices:
             connection.send_bytes(_STEP + actions[offset:offset + count].tobytes())
         parts = [self._receive(i) for i in range(len(self.connections))]
         infos: dict[str, np.ndarray] = {}

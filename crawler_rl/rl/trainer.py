@@ -51,10 +51,11 @@ def make_env_factory(env_cfg: EnvConfig) -> Callable[[], gym.Env]:
     kwargs: dict[str, Any] = {}
     if env_id.startswith(CRAWLER_PREFIX):
         importlib.import_module("crawler_rl.sim")  # registers CrawlerVelocity-v0
-        if env_cfg.crawler_config is not None:
+        if env_cfg.crawler_config is not None or env_cfg.crawler_overrides:
             from crawler_rl.sim.config import load_crawler_config
 
-            kwargs["config"] = load_crawler_config(Path(env_cfg.crawler_config))
+            path = None if env_cfg.crawler_config is None else Path(env_cfg.crawler_config)
+            kwargs["config"] = load_crawler_config(path, dict(env_cfg.crawler_overrides))
     if env_cfg.max_episode_steps is not None:
         kwargs["max_episode_steps"] = env_cfg.max_episode_steps
     if ":" in env_id:

@@ -3,7 +3,9 @@
 Never imports torch: the policy lives in the inference node. Resets and randomization stay local
 (SyncVecEnv auto-resets). If no reply comes within `action_timeout` the actor resends its last
 observation with exponential backoff (up to `max_backoff`), so a restarted inference node picks
-it up; it never gives up on its own.
+it up; it never gives up on its own. When a new inference node is discovered (more matched
+peers on the observation or action topic) the pending observation is resent at once and the
+backoff starts over, so a restart costs seconds of discovery, not a full backoff interval.
 """
 
 from __future__ import annotations
@@ -102,9 +104,10 @@ class ActorNode(Node):
         self.action_low = np.asarray(space.low, np.float32).reshape(-1)
         self.action_high = np.asarray(space.high, np.float32).reshape(-1)
         self.obs_pub = self.create_publisher(UInt8MultiArray, qos.OBS_TOPIC, qos.obs_qos())
-        self.create_subscription(
+        self.action_sub = self.create_subscription(
             UInt8MultiArray, qos.ACTION_TOPIC, self.on_actions, qos.action_qos()
         )
+        self.peers = (0, 0)
         serve_status(self, self.status)
         self.latencies: deque[float] = deque(maxlen=2000)
         self.episode_returns: deque[float] = deque(maxlen=100)
@@ -139,6 +142,15 @@ class ActorNode(Node):
     def on_watchdog(self) -> None:
         """Resend the pending observation with exponential backoff if no reply came."""
         now = time.monotonic()
+        peers = (self.obs_pub.get_subscription_count(), self.action_sub.get_publisher_count())
+        appeared = peers[0] > self.peers[0] or peers[1] > self.peers[1]
+        self.peers = peers
+        if appeared and self.outgoing:
+            self.counters["resends"] += 1
+            self.sent_at = now
+            self.timeout = self.params["action_timeout"]
+            self.obs_pub.publish(UInt8MultiArray(data=self.outgoing))
+            return
         if now - self.sent_at < self.timeout:
             return
         self.counters["resends"] += 1
@@ -200,7 +212,6 @@ class ActorNode(Node):
             "mean_episode_return": float(np.mean(self.episode_returns))
             if self.episode_returns else None,
         }
-
 
     def destroy_node(self) -> None:
         """Close the simulators before leaving the graph."""

@@ -25,6 +25,7 @@ class Verdict(StrEnum):
     STALE_SEQ = "stale_seq"
     NON_FINITE = "non_finite"
     WRONG_SIZE = "wrong_size"
+    UNKNOWN_ACTOR = "unknown_actor"
 
 
 class TrajectoryBuilder:
@@ -105,13 +106,18 @@ class ActorState:
 
 @dataclass
 class InferenceBatcher:
-    """Dynamic batching over actors: run when every live actor waits or `max_wait` passed."""
+    """Dynamic batching over actors: run when every live actor waits or `max_wait` passed.
+
+    At most `max_actors` actor ids are tracked at once: a step from a new id beyond that is
+    rejected as `unknown_actor` (a corrupt id must not allocate trajectory buffers).
+    """
 
     obs_dim: int
     action_dim: int
     num_steps: int
     max_wait: float
     actor_timeout: float
+    max_actors: int = 1024
     actors: dict[int, ActorState] = field(default_factory=dict)
     counters: Counter = field(default_factory=Counter)
 
@@ -134,10 +140,15 @@ class InferenceBatcher:
             if batch.seq > state.last_seq + 1:
                 # A step went missing: never stitch across the gap, restart the trajectory.
                 self.counters["seq_gap_restarts"] += 1
+                self._discard(state)
                 state = None
         elif state is not None:
             self.counters["actor_restarts"] += 1
+            self._discard(state)
             state = None
+        elif len(self.actors) >= self.max_actors:
+            self.counters[Verdict.UNKNOWN_ACTOR.value] += 1
+            return Verdict.UNKNOWN_ACTOR
         if state is None:
             state = ActorState(
                 session=batch.session, num_envs=batch.num_envs, last_seq=batch.seq, last_seen=now,
@@ -163,9 +174,21 @@ class InferenceBatcher:
         """Forget actors silent for more than `actor_timeout`; their partial data is discarded."""
         stale = [aid for aid, s in self.actors.items() if now - s.last_seen > self.actor_timeout]
         for actor_id in stale:
-            del self.actors[actor_id]
+            self._discard(self.actors.pop(actor_id))
         self.counters["dropped_actors"] += len(stale)
         return stale
+
+    def restart_trajectories(self) -> None:
+        """Discard every partial trajectory: the policy lineage changed (learner restarted)."""
+        for actor_id, state in self.actors.items():
+            self._discard(state)
+            state.trajectory = TrajectoryBuilder(actor_id, self.num_steps, state.num_envs,
+                                                 self.obs_dim, self.action_dim)
+        self.counters["trajectory_restarts"] += 1
+
+    def _discard(self, state: ActorState) -> None:
+        """Count the env steps of a partial trajectory that is thrown away."""
+        self.counters["discarded_env_steps"] += state.trajectory.step * state.num_envs
 
     def ready(self, now: float) -> bool:
         """Tell whether all live actors wait for actions or the oldest waited `max_wait`."""

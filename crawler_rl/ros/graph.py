@@ -117,6 +117,7 @@ LAUNCH_ARGUMENTS = {
     "actors": ("", "actor processes ('': distributed.actors of the config)"),
     "envs_per_actor": ("", "simulators per actor ('': distributed.envs_per_actor)"),
     "resume": ("false", "continue from the newest good checkpoint"),
+    "first_id": ("0", "actor id of the first actor: unique per worker machine (actors only)"),
 }
 """Arguments of launch/{train,head,actors}.launch.py: name -> (default, description)."""
 
@@ -132,7 +133,7 @@ def graph_from_launch_arguments(values: dict[str, str], part: str) -> Graph:
     envs = int(values["envs_per_actor"]) if values["envs_per_actor"] else (
         cfg.distributed.envs_per_actor)
     if part == "actors":
-        return Graph(actor_specs(cfg, actors, envs))
+        return Graph(actor_specs(cfg, actors, envs, int(values["first_id"])))
     if part not in ("train", "head"):
         raise ValueError(f"part must be 'train', 'head' or 'actors', got {part!r}")
     run_dir = Path(values["run_dir"])

@@ -1,7 +1,11 @@
 """Inference node: batch all actors' observations, run the policy once, reply, ship rollouts.
 
 The policy network is built from the first (latched) weights message of the learner, whose
-index names obs_dim, action_dim and the model config; until then actors simply wait.
+index names obs_dim, action_dim and the model config; until then the latest step of each actor
+is held and answered once the weights arrive. While the learner is away the last weights keep
+serving; when it comes back with an older version (resumed from a checkpoint) every partial
+trajectory is discarded, so no rollout mixes the lost policy with the resumed one.
+Rejected input is counted in `~/status` and logged once per kind.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.ros import qos
 from crawler_rl.ros.batching import InferenceBatcher, Verdict
-from crawler_rl.ros.codec import ActionBatch, CodecError, decode_obs_batch, encode_action_batch
+from crawler_rl.ros.codec import (
+    ActionBatch,
+    CodecError,
+    ObsBatch,
+    decode_obs_batch,
+    encode_action_batch,
+)
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rollout import encode_rollout
 from crawler_rl.ros.runtime import run_node, serve_status
@@ -36,6 +46,8 @@ PARAMS = (
               3600.0),
     ParamSpec("torch_threads", 1, "torch.set_num_threads of the policy forward pass", 1, 256),
     ParamSpec("seed", 0, "seed of the action sampling", 0, 2**31 - 1, read_only=True),
+    ParamSpec("max_actors", 1024, "actor ids served at once; steps of further ids are rejected",
+              1, 1_000_000),
 )
 
 
@@ -52,6 +64,8 @@ class InferenceNode(Node):
         self.batcher: InferenceBatcher | None = None
         self.malformed = 0
         self.rejected_weights = 0
+        self.logged_kinds: set[str] = set()
+        self.early_steps: dict[int, ObsBatch] = {}
         self.batch_envs: deque[int] = deque(maxlen=5000)
         # One group: batching state is touched only from this node's callbacks, one at a time.
         group = MutuallyExclusiveCallbackGroup()
@@ -69,6 +83,12 @@ class InferenceNode(Node):
         self.create_timer(0.002, self.on_deadline, callback_group=group)
         self.create_timer(1.0, self.on_liveness, callback_group=group)
 
+    def warn_once(self, kind: str, message: str) -> None:
+        """Log the first rejection of each kind; the `~/status` counters count them all."""
+        if kind not in self.logged_kinds:
+            self.logged_kinds.add(kind)
+            self.get_logger().warning(f"{message} (further '{kind}' rejections only counted)")
+
     def on_weights(self, msg: UInt8MultiArray) -> None:
         """Load a new policy version (building the network on the first one)."""
         try:
@@ -81,15 +101,32 @@ class InferenceNode(Node):
                 self.batcher = InferenceBatcher(
                     policy.obs_dim, policy.action_dim, self.params["num_steps"],
                     self.params["max_wait"], self.params["actor_timeout"],
+                    self.params["max_actors"],
                 )
             else:
+                dims = (int(meta["obs_dim"]), int(meta["action_dim"]))
+                if dims != (self.policy.obs_dim, self.policy.action_dim):
+                    raise WeightsError(f"weights for (obs_dim, action_dim) {dims}, serving "
+                                       f"{(self.policy.obs_dim, self.policy.action_dim)}")
                 check_state(state, self.policy.state_dict())
                 self.policy.load_state_dict(state)
-        except (WeightsError, CodecError, KeyError, ValueError, RuntimeError) as error:
+        except (WeightsError, CodecError, KeyError, ValueError, TypeError,
+                RuntimeError) as error:
             self.rejected_weights += 1
-            self.get_logger().error(f"rejecting weights: {error}")
+            self.warn_once("rejected_weights",
+                           f"rejecting weights, serving the last ones: {error}")
             return
+        if version < self.policy_version:
+            assert self.batcher is not None
+            self.batcher.restart_trajectories()
+            self.get_logger().warning(
+                f"policy version went back from {self.policy_version} to {version} (learner "
+                "resumed from a checkpoint): partial trajectories discarded"
+            )
         self.policy_version = version
+        early, self.early_steps = self.early_steps, {}
+        for batch in early.values():
+            self.accept(batch)
 
     def on_obs(self, msg: UInt8MultiArray) -> None:
         """Queue one actor step; run the batch when every live actor has reported."""
@@ -97,22 +134,31 @@ class InferenceNode(Node):
             batch = decode_obs_batch(msg.data)
         except CodecError as error:
             self.malformed += 1
-            self.get_logger().warning(f"dropping malformed observation: {error}", once=True)
+            self.warn_once("malformed", f"dropping malformed observation: {error}")
             return
         if self.batcher is None:
-            return  # no weights yet: the actor will resend
+            # No weights yet: hold the newest step per actor and answer it once they come.
+            if batch.actor_id in self.early_steps or (
+                    len(self.early_steps) < self.params["max_actors"]):
+                self.early_steps[batch.actor_id] = batch
+            return
+        self.accept(batch)
+
+    def accept(self, batch: ObsBatch) -> None:
+        """Submit a decoded step to the batcher; answer duplicates, run a ready batch."""
+        assert self.batcher is not None
         now = time.monotonic()
         self.batcher.max_wait = self.params["max_wait"]
         self.batcher.actor_timeout = self.params["actor_timeout"]
+        self.batcher.max_actors = self.params["max_actors"]
         verdict = self.batcher.submit(batch, now)
         if verdict is Verdict.DUPLICATE:
             reply = self.batcher.cached_reply(batch.actor_id, batch.seq)
             if reply is not None:
                 self.action_pub.publish(UInt8MultiArray(data=reply))
         elif verdict is not Verdict.ACCEPTED:
-            self.get_logger().warning(
-                f"rejected step {batch.seq} of actor {batch.actor_id}: {verdict.value}"
-            )
+            self.warn_once(verdict.value, f"rejected step {batch.seq} of actor "
+                                          f"{batch.actor_id}: {verdict.value}")
         if self.batcher.ready(now):
             self.run_batch()
 
@@ -170,7 +216,6 @@ class InferenceNode(Node):
             "batch_envs_p50": float(np.percentile(sizes, 50)),
             "batch_envs_max": int(sizes.max()),
         }
-
 
 
 def main(args: list[str] | None = None) -> None:

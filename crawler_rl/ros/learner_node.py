@@ -2,10 +2,16 @@
 
 The run's TrainConfig is read from `config_file` (the launcher writes the resolved config to
 <run_dir>/config.yaml), so the PPO hyper-parameters have one source of truth.
+
+Nothing non-finite reaches the optimizer: rollouts are checked on arrival, and an update that
+still produces a non-finite loss or weights is rolled back (counted as `rejected_updates`).
+Rollouts tagged with a version newer than the learner's come from a policy lost in a crash
+(the learner resumed from an older checkpoint) and are dropped as `future_rollouts`.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import sys
@@ -75,12 +81,15 @@ class LearnerNode(Node):
             self.restore()
         self.version = self.iteration
         self.pending: list[Rollout] = []
-        self.counters = {"rollouts": 0, "rejected_rollouts": 0, "stale_rollouts": 0}
+        self.counters = {"rollouts": 0, "rejected_rollouts": 0, "stale_rollouts": 0,
+                         "future_rollouts": 0, "rejected_updates": 0}
+        self.logged_kinds: set[str] = set()
         self.metrics: dict[str, float] = {}
         # Which actors fed the last update (multi-host runs check every worker contributes).
         self.update_actor_ids: list[int] = []
         self.rollouts_by_actor: dict[int, int] = {}
-        self.done = False
+        # A run resumed from its final checkpoint is complete: report done, train no more.
+        self.done = self.global_step >= self.cfg.run.total_steps
         self.last_update_time = time.monotonic()
         from torch.utils.tensorboard import SummaryWriter
 
@@ -103,7 +112,7 @@ class LearnerNode(Node):
 
     def restore(self) -> None:
         """Load the newest good checkpoint of run_dir into the policy and optimizer."""
-        found = latest_good_checkpoint(self.run_dir)
+        found = latest_good_checkpoint(self.run_dir, warn=self.get_logger().warning)
         if found is None:
             self.get_logger().warning(f"no usable checkpoint in {self.run_dir}; starting fresh")
             return
@@ -148,7 +157,13 @@ class LearnerNode(Node):
                                  f"ppo.num_steps={self.cfg.ppo.num_steps}")
         except (CodecError, ValueError) as error:
             self.counters["rejected_rollouts"] += 1
-            self.get_logger().warning(f"rejecting rollout: {error}")
+            self.warn_once("rejected_rollouts", f"rejecting rollout: {error}")
+            return
+        if rollout.newest_version > self.version:
+            self.counters["future_rollouts"] += 1
+            self.warn_once("future_rollouts", f"dropping a rollout of policy version "
+                           f"{rollout.newest_version} > {self.version}: it comes from before "
+                           "the resume")
             return
         if self.version - rollout.policy_version > self.params["max_policy_lag"]:
             self.counters["stale_rollouts"] += 1
@@ -160,9 +175,36 @@ class LearnerNode(Node):
         if sum(r.num_envs for r in self.pending) >= self.params["envs_per_update"]:
             self.update()
 
+    def warn_once(self, kind: str, message: str) -> None:
+        """Log the first rejection of each kind; `~/status` counts them all."""
+        if kind not in self.logged_kinds:
+            self.logged_kinds.add(kind)
+            self.get_logger().warning(f"{message} (further '{kind}' only counted)")
+
     def update(self) -> None:
-        """One PPO iteration on the queued rollouts, then publish the new version."""
+        """One PPO iteration on the queued rollouts, rolled back if it goes non-finite."""
         rollouts, self.pending = self.pending, []
+        model = copy.deepcopy(self.policy.state_dict())
+        optimizer = copy.deepcopy(self.ppo.optimizer.state_dict())
+        learning_rate = self.ppo.learning_rate
+        try:
+            stats = self.train_on(rollouts)
+            bad = [name for name, tensor in self.policy.state_dict().items()
+                   if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+            if bad:
+                raise FloatingPointError(f"non-finite weights {bad[:3]} after the update")
+        except (ValueError, FloatingPointError) as error:
+            self.policy.load_state_dict(model)
+            self.ppo.optimizer.load_state_dict(optimizer)
+            self.ppo.set_learning_rate(learning_rate)
+            self.counters["rejected_updates"] += 1
+            self.warn_once("rejected_updates",
+                           f"update rolled back, its rollouts dropped: {error}")
+            return
+        self.finish_update(rollouts, stats)
+
+    def train_on(self, rollouts: list[Rollout]) -> dict[str, float]:
+        """PPO epochs over the rollouts, then the observation normalizer update."""
         self.update_actor_ids = sorted({r.actor_id for r in rollouts})
         stack = {name: torch.from_numpy(np.concatenate([getattr(r, name) for r in rollouts],
                                                        axis=1))
@@ -179,8 +221,15 @@ class LearnerNode(Node):
                         stack["truncated"][t])
         self.ppo.anneal(self.global_step / self.cfg.run.total_steps)
         stats = self.ppo.update(storage, last_values)
+        if not torch.isfinite(storage.returns).all():
+            raise FloatingPointError("returns overflow (finite but absurd rewards or values)")
         # After the update, as the local trainer does: old and new log-probs share one normalizer.
         self.policy.obs_normalizer.update(storage.obs.reshape(-1, self.obs_dim))
+        return stats
+
+    def finish_update(self, rollouts: list[Rollout], stats: dict[str, float]) -> None:
+        """Count the iteration, log metrics, publish the new version, checkpoint."""
+        steps, envs = rollouts[0].num_steps, sum(r.num_envs for r in rollouts)
         self.iteration += 1
         self.version += 1
         self.global_step += steps * envs
@@ -188,7 +237,7 @@ class LearnerNode(Node):
         tracking = np.concatenate([r.tracking_error for r in rollouts], axis=1)
         self.metrics = {
             **stats,
-            "mean_reward": float(stack["rewards"].mean()),
+            "mean_reward": float(np.concatenate([r.rewards for r in rollouts], axis=1).mean()),
             "tracking_error_v": float(np.sqrt(np.mean(np.square(tracking[..., 0])))),
             "tracking_error_omega": float(np.sqrt(np.mean(np.square(tracking[..., 1])))),
             "policy_lag": float(np.mean([self.version - 1 - r.policy_version for r in rollouts])),
@@ -237,7 +286,6 @@ class LearnerNode(Node):
                 "iteration": self.iteration, "policy_version": self.version, "done": self.done,
                 "pending_envs": sum(r.num_envs for r in self.pending),
                 "rollouts_by_actor": {str(k): v for k, v in self.rollouts_by_actor.items()}}
-
 
     def destroy_node(self) -> None:
         """Flush TensorBoard before leaving."""

@@ -65,3 +65,15 @@ def test_unknown_yaml_key_is_named(tmp_path: Path) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nothere.yaml"):
         load_train_config(tmp_path / "nothere.yaml")
+
+
+def test_crawler_overrides_mapping_is_typed() -> None:
+    cfg = load_train_config(overrides={
+        "env.crawler_overrides": "{reward.tracking_v_sigma: 0.0004, sensors.tension_sensor: false}"
+    })
+    assert cfg.env.crawler_overrides == {"reward.tracking_v_sigma": 0.0004,
+                                         "sensors.tension_sensor": False}
+    with pytest.raises(ValueError, match=r"env\.crawler_overrides"):
+        load_train_config(overrides={"env.crawler_overrides": "[1, 2]"})
+    with pytest.raises(ValueError, match=r"env\.crawler_overrides\.reward\.x"):
+        load_train_config(overrides={"env.crawler_overrides": {"reward.x": [1]}})

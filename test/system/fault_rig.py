@@ -1,0 +1,109 @@
+"""Shared by the fault tests: a toy training graph as real processes, watched over DDS."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from crawler_rl.rl.config import TrainConfig
+from crawler_rl.ros import qos
+from crawler_rl.ros.launcher import ProcessGraph
+
+REPO = Path(__file__).resolve().parents[2]
+TOY_ENV_DIR = REPO / "test" / "rl"  # rl_toy_env.VelocityTrackingToy: learnable in ~1k steps
+
+
+def toy_config(actors: int, envs: int, steps: int, iterations: int, **run: Any) -> TrainConfig:
+    """A run of `iterations` PPO updates over `actors * envs` toy envs of `steps` steps."""
+    return TrainConfig.from_dict({
+        "env": {"env_id": "rl_toy_env:VelocityTrackingToy"},
+        "ppo": {"num_steps": steps},
+        "run": {"total_steps": iterations * actors * envs * steps, "export_onnx": False, **run},
+    })
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """Every line the learner(s) of a run appended to metrics.jsonl, in order."""
+    path = Path(run_dir) / "metrics.jsonl"
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    return [json.loads(line) for line in text.splitlines()]
+
+
+class GraphMonitor:
+    """Collects training-metrics messages and asks nodes for `~/status`.
+
+    The metrics topic is latched with depth 1, so a burst can skip messages: use them for
+    timing and progress, and `read_metrics` for the complete record.
+
+    `wait_for` spins DDS and polls the ProcessGraph (which respawns dead nodes) until a
+    condition holds, so the test waits on events, not on fixed sleeps.
+    """
+
+    def __init__(self, context: Context, processes: ProcessGraph) -> None:
+        self.processes = processes
+        self.node = rclpy.create_node("fault_monitor", context=context)
+        self.metrics: list[tuple[float, dict[str, Any]]] = []
+        self.node.create_subscription(String, qos.METRICS_TOPIC, self._on_metrics,
+                                      qos.metrics_qos())
+        self.clients: dict[str, Any] = {}
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+
+    def _on_metrics(self, msg: String) -> None:
+        self.metrics.append((time.monotonic(), json.loads(msg.data)))
+
+    @property
+    def latest(self) -> dict[str, Any]:
+        """The newest metrics message ({} before the first)."""
+        return self.metrics[-1][1] if self.metrics else {}
+
+    def spin(self, seconds: float) -> None:
+        """Process DDS and respawn dead nodes for `seconds`."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.05)
+            finished = self.processes.poll()
+            assert not finished, f"non-respawning node exited: {finished}"
+
+    def wait_for(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Spin until `done()` or `timeout` seconds; return done()."""
+        deadline = time.monotonic() + timeout
+        while not done() and time.monotonic() < deadline:
+            self.spin(0.05)
+        return done()
+
+    def status(self, service: str, timeout: float = 3.0) -> dict[str, Any] | None:
+        """Call a node's `~/status`; None while it is not (yet, or any more) answering."""
+        client = self.clients.get(service)
+        if client is None:
+            client = self.clients[service] = self.node.create_client(Trigger, service)
+        if not client.service_is_ready():
+            return None
+        future = client.call_async(Trigger.Request())
+        deadline = time.monotonic() + timeout
+        while not future.done() and time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.05)
+        if not future.done():
+            client.remove_pending_request(future)
+            return None
+        return json.loads(future.result().message)
+
+    def close(self) -> None:
+        """Leave the graph."""
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+def steps_per_second(samples: list[tuple[float, dict[str, Any]]]) -> float:
+    """Env steps per wall second between the first and last (time, metrics) sample."""
+    (start, first), (end, last) = samples[0], samples[-1]
+    return (last["global_step"] - first["global_step"]) / max(end - start, 1e-9)

@@ -1,0 +1,151 @@
+"""Acceptance: SIGKILL the head (learner + inference) 3 times; each restart resumes cleanly.
+
+The head is respawned with `resume:=true`, as `crawler-rl train --resume` would start it; the
+actors keep running throughout (they resend with backoff until a new inference node answers).
+Before the second restart the newest checkpoint is truncated: it must be skipped with a log
+line naming it, and training resumes from the one before.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from fault_rig import REPO, TOY_ENV_DIR, GraphMonitor, read_metrics, toy_config
+from rclpy.context import Context
+from rclpy.parameter import Parameter
+
+from crawler_rl.rl.checkpoint import list_checkpoints, load_checkpoint
+from crawler_rl.ros.graph import training_graph, write_run_config
+from crawler_rl.ros.launcher import ProcessGraph
+from crawler_rl.ros.learner_node import LearnerNode
+
+ACTORS, ENVS, STEPS, ITERATIONS, KILLS = 2, 4, 16, 24, 3
+STEPS_PER_ITERATION = ACTORS * ENVS * STEPS
+
+
+def iteration_of(path: Path) -> int:
+    return int(re.search(r"ckpt_(\d+)\.pt$", path.name).group(1))
+
+
+@pytest.mark.slow
+def test_head_killed_three_times_resumes_from_the_last_good_checkpoint(
+    ros_context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed = random.SystemRandom().randrange(2**16)
+    rng = random.Random(seed)
+    print(f"kill schedule seed {seed}")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), str(TOY_ENV_DIR)]))
+    cfg = toy_config(ACTORS, ENVS, STEPS, ITERATIONS, checkpoint_every=2, keep_checkpoints=0)
+    run_dir = tmp_path / "run"
+    write_run_config(cfg, run_dir)
+    graph = training_graph(cfg, ACTORS, ENVS, run_dir, resume=True)
+    head = graph.by_name("head")
+    head.respawn, head.respawn_delay = True, 0.0
+    processes = ProcessGraph(graph, run_dir / "logs")
+    monitor = GraphMonitor(ros_context, processes)
+    actor_pids = {}
+    expected_resumes, kill_times, truncated, truncated_size = [], [], None, -1
+    try:
+        processes.start()
+        actor_pids = {n: processes.running[n].process.pid for n in ("actor_0", "actor_1")}
+        for kill in range(KILLS):
+            lines = len(read_metrics(run_dir))
+            start = expected_resumes[-1] if expected_resumes else 0  # this head's first iteration
+            progress = rng.randint(1, 3)
+
+            def ready(kill: int = kill, lines: int = lines, target: int = start + progress,
+                      ) -> bool:
+                """The current head (lines after the last kill are all its own) progressed."""
+                own = read_metrics(run_dir)[lines:]
+                return any(m["iteration"] >= target for m in own) and (
+                    kill != 1 or len(list_checkpoints(run_dir)) >= 2)
+
+            assert monitor.wait_for(ready, 120), (kill, monitor.latest)
+            monitor.spin(rng.uniform(0.0, 0.3))  # a random point: mid-update, mid-save, idle
+            assert not read_metrics(run_dir)[-1]["done"], "the schedule must kill before the end"
+            victim = processes.running["head"].process
+            os.kill(victim.pid, signal.SIGKILL)
+            kill_times.append(time.monotonic())
+            victim.wait(10)
+            if kill == 1:
+                truncated = list_checkpoints(run_dir)[-1]
+                truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+                truncated_size = truncated.stat().st_size
+            # the truncated file stays bad until a later save of that iteration replaces it
+            good = [p for p in list_checkpoints(run_dir)
+                    if p != truncated or p.stat().st_size != truncated_size]
+            expected_resumes.append(iteration_of(good[-1]) if good else 0)
+        assert monitor.wait_for(lambda: monitor.latest.get("done", False), 180), monitor.latest
+        learner = monitor.status("/learner/status")
+        assert learner is not None
+    finally:
+        monitor.close()
+        codes = processes.shutdown()
+
+    metrics = read_metrics(run_dir)
+    # each head start writes one line at its resume point; 4 starts in all
+    starts = [i for i, m in enumerate(metrics)
+              if i == 0 or m["iteration"] <= metrics[i - 1]["iteration"]]
+    assert [metrics[i]["iteration"] for i in starts] == [0, *expected_resumes], (
+        seed, [m["iteration"] for m in metrics])
+    assert all(m["global_step"] == m["iteration"] * STEPS_PER_ITERATION for m in metrics)
+    tail = metrics[starts[-1]:]
+    assert [m["iteration"] for m in tail] == list(range(expected_resumes[-1], ITERATIONS + 1))
+    assert tail[-1]["done"] and tail[-1]["global_step"] == cfg.run.total_steps
+    assert all(math.isfinite(m["mean_reward"]) for m in metrics if m["iteration"] > 0
+               and "mean_reward" in m)
+
+    final = load_checkpoint(list_checkpoints(run_dir)[-1])
+    assert (final.iteration, final.global_step) == (ITERATIONS, cfg.run.total_steps)
+    assert all(torch.isfinite(t).all() for t in final.model.values())
+    assert not list((run_dir / "checkpoints").glob("*.tmp"))  # no half-written leftovers
+    log = (run_dir / "logs" / "head.log").read_text()
+    assert f"skipping bad checkpoint {truncated}" in log, log[-3000:]
+    resumed = [int(n) for n in re.findall(r"resumed from \S*ckpt_(\d+)\.pt", log)]
+    assert resumed == [r for r in expected_resumes if r > 0], (resumed, expected_resumes)
+
+    # the actors never died: they waited for each new head and went on
+    assert processes.running["head"].respawns == KILLS
+    assert {n: processes.running[n].process.pid for n in actor_pids} == actor_pids
+    assert processes.running["actor_0"].respawns == processes.running["actor_1"].respawns == 0
+    assert codes["actor_0"] == codes["actor_1"] == codes["head"] == 0, codes
+    assert learner["rejected_rollouts"] == learner["rejected_updates"] == 0, learner
+    recovery = [  # kill -> first PPO update of the restarted head (imports, discovery, steps)
+        round(next(t for t, m in monitor.metrics if t > killed and m["iteration"] > resume)
+              - killed, 2)
+        for killed, resume in zip(kill_times, expected_resumes, strict=True)
+    ]
+    print(json.dumps({"metric": "head_kills", "seed": seed, "resumed_at": expected_resumes,
+                      "recovery_s": recovery, "redone_iterations": sum(
+                          metrics[i - 1]["iteration"] - metrics[i]["iteration"]
+                          for i in starts[1:])}))
+
+
+def test_a_run_resumed_from_its_final_checkpoint_reports_done_and_trains_no_more(
+    ros_context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(TOY_ENV_DIR))
+    cfg = toy_config(1, 2, 4, 3)
+    write_run_config(cfg, tmp_path)
+    params = [Parameter("config_file", value=str(tmp_path / "config.yaml")),
+              Parameter("run_dir", value=str(tmp_path)), Parameter("resume", value=True)]
+    first = LearnerNode(context=ros_context, parameter_overrides=params)
+    assert not first.done  # nothing to resume: a fresh start
+    first.iteration, first.global_step = 3, cfg.run.total_steps
+    first.save()
+    first.destroy_node()
+    resumed = LearnerNode(context=ros_context, parameter_overrides=params)
+    try:
+        assert resumed.done and resumed.iteration == 3
+        assert read_metrics(tmp_path)[-1]["done"]  # the launcher stops on this line
+    finally:
+        resumed.destroy_node()

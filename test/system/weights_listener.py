@@ -1,0 +1,49 @@
+"""Run on a worker 'machine': receive the learner's latched policy weights, report as JSON.
+
+    python weights_listener.py OUT.json TIMEOUT_S
+
+Writes {"version", "bytes", "tensors"} of the first weights message that decodes, then exits 0;
+exits 1 if none arrived within the timeout. Used by test_multihost_netns.py to show that a
+message far above one UDP datagram (64 KB) crosses the veth link intact with reliable QoS.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import rclpy
+from std_msgs.msg import UInt8MultiArray
+
+from crawler_rl.ros import qos
+from crawler_rl.ros.weights import decode_weights
+
+
+def main(out: Path, timeout: float) -> int:
+    """Spin until one weights message arrived or `timeout` passed."""
+    rclpy.init()
+    node = rclpy.create_node("weights_listener")
+    received: dict[str, int] = {}
+
+    def on_weights(msg: UInt8MultiArray) -> None:
+        state, _, version = decode_weights(msg.data)
+        received.update(version=version, bytes=len(msg.data), tensors=len(state))
+
+    node.create_subscription(UInt8MultiArray, qos.WEIGHTS_TOPIC, on_weights, qos.weights_qos())
+    deadline = time.monotonic() + timeout
+    try:
+        while not received and time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.2)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    if not received:
+        return 1
+    out.write_text(json.dumps(received))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]), float(sys.argv[2])))
