@@ -99,7 +99,7 @@ class MagnetConfig:
 class MotorConfig:
     """Wheel motor model: torque limit, lag, gain and load droop."""
 
-    max_torque: float = _num(1.5, 0.0, gt=True)
+    max_torque: float = _num(3.0, 0.0, gt=True)
     max_wheel_speed: float = _num(12.0, 0.0, gt=True)
     lag_time: float = _num(0.06, 0.0)
     droop: float = _num(2.5, 0.0)
@@ -163,9 +163,9 @@ class TaskConfig:
 
     episode_seconds: float = _num(20.0, 0.0, gt=True)
     command_hold_seconds: Range = _rng((3.0, 7.0), 0.0)
-    v_range: Range = _rng((-0.2, 0.2))
-    omega_range: Range = _rng((-1.0, 1.0))
-    zero_command_probability: float = _num(0.1, 0.0, 1.0)
+    v_range: Range = _rng((-0.15, 0.15))
+    omega_range: Range = _rng((-0.8, 0.8))
+    zero_command_probability: float = _num(0.2, 0.0, 1.0)
     settle_steps: int = _num(1, 0, 100)
 
 
@@ -179,6 +179,7 @@ class RewardConfig:
     tracking_omega_sigma: float = _num(0.0625, 0.0, gt=True)
     action_rate_scale: float = _num(0.02, 0.0)
     energy_scale: float = _num(0.001, 0.0)
+    stand_still_scale: float = _num(0.5, 0.0)
     termination_penalty: float = _num(10.0, 0.0)
 
 

@@ -112,11 +112,15 @@ class CrawlerSim:
             self.step_control()
 
     def _rebuild_world(self, params: EpisodeParams) -> None:
+        # Rebuild from an empty world, always in the same order: removing and re-adding only the
+        # hull would give it a new body id and Bullet's contact/solver order depends on body ids,
+        # so an episode after a world change would differ from the same episode in a fresh sim.
         client = self.client
+        client.resetSimulation()
         if isinstance(self.tether, ChainTether):
-            self.tether.remove()
-        if self._hull_body >= 0:
-            client.removeBody(self._hull_body)
+            self.tether.body, self.tether.constraint, self.tether.built_length = -1, -1, -1.0
+        self.robot = load_crawler(client, self.config)
+        self._state_id = -1
         self._hull_body = params.hull.create_body(client)
         client.changeDynamics(self._hull_body, -1, lateralFriction=HULL_FRICTION)
         client.setCollisionFilterGroupMask(self._hull_body, -1, 1, 0xFFFF)
@@ -124,8 +128,6 @@ class CrawlerSim:
             self._place_robot(params)
             self.tether.build(params.hull, self.anchor, params.tether, self.robot,
                               self.mount_link, self._mount_world())
-        if self._state_id >= 0:
-            client.removeState(self._state_id)
         self._state_id = client.saveState()
 
     def _place_robot(self, params: EpisodeParams) -> None:

@@ -108,6 +108,10 @@ class CrawlerEnv(gym.Env):
             * (delta_left * delta_left + delta_right * delta_right),
             "rew_energy": -reward_cfg.energy_scale * sim.wheel_power,
             "rew_termination": -reward_cfg.termination_penalty if terminated else 0.0,
+            "rew_stand_still": (
+                -reward_cfg.stand_still_scale * (abs(true_v) / 0.05 + abs(true_omega) / 0.25)
+                if command[0] == 0.0 and command[1] == 0.0 else 0.0
+            ),
         }
         info: dict[str, Any] = {
             "tracking_error_v": abs(error_v),

@@ -11,7 +11,7 @@ def test_shipped_yaml_matches_documented_defaults():
     assert config.physics.substeps == 12
     assert config.robot.total_mass == pytest.approx(4.3)
     assert config.motor.max_wheel_speed == 12.0
-    assert config.task.v_range == (-0.2, 0.2)
+    assert config.task.v_range == (-0.15, 0.15)
     assert config == CrawlerConfig()  # the yaml documents the dataclass defaults
 
 
