@@ -1,11 +1,14 @@
 """Env steps/s through the ROS 2 training pipeline vs the in-process loop, as JSON lines.
 
-For each K (envs per actor): the in-process loop (SyncVecEnv + ActorCritic.act per step) and
-the ROS graph (1 actor process with K envs + head process with inference + learner, real DDS),
-same env, policy and machine. For the pipeline it also reports inference batch sizes, p50/p99
-action latency seen by the actor and the policy lag of the rollouts the learner used.
+For each K (envs per actor): the in-process loop (SyncVecEnv + ActorCritic.act per step, one
+process, so one core) and the ROS graph (N actor processes with K envs each + the head: inference,
+and the learner in its own child process; real DDS), same env, policy and machine. With N = 1 the
+actor idles while inference answers; N = 2 (the number of cores here) lets one actor step while
+the other waits, which is how the pipeline is meant to use a machine. For the pipeline it
+also reports inference batch sizes, p50/p99 action latency seen by the actors (worst actor)
+and the policy lag of the rollouts the learner used.
 
-    PYTHONPATH=. python bench/pipeline_throughput.py --seconds 10 --envs 1 16 64
+    PYTHONPATH=. python bench/pipeline_throughput.py --seconds 10 --envs 1 16 64 --actors 1 2
 """
 
 from __future__ import annotations
@@ -61,7 +64,8 @@ def query(node, executor, service: str, timeout: float = 10.0) -> dict:
         node.destroy_client(client)
 
 
-def ros_pipeline(env_id: str, num_envs: int, seconds: float, warmup: float) -> dict:
+def ros_pipeline(env_id: str, num_envs: int, seconds: float, warmup: float,
+                 actors: int = 1) -> dict:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
@@ -75,18 +79,20 @@ def ros_pipeline(env_id: str, num_envs: int, seconds: float, warmup: float) -> d
                                          "checkpoint_every": 10**6}})
     run_dir = Path(tempfile.mkdtemp(prefix="pipeline_bench_"))
     write_run_config(cfg, run_dir)
-    processes = ProcessGraph(training_graph(cfg, 1, num_envs, run_dir), run_dir / "logs")
+    processes = ProcessGraph(training_graph(cfg, actors, num_envs, run_dir), run_dir / "logs")
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("pipeline_bench")
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         processes.start()
-        query(node, executor, "/actor_0/status", timeout=60.0)
+        names = [f"/actor_{i}/status" for i in range(actors)]
+        for name in names:
+            query(node, executor, name, timeout=60.0)
         time.sleep(warmup)
-        before, t0 = query(node, executor, "/actor_0/status"), time.perf_counter()
+        before, t0 = [query(node, executor, n) for n in names], time.perf_counter()
         time.sleep(seconds)
-        after, t1 = query(node, executor, "/actor_0/status"), time.perf_counter()
+        after, t1 = [query(node, executor, n) for n in names], time.perf_counter()
         inference = query(node, executor, "/inference/status")
         learner = query(node, executor, "/learner/status")
     finally:
@@ -95,15 +101,16 @@ def ros_pipeline(env_id: str, num_envs: int, seconds: float, warmup: float) -> d
         rclpy.try_shutdown()
         processes.shutdown()
     return {
-        "mode": "ros_pipeline", "env_id": env_id, "envs_per_actor": num_envs, "actors": 1,
-        "steps_per_s": (after["steps"] - before["steps"]) / (t1 - t0),
-        "action_latency_p50_ms": 1e3 * after["latency_p50"],
-        "action_latency_p99_ms": 1e3 * after["latency_p99"],
+        "mode": "ros_pipeline", "env_id": env_id, "envs_per_actor": num_envs, "actors": actors,
+        "steps_per_s": sum(a["steps"] - b["steps"]
+                           for a, b in zip(after, before, strict=True)) / (t1 - t0),
+        "action_latency_p50_ms": 1e3 * max(a["latency_p50"] for a in after),
+        "action_latency_p99_ms": 1e3 * max(a["latency_p99"] for a in after),
         "inference_batch_envs_mean": inference["batch_envs_mean"],
         "inference_batch_envs_max": inference["batch_envs_max"],
         "learner_iterations": learner["iteration"],
         "policy_lag_versions": learner.get("policy_lag"),
-        "resends": after["resends"],
+        "resends": sum(a["resends"] for a in after),
     }
 
 
@@ -111,6 +118,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="CrawlerVelocity-v0")
     parser.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--actors", type=int, nargs="+", default=[1, 2],
+                        help="actor processes of the pipeline (each with K envs)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     args = parser.parse_args()
@@ -119,10 +128,11 @@ def main() -> None:
     for num_envs in args.envs:
         local = in_process(args.env, num_envs, args.seconds)
         print(json.dumps(local), flush=True)
-        ros = ros_pipeline(args.env, num_envs, args.seconds, args.warmup)
-        ros["ratio_to_in_process"] = ros["steps_per_s"] / max(local["steps_per_s"], 1e-9)
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v
-                          for k, v in ros.items()}), flush=True)
+        for actors in args.actors:
+            ros = ros_pipeline(args.env, num_envs, args.seconds, args.warmup, actors)
+            ros["ratio_to_in_process"] = ros["steps_per_s"] / max(local["steps_per_s"], 1e-9)
+            print(json.dumps({k: round(v, 4) if isinstance(v, float) else v
+                              for k, v in ros.items()}), flush=True)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                     "env.num_envs": (args.actors or 1) * (args.envs_per_actor or cfg.env.num_envs),
                 },
             )
-        run_training(cfg, run_dir, resume=args.resume, progress=not args.no_progress)
+        summary = run_training(cfg, run_dir, resume=args.resume, progress=not args.no_progress)
+        _report_trained_controller(cfg, summary.get("onnx"), run_dir)
         return 0
     from crawler_rl.ros.launcher import run_training_graph
 
@@ -57,6 +58,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
         local_actors=not args.no_local_actors,
         progress=not args.no_progress,
     )
+
+
+def _report_trained_controller(cfg: Any, onnx_path: str | None, run_dir: Path) -> None:
+    """Evaluate the exported crawler controller against IK and print where it is."""
+    if onnx_path is None:
+        return
+    from crawler_rl.rl.envs import CRAWLER_PREFIX
+
+    if cfg.env.env_id.startswith(CRAWLER_PREFIX):
+        from crawler_rl.rl.evaluate import run_evaluation
+
+        run_evaluation(Path(onnx_path), "ik", run_dir / "eval")
+        print(f"evaluation report: {run_dir / 'eval' / 'report.json'}")
+    print(f"exported controller: {onnx_path}")
 
 
 def _cmd_actors(args: argparse.Namespace) -> int:

@@ -34,3 +34,17 @@ def test_train_flags_parse():
 def test_bad_backend_is_rejected():
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--backend", "gpu"])
+
+
+def test_local_training_ends_with_evaluation_table_and_onnx_path(tmp_path):
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "crawler_rl.cli", "train", "--backend", "local", "--config",
+         "config/train_smoke.yaml", "--run-dir", str(run_dir), "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+        cwd=__import__("pathlib").Path(__file__).resolve().parent.parent,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "vertical/long" in result.stdout and "overall" in result.stdout
+    assert f"exported controller: {run_dir / 'controller.onnx'}" in result.stdout
+    assert (run_dir / "eval" / "report.json").is_file()

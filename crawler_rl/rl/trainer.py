@@ -8,7 +8,6 @@ uninterrupted run with the same seed.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import random
@@ -18,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 import yaml
@@ -34,6 +32,12 @@ from crawler_rl.rl.checkpoint import (
     save_checkpoint,
 )
 from crawler_rl.rl.config import EnvConfig, TrainConfig
+from crawler_rl.rl.envs import (  # noqa: F401  (re-exported: the trainer's public env API)
+    CRAWLER_PREFIX,
+    ActionScaler,
+    describe_env,
+    make_env_factory,
+)
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.ppo import PPO, bootstrap_truncated
 from crawler_rl.rl.storage import RolloutStorage
@@ -42,58 +46,6 @@ from crawler_rl.sim.vec_env import SyncVecEnv
 
 LOG = logging.getLogger(__name__)
 TRACKING_KEYS = ("tracking_error_v", "tracking_error_omega")
-CRAWLER_PREFIX = "CrawlerVelocity"
-
-
-def make_env_factory(env_cfg: EnvConfig) -> Callable[[], gym.Env]:
-    """Return a factory of one env: a Gymnasium id (the crawler included) or "module:Class"."""
-    env_id = env_cfg.env_id
-    kwargs: dict[str, Any] = {}
-    if env_id.startswith(CRAWLER_PREFIX):
-        importlib.import_module("crawler_rl.sim")  # registers CrawlerVelocity-v0
-        if env_cfg.crawler_config is not None or env_cfg.crawler_overrides:
-            from crawler_rl.sim.config import load_crawler_config
-
-            path = None if env_cfg.crawler_config is None else Path(env_cfg.crawler_config)
-            kwargs["config"] = load_crawler_config(path, dict(env_cfg.crawler_overrides))
-    if env_cfg.max_episode_steps is not None:
-        kwargs["max_episode_steps"] = env_cfg.max_episode_steps
-    if ":" in env_id:
-        module_name, _, attr = env_id.partition(":")
-        target = getattr(importlib.import_module(module_name), attr, None)
-        if isinstance(target, type) and issubclass(target, gym.Env):
-            limit = kwargs.pop("max_episode_steps", None)
-
-            def make_class() -> gym.Env:
-                env = target(**kwargs)
-                return gym.wrappers.TimeLimit(env, limit) if limit else env
-
-            return make_class
-    return lambda: gym.make(env_id, **kwargs)
-
-
-def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
-    """Facts about the env that the export and evaluation need (JSON-serializable)."""
-    space = env.action_space
-    info: dict[str, Any] = {
-        "env_id": env_id,
-        "action_low": np.asarray(space.low, dtype=np.float64).reshape(-1).tolist(),
-        "action_high": np.asarray(space.high, dtype=np.float64).reshape(-1).tolist(),
-        "action_spec": None,
-        "control_dt": None,
-    }
-    base = env.unwrapped
-    spec = getattr(base, "action_spec", None) or getattr(getattr(base, "sim", None),
-                                                         "action_spec", None)
-    if spec is not None:
-        info["action_spec"] = {
-            key: float(getattr(spec, key))
-            for key in ("wheel_radius", "track_width", "max_wheel_speed", "residual_limit")
-        }
-        dt = getattr(base, "control_dt", None) or getattr(getattr(base, "sim", None),
-                                                           "control_dt", None)
-        info["control_dt"] = None if dt is None else float(dt)
-    return info
 
 
 def make_vec_env(env_cfg: EnvConfig) -> tuple[SyncVecEnv | SubprocVecEnv, dict[str, Any]]:
@@ -107,22 +59,6 @@ def make_vec_env(env_cfg: EnvConfig) -> tuple[SyncVecEnv | SubprocVecEnv, dict[s
         return envs, describe_env(probe, env_cfg.env_id)
     finally:
         probe.close()
-
-
-class ActionScaler:
-    """Map policy actions (nominally [-1, 1]) onto a Box action space."""
-
-    def __init__(self, low: list[float], high: list[float]) -> None:
-        self.low = np.asarray(low, dtype=np.float32)
-        self.high = np.asarray(high, dtype=np.float32)
-        self.bounded = bool(np.all(np.isfinite(self.low)) and np.all(np.isfinite(self.high)))
-
-    def __call__(self, actions: np.ndarray) -> np.ndarray:
-        """Shape: (num_envs, action_dim) -> same."""
-        if not self.bounded:
-            return actions
-        unit = np.clip(actions, -1.0, 1.0)
-        return self.low + (unit + 1.0) * 0.5 * (self.high - self.low)
 
 
 def seed_everything(seed: int) -> None:

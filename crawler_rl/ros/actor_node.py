@@ -10,21 +10,18 @@ backoff starts over, so a restart costs seconds of discovery, not a full backoff
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from rclpy.node import Node
 from std_msgs.msg import UInt8MultiArray
 
 from crawler_rl.rl.config import EnvConfig
+from crawler_rl.rl.envs import ActionScaler, check_box_spaces, make_env_factory
 from crawler_rl.ros import qos
 from crawler_rl.ros.codec import CodecError, ObsBatch, decode_action_batch, encode_obs_batch
 from crawler_rl.ros.params import ParamSpec, declare_validated
@@ -48,39 +45,6 @@ PARAMS = (
 TRACKING_KEYS = ("tracking_error_v", "tracking_error_omega")
 
 
-def make_env_factory(env_cfg: EnvConfig) -> Callable[[], gym.Env]:
-    """Torch-free twin of `crawler_rl.rl.trainer.make_env_factory` (that module imports torch)."""
-    env_id = env_cfg.env_id
-    kwargs: dict[str, Any] = {}
-    if env_id.startswith("CrawlerVelocity"):
-        importlib.import_module("crawler_rl.sim")  # registers CrawlerVelocity-v0
-        if env_cfg.crawler_config is not None:
-            from crawler_rl.sim.config import load_crawler_config
-
-            kwargs["config"] = load_crawler_config(Path(env_cfg.crawler_config))
-    limit = env_cfg.max_episode_steps
-    if ":" in env_id:
-        module_name, _, attr = env_id.partition(":")
-        target = getattr(importlib.import_module(module_name), attr, None)
-        if isinstance(target, type) and issubclass(target, gym.Env):
-
-            def make_class() -> gym.Env:
-                env = target(**kwargs)
-                return gym.wrappers.TimeLimit(env, limit) if limit else env
-
-            return make_class
-    if limit is not None:
-        kwargs["max_episode_steps"] = limit
-    return lambda: gym.make(env_id, **kwargs)
-
-
-def scale_actions(actions: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Map policy actions in [-1, 1] onto a bounded Box, as the local trainer's ActionScaler."""
-    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
-        return actions
-    return low + (np.clip(actions, -1.0, 1.0) + 1.0) * 0.5 * (high - low)
-
-
 def new_session() -> int:
     """Random non-zero u32 telling this actor process (or restart) apart from earlier ones."""
     return int.from_bytes(os.urandom(4), "little") or 1
@@ -100,9 +64,9 @@ class ActorNode(Node):
         )
         factory = make_env_factory(env_cfg)
         self.envs = SyncVecEnv([factory] * self.params["num_envs"])
+        check_box_spaces(self.envs.envs[0], env_cfg.env_id)
         space = self.envs.single_action_space
-        self.action_low = np.asarray(space.low, np.float32).reshape(-1)
-        self.action_high = np.asarray(space.high, np.float32).reshape(-1)
+        self.scale_actions = ActionScaler(space.low, space.high)
         self.obs_pub = self.create_publisher(UInt8MultiArray, qos.OBS_TOPIC, qos.obs_qos())
         self.action_sub = self.create_subscription(
             UInt8MultiArray, qos.ACTION_TOPIC, self.on_actions, qos.action_qos()
@@ -178,7 +142,7 @@ class ActorNode(Node):
             return
         self.latencies.append(time.monotonic() - self.first_sent_at)
         self.policy_version = reply.policy_version
-        actions = scale_actions(reply.actions, self.action_low, self.action_high)
+        actions = self.scale_actions(reply.actions)
         obs, rewards, terminated, truncated, infos = self.envs.step(actions)
         if not (np.all(np.isfinite(obs)) and np.all(np.isfinite(rewards))):
             self.counters["restarts"] += 1

@@ -197,6 +197,10 @@ class InferenceBatcher:
             return False
         return len(waiting) == len(self.actors) or now - min(waiting) >= self.max_wait
 
+    def waiting(self) -> bool:
+        """Tell whether any live actor waits for actions."""
+        return any(s.waiting is not None for s in self.actors.values())
+
     def take(self) -> list[ObsBatch]:
         """Remove and return the waiting steps (one per actor), in actor id order."""
         batches = []

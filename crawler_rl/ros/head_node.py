@@ -1,37 +1,95 @@
-"""Head node: the inference node and the learner in one process, for speed.
+"""Head node: the inference node plus the learner, started together as one graph entry.
 
-A MultiThreadedExecutor runs each node's (mutually exclusive) callback group on its own
-thread, so actors keep getting actions while a PPO update runs.
+The learner runs in a child process of its own: a PPO update is mostly Python between small
+torch kernels, so in the inference process it would hold the GIL for most of an update and
+stall every actor waiting for actions (p99 action latency of hundreds of ms). As two
+processes the update runs on another core while inference keeps answering.
+
+The child gets the same ROS arguments, dies with the head (PR_SET_PDEATHSIG, SIGKILL), and
+when it exits on its own the head leaves with its exit code, so a launcher sees one process
+that fails and respawns as a whole.
 """
 
 from __future__ import annotations
 
+import ctypes
+import signal
+import subprocess
 import sys
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 from crawler_rl.ros.inference_node import InferenceNode
-from crawler_rl.ros.learner_node import LearnerNode
+
+LEARNER_MODULE = "crawler_rl.ros.learner_node"
+LEARNER_EXIT_GRACE = 10.0
+"""Seconds the learner gets to leave after SIGINT (it may be writing a checkpoint)."""
+
+
+class LearnerExited(Exception):
+    """The learner child process ended; carries its exit code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"learner exited with {code}")
+        self.code = code
+
+
+def _die_with_head() -> None:
+    """In the learner child before exec: get SIGKILL when the head goes away."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def start_learner(ros_args: list[str]) -> subprocess.Popen:
+    """Start the learner node as a child process with the head's ROS arguments."""
+    return subprocess.Popen([sys.executable, "-m", LEARNER_MODULE, *ros_args],
+                            preexec_fn=_die_with_head)
+
+
+def stop_learner(learner: subprocess.Popen) -> int:
+    """SIGINT the learner (lets it flush), SIGKILL it if it lingers; return its exit code."""
+    if learner.poll() is None:
+        learner.send_signal(signal.SIGINT)
+        try:
+            return learner.wait(LEARNER_EXIT_GRACE)
+        except subprocess.TimeoutExpired:
+            learner.kill()
+    return learner.wait()
 
 
 def main(args: list[str] | None = None) -> None:
-    """Run inference + learner until shutdown."""
-    rclpy.init(args=args)
-    nodes = []
+    """Run inference here and the learner in a child process until shutdown."""
+    argv = list(sys.argv if args is None else args)
+    learner = start_learner(argv[1:])
+    rclpy.init(args=argv)
+    node = None
+    code = 0
     try:
-        nodes.append(LearnerNode())
-        nodes.append(InferenceNode())
-        executor = MultiThreadedExecutor(num_threads=3)
-        for node in nodes:
-            executor.add_node(node)
+        node = InferenceNode()
+
+        def watch_learner() -> None:
+            returncode = learner.poll()
+            if returncode is not None:
+                raise LearnerExited(returncode)
+
+        node.create_timer(0.5, watch_learner)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except LearnerExited as exited:
+        code = exited.code
+        if node is not None:
+            node.get_logger().error(f"{exited}; head shutting down")
     finally:
-        for node in nodes:
+        if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        learner_code = stop_learner(learner)
+        code = code or (learner_code if learner_code > 0 else 0)
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

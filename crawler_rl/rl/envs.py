@@ -1,0 +1,124 @@
+"""Which environment to step: any Gymnasium env with Box spaces, built from `EnvConfig.env_id`.
+
+Torch-free on purpose: the actor nodes import it and must stay light (the policy lives in the
+inference node). `env_id` is one of
+- a registered Gymnasium id: "CrawlerVelocity-v0" (registered by `crawler_rl.sim`),
+  "Pendulum-v1", or an id registered by another installed package: "my_pkg:MyRobot-v0"
+  imports `my_pkg` (which registers the id) first, as `gymnasium.make` does;
+- "module:Class", a `gymnasium.Env` subclass constructed with no arguments;
+- "module:callable", any other callable returning an env (Gymnasium's entry-point form).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from crawler_rl.rl.config import EnvConfig
+
+CRAWLER_PREFIX = "CrawlerVelocity"
+
+
+def make_env_factory(env_cfg: EnvConfig) -> Callable[[], gym.Env]:
+    """Return a factory of one env: a Gymnasium id (the crawler included) or "module:Class"."""
+    env_id = env_cfg.env_id
+    kwargs: dict[str, Any] = {}
+    if env_id.startswith(CRAWLER_PREFIX):
+        importlib.import_module("crawler_rl.sim")  # registers CrawlerVelocity-v0
+        if env_cfg.crawler_config is not None or env_cfg.crawler_overrides:
+            from crawler_rl.sim.config import load_crawler_config
+
+            path = None if env_cfg.crawler_config is None else Path(env_cfg.crawler_config)
+            kwargs["config"] = load_crawler_config(path, dict(env_cfg.crawler_overrides))
+    limit = env_cfg.max_episode_steps
+    if ":" in env_id:
+        module_name, _, attr = env_id.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            raise ValueError(f"env.env_id={env_id!r}: cannot import {module_name!r} "
+                             f"({error})") from error
+        target = getattr(module, attr, None)
+        if target is None and attr in gym.registry:
+            return _make_registered(attr, kwargs, limit)
+        if not callable(target):
+            raise ValueError(f"env.env_id={env_id!r}: {module_name!r} has no env class or "
+                             f"factory called {attr!r}")
+
+        def make_from_entry_point() -> gym.Env:
+            env = target(**kwargs)
+            if not isinstance(env, gym.Env):
+                raise ValueError(f"env.env_id={env_id!r} built a {type(env).__name__}, "
+                                 "not a gymnasium.Env")
+            return gym.wrappers.TimeLimit(env, limit) if limit else env
+
+        return make_from_entry_point
+    return _make_registered(env_id, kwargs, limit)
+
+
+def _make_registered(env_id: str, kwargs: dict[str, Any],
+                     limit: int | None) -> Callable[[], gym.Env]:
+    if env_id not in gym.registry:
+        raise ValueError(f"env.env_id={env_id!r} is not a registered Gymnasium id (import "
+                         "the package registering it via 'package:Id-v0') nor 'module:Class'")
+    if limit is not None:
+        kwargs = {**kwargs, "max_episode_steps": limit}
+    return lambda: gym.make(env_id, **kwargs)
+
+
+def check_box_spaces(env: gym.Env, env_id: str) -> tuple[int, int]:
+    """Return (obs_dim, action_dim); ValueError naming the env unless both spaces are Box."""
+    for role, space in (("observation", env.observation_space), ("action", env.action_space)):
+        if not isinstance(space, gym.spaces.Box):
+            raise ValueError(f"env.env_id={env_id!r}: {role} space is {space}, crawler_rl "
+                             "needs gymnasium.spaces.Box (flatten or wrap the env)")
+    return (int(np.prod(env.observation_space.shape)), int(np.prod(env.action_space.shape)))
+
+
+def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
+    """Facts about the env that the export and evaluation need (JSON-serializable)."""
+    check_box_spaces(env, env_id)
+    space = env.action_space
+    info: dict[str, Any] = {
+        "env_id": env_id,
+        "action_low": np.asarray(space.low, dtype=np.float64).reshape(-1).tolist(),
+        "action_high": np.asarray(space.high, dtype=np.float64).reshape(-1).tolist(),
+        "action_spec": None,
+        "control_dt": None,
+    }
+    base = env.unwrapped
+    spec = getattr(base, "action_spec", None) or getattr(getattr(base, "sim", None),
+                                                         "action_spec", None)
+    if spec is not None:
+        info["action_spec"] = {
+            key: float(getattr(spec, key))
+            for key in ("wheel_radius", "track_width", "max_wheel_speed", "residual_limit")
+        }
+        dt = getattr(base, "control_dt", None) or getattr(getattr(base, "sim", None),
+                                                           "control_dt", None)
+        info["control_dt"] = None if dt is None else float(dt)
+    return info
+
+
+class ActionScaler:
+    """Map policy actions (nominally [-1, 1]) onto a Box action space.
+
+    A bounded Box gets clip-then-affine; an unbounded one gets the raw actions.
+    """
+
+    def __init__(self, low: Any, high: Any) -> None:
+        self.low = np.asarray(low, dtype=np.float32).reshape(-1)
+        self.high = np.asarray(high, dtype=np.float32).reshape(-1)
+        self.bounded = bool(np.all(np.isfinite(self.low)) and np.all(np.isfinite(self.high)))
+
+    def __call__(self, actions: np.ndarray) -> np.ndarray:
+        """Shape: (num_envs, action_dim) -> same."""
+        if not self.bounded:
+            return actions
+        unit = np.clip(actions, -1.0, 1.0)
+        return self.low + (unit + 1.0) * 0.5 * (self.high - self.low)

@@ -1,0 +1,106 @@
+"""Acceptance: the learned controller tracks a teleop-style square on a vertical wall with a long
+tether at least twice as well (RMSE) as the IK fallback, over real DDS between processes.
+
+Needs the trained model at test/data/controller.onnx (provided with the repository).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+from crawler_rl.ros import robot_interface as robot
+from crawler_rl.ros.deploy_graph import SQUARE_PATH, sim_deploy_graph
+from crawler_rl.ros.graph import NodeSpec
+from crawler_rl.ros.launcher import ProcessGraph
+
+POLICY = Path(__file__).resolve().parents[1] / "data" / "controller.onnx"
+SCENARIO = {"surface": "vertical", "tether_length": 25.0, "seed": 3}
+SPEED, TURN_RATE = 0.1, 0.6
+SQUARE = {"speed": SPEED, "turn_rate": TURN_RATE, "side_seconds": 3.0,
+          "turn_seconds": 2.0, "start_delay": 2.0}
+RUN_LIMIT_S = 60.0
+
+
+@dataclass
+class TrackingLog:
+    """Commanded twist held at each odometry message, next to the achieved one."""
+
+    commanded: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    received_command: bool = False
+    pairs: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+    def on_cmd_vel(self, msg: Twist) -> None:
+        self.commanded = np.array([msg.linear.x, msg.angular.z])
+        self.received_command = True
+
+    def on_odometry(self, msg: Odometry) -> None:
+        if self.received_command:
+            twist = msg.twist.twist
+            self.pairs.append((*self.commanded, twist.linear.x, twist.angular.z))
+
+    def normalized_rmse(self) -> float:
+        """RMSE of (v, omega) errors, each divided by the square's speed / turn rate."""
+        data = np.array(self.pairs)
+        errors = (data[:, 0:2] - data[:, 2:4]) / np.array([SPEED, TURN_RATE])
+        return float(np.sqrt(np.mean(np.sum(errors**2, axis=1))))
+
+
+def drive_square(policy: Path, use_ik_fallback: bool, domain: int) -> TrackingLog:
+    """Run controller + simulated crawler + square driver as processes; log the tracking."""
+    graph = sim_deploy_graph(policy, use_ik_fallback=use_ik_fallback, scenario=SCENARIO)
+    graph.nodes.append(NodeSpec(executable=SQUARE_PATH, name=SQUARE_PATH, parameters=SQUARE))
+    processes = ProcessGraph(graph)
+    processes.env["ROS_DOMAIN_ID"] = str(domain)
+    context = Context()
+    rclpy.init(context=context, domain_id=domain, signal_handler_options=SignalHandlerOptions.NO)
+    log = TrackingLog()
+    node = Node("tracking_recorder", context=context)
+    node.create_subscription(Twist, robot.CMD_VEL_TOPIC, log.on_cmd_vel, robot.command_qos())
+    node.create_subscription(Odometry, robot.ODOM_TOPIC, log.on_odometry,
+                             robot.sensor_subscription_qos())
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        processes.start()
+        deadline = time.monotonic() + RUN_LIMIT_S
+        while time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+            finished = processes.poll()
+            assert set(finished) <= {SQUARE_PATH}, f"a node stopped early: {finished}"
+            if SQUARE_PATH in finished:
+                break
+        else:
+            pytest.fail(f"the square did not finish within {RUN_LIMIT_S} s")
+    finally:
+        codes = processes.shutdown()
+        executor.shutdown()
+        node.destroy_node()
+        context.try_shutdown()
+    assert codes[SQUARE_PATH] == 0
+    return log
+
+
+@pytest.mark.slow
+def test_learned_controller_halves_the_square_tracking_error(ros_domain: int) -> None:
+    assert POLICY.is_file(), f"trained controller missing: {POLICY} (export one there)"
+    learned = drive_square(POLICY, False, ros_domain)
+    baseline = drive_square(POLICY, True, ros_domain)
+    for log in (learned, baseline):
+        assert len(log.pairs) > 200, "too few odometry messages: the run did not happen"
+        moving = np.array(log.pairs)
+        assert np.max(moving[:, 2]) > 0.3 * SPEED, "the crawler never moved forward"
+    assert learned.normalized_rmse() <= 0.5 * baseline.normalized_rmse(), (
+        f"learned RMSE {learned.normalized_rmse():.3f} vs IK {baseline.normalized_rmse():.3f}"
+    )
