@@ -29,7 +29,7 @@ ROS_WHEELS = [
     "ros-visualization-msgs",
 ]
 TRAIN = ["torch>=2.3", "tensorboard", "tqdm", "onnx", "onnxscript", "matplotlib"]
-TEST = ["pytest", "hypothesis", "mcap-ros2-support", "colcon-common-extensions"]
+TEST = ["pytest", "hypothesis", "mcap-ros2-support", "colcon-common-extensions", "ruff"]
 
 setup(
     name=PACKAGE,
@@ -44,7 +44,9 @@ setup(
     ],
     package_data={PACKAGE: ["data/*"]},
     include_package_data=True,
-    install_requires=["setuptools", "numpy", "pyyaml", "pybullet", "gymnasium>=1.0", "onnxruntime"],
+    install_requires=[
+        "setuptools", "numpy", "pyyaml", "pybullet", "gymnasium>=1.0", "onnxruntime",
+    ],
     extras_require={
         "train": TRAIN,
         "ros-wheels": ROS_WHEELS,

@@ -80,7 +80,9 @@ def _cmd_actors(args: argparse.Namespace) -> int:
 
     overrides = {"env.env_id": args.env} if args.env else {}
     cfg = load_train_config(args.config, overrides)
-    envs = args.envs_per_actor if args.envs_per_actor is not None else cfg.distributed.envs_per_actor
+    envs = args.envs_per_actor
+    if envs is None:
+        envs = cfg.distributed.envs_per_actor
     return run_actor_fleet(cfg, count=args.count, envs_per_actor=envs, first_id=args.first_id)
 
 
@@ -143,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from the last good *.pt")
     train.add_argument("--no-local-actors", action="store_true",
                        help="start inference + learner only (actors run on other machines)")
-    train.add_argument("--env", default=None, help="Gymnasium id or module:Class (default crawler)")
+    train.add_argument("--env", default=None, help="Gymnasium id or module:Class")
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.set_defaults(handler=_cmd_train)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-
 REPO = Path(__file__).resolve().parent.parent
 NODE_EXECUTABLES = ["actor_node", "inference_node", "learner_node", "head_node",
                     "controller_node", "robot_sim_node", "square_path"]
@@ -15,7 +14,8 @@ NODE_EXECUTABLES = ["actor_node", "inference_node", "learner_node", "head_node",
 
 @pytest.mark.slow
 def test_colcon_build_installs_nodes_and_share_files(tmp_path):
-    colcon = shutil.which("colcon", path=str(Path(sys.executable).parent)) or shutil.which("colcon")
+    venv_bin = str(Path(sys.executable).parent)
+    colcon = shutil.which("colcon", path=venv_bin) or shutil.which("colcon")
     assert colcon, "colcon is installed by the 'test' extra (colcon-common-extensions)"
     subprocess.run(
         [colcon, "build", "--base-paths", str(REPO), "--build-base", str(tmp_path / "build"),
@@ -27,7 +27,8 @@ def test_colcon_build_installs_nodes_and_share_files(tmp_path):
         assert (prefix / "lib" / "crawler_rl" / exe).is_file(), exe  # `ros2 run crawler_rl <exe>`
     share = prefix / "share" / "crawler_rl"
     assert (share / "package.xml").is_file()
-    assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "crawler_rl").is_file()
+    index = prefix / "share" / "ament_index" / "resource_index" / "packages"
+    assert (index / "crawler_rl").is_file()
     for folder in ("launch", "config", "urdf"):
         source = sorted(p.name for p in (REPO / folder).iterdir() if p.is_file())
         assert source, f"{folder}/ is empty"

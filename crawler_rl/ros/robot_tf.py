@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crawler_rl.sim.tether import quat_multiply
+
 
 @dataclass(frozen=True)
 class UrdfJoint:
@@ -57,18 +59,6 @@ def quat_from_rpy(rpy: np.ndarray) -> np.ndarray:
         cr * sp * cy + sr * cp * sy,
         cr * cp * sy - sr * sp * cy,
         cr * cp * cy + sr * sp * sy,
-    ])
-
-
-def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product of (x, y, z, w) quaternions."""
-    ax, ay, az, aw = a
-    bx, by, bz, bw = b
-    return np.array([
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-        aw * bw - ax * bx - ay * by - az * bz,
     ])
 
 

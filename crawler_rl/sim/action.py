@@ -78,7 +78,7 @@ def wheel_speeds_from_action(
 def _single_wheel_speeds(
     commanded_twist: np.ndarray, action: np.ndarray, spec: ActionSpec
 ) -> np.ndarray:
-    """Same as the array path for one (2,) command; float math (env step hot path)."""
+    """Compute the array path's result for one (2,) command with float math (env hot path)."""
     v, omega = commanded_twist.tolist()
     left_action, right_action = action.tolist()
     limit, half_track = spec.max_wheel_speed, 0.5 * spec.track_width

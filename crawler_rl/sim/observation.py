@@ -1,5 +1,6 @@
-"""The controller's observation: one layout shared by the simulator, the ONNX export's metadata
-and the controller node on the robot, so training and deployment cannot disagree.
+"""The controller's observation layout, shared by the simulator, export and controller node.
+
+One definition keeps training and deployment from disagreeing.
 """
 
 from __future__ import annotations

@@ -201,7 +201,7 @@ class ChainTether:
         for link in range(self.links):
             direction = points[link + 1] - points[link]
             world = _quat_z_to(direction / max(float(np.linalg.norm(direction)), 1e-12))
-            relative = _quat_mul(_quat_conj(parent), world)
+            relative = quat_multiply(_quat_conj(parent), world)
             self.client.resetJointStateMultiDof(self.body, link, relative.tolist(), [0, 0, 0])
             parent = world
 
@@ -254,7 +254,8 @@ def _fit_chain(path: np.ndarray, segment: float, links: int) -> tuple[np.ndarray
     return np.array(points), beyond
 
 
-def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product of (x, y, z, w) quaternions."""
     ax, ay, az, aw = a
     bx, by, bz, bw = b
     return np.array([

@@ -19,7 +19,7 @@ def test_layout_positions_match_names():
     builder.record_wheel_command(np.array([4.0, 4.5]))
     obs = build(builder)
     assert obs.shape == (OBS_DIM,) and obs.dtype == np.float32
-    named = dict(zip(OBS_NAMES, obs))
+    named = dict(zip(OBS_NAMES, obs, strict=True))
     assert named["cmd_v"] == pytest.approx(0.1)
     assert named["meas_v"] == pytest.approx(0.05)
     assert named["gravity_z"] == pytest.approx(-1.0)
