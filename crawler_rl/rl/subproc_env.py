@@ -2,12 +2,12 @@
 
 Same interface and seeding as `crawler_rl.sim.vec_env.SyncVecEnv` (env i gets seed + i), so a
 run with several workers equals the in-process run. Nothing is pickled: workers are forked
-(inheriting the EnvConfig) and results travel as .npz bytes read with allow_pickle=False.
+(inheriting the EnvConfig) and results travel as raw array bytes behind a JSON index.
 """
 
 from __future__ import annotations
 
-import io
+import json
 import multiprocessing as mp
 import struct
 from multiprocessing.connection import Connection
@@ -22,14 +22,31 @@ _NO_SEED = -1
 
 
 def _pack(arrays: dict[str, np.ndarray]) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
+    """Serialize named arrays: a JSON index (name, dtype, shape) then the raw buffers.
+
+    Far cheaper than .npz (~1 ms per message for ~15 small arrays), and nothing is pickled.
+    """
+    contiguous = {name: np.asarray(array, order="C") for name, array in arrays.items()}
+    index = json.dumps(
+        [[name, array.dtype.str, list(array.shape)] for name, array in contiguous.items()]
+    ).encode()
+    return b"".join(
+        [struct.pack("<I", len(index)), index, *(array.tobytes() for array in contiguous.values())]
+    )
 
 
 def _unpack(data: bytes) -> dict[str, np.ndarray]:
-    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
+    (index_size,) = struct.unpack_from("<I", data)
+    offset = 4 + index_size
+    arrays: dict[str, np.ndarray] = {}
+    for name, dtype_str, shape in json.loads(data[4:offset]):
+        dtype = np.dtype(dtype_str)
+        if dtype.hasobject:
+            raise ValueError(f"refusing object array {name!r} from an env worker")
+        count = int(np.prod(shape))
+        arrays[name] = np.frombuffer(data, dtype, count, offset).reshape(tuple(shape)).copy()
+        offset += count * dtype.itemsize
+    return arrays
 
 
 def _worker(connection: Connection, env_cfg: EnvConfig, num_envs: int) -> None:
