@@ -41,9 +41,14 @@ def _die_with_head() -> None:
 
 
 def start_learner(ros_args: list[str]) -> subprocess.Popen:
-    """Start the learner node as a child process with the head's ROS arguments."""
+    """Start the learner node as a child process with the head's ROS arguments.
+
+    In a process group of its own: a launcher signals the head's group, and the head then
+    forwards one SIGINT (`stop_learner`); a second one would interrupt the learner's cleanup
+    and fail the head with exit code 1.
+    """
     return subprocess.Popen([sys.executable, "-m", LEARNER_MODULE, *ros_args],
-                            preexec_fn=_die_with_head)
+                            preexec_fn=_die_with_head, process_group=0)
 
 
 def stop_learner(learner: subprocess.Popen) -> int:

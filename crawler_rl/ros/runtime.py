@@ -34,6 +34,11 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> No
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # rclpy can fail inside a message take while the context is torn down by a signal;
+        # that is a clean stop. The same error while the context is alive is a real failure.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.destroy_node()

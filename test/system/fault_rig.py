@@ -55,6 +55,7 @@ class GraphMonitor:
         self.node.create_subscription(String, qos.METRICS_TOPIC, self._on_metrics,
                                       qos.metrics_qos())
         self.clients: dict[str, Any] = {}
+        self.status_failure = ""
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
 
@@ -81,21 +82,34 @@ class GraphMonitor:
             self.spin(0.05)
         return done()
 
-    def status(self, service: str, timeout: float = 3.0) -> dict[str, Any] | None:
-        """Call a node's `~/status`; None while it is not (yet, or any more) answering."""
+    def status(self, service: str, timeout: float = 30.0,
+               attempt: float = 2.0) -> dict[str, Any] | None:
+        """Call a node's `~/status`; None if it gives no answer within `timeout` seconds.
+
+        Waits for the service to be discovered, then resends the (read-only) request every
+        `attempt` seconds: a response is lost when the server has not yet matched this
+        client's response reader (Fast DDS waits only 100 ms for that, which a loaded machine
+        can exceed after a head restart). Why a call failed is kept in `status_failure`.
+        """
         client = self.clients.get(service)
         if client is None:
             client = self.clients[service] = self.node.create_client(Trigger, service)
-        if not client.service_is_ready():
-            return None
-        future = client.call_async(Trigger.Request())
         deadline = time.monotonic() + timeout
-        while not future.done() and time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.05)
-        if not future.done():
-            client.remove_pending_request(future)
+        if not self.wait_for(client.service_is_ready, timeout):
+            self.status_failure = f"{service} not discovered within {timeout} s"
             return None
-        return json.loads(future.result().message)
+        sent = 0
+        while time.monotonic() < deadline:
+            future = client.call_async(Trigger.Request())
+            sent += 1
+            retry_at = min(time.monotonic() + attempt, deadline)
+            while not future.done() and time.monotonic() < retry_at:
+                self.spin(0.05)
+            if future.done():
+                return json.loads(future.result().message)
+            client.remove_pending_request(future)
+        self.status_failure = f"{service}: no answer to {sent} requests within {timeout} s"
+        return None
 
     def close(self) -> None:
         """Leave the graph."""

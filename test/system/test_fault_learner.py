@@ -69,7 +69,9 @@ def test_head_killed_three_times_resumes_from_the_last_good_checkpoint(
                 return any(m["iteration"] >= target for m in own) and (
                     kill != 1 or len(list_checkpoints(run_dir)) >= 2)
 
-            assert monitor.wait_for(ready, 120), (kill, monitor.latest)
+            assert monitor.wait_for(ready, 120), (
+                f"head start {kill} did not reach iteration {start + progress} within 120 s",
+                monitor.latest)
             monitor.spin(rng.uniform(0.0, 0.3))  # a random point: mid-update, mid-save, idle
             assert not read_metrics(run_dir)[-1]["done"], "the schedule must kill before the end"
             victim = processes.running["head"].process
@@ -84,9 +86,10 @@ def test_head_killed_three_times_resumes_from_the_last_good_checkpoint(
             good = [p for p in list_checkpoints(run_dir)
                     if p != truncated or p.stat().st_size != truncated_size]
             expected_resumes.append(iteration_of(good[-1]) if good else 0)
-        assert monitor.wait_for(lambda: monitor.latest.get("done", False), 180), monitor.latest
+        assert monitor.wait_for(lambda: monitor.latest.get("done", False), 180), (
+            "no done metrics within 180 s of the last restart", monitor.latest)
         learner = monitor.status("/learner/status")
-        assert learner is not None
+        assert learner is not None, monitor.status_failure
     finally:
         monitor.close()
         codes = processes.shutdown()
