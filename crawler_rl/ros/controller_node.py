@@ -119,7 +119,6 @@ class ControllerNode(Node):
             robot.command_qos(),
         )
         sensor_qos = robot.sensor_subscription_qos()
-        self.create_subscription(Odometry, robot.ODOM_TOPIC, self.on_odometry, sensor_qos)
         self.create_subscription(Imu, robot.IMU_TOPIC, self.on_imu, sensor_qos)
         self.create_subscription(
             JointState, robot.JOINT_STATES_TOPIC, self.on_joint_states, sensor_qos
@@ -127,6 +126,10 @@ class ControllerNode(Node):
         self.create_subscription(
             Float64, robot.TETHER_TENSION_TOPIC, self.on_tether_tension, sensor_qos
         )
+        # Created last on purpose: when one step's messages are ready together, the executor
+        # serves subscriptions in creation order, so odometry (which may trigger the control
+        # step) sees the IMU and wheel speeds of the same step, as in training.
+        self.create_subscription(Odometry, robot.ODOM_TOPIC, self.on_odometry, sensor_qos)
         self.create_service(SetBool, "~/enable", self.on_enable)
         self.step_on_odometry = param("control_trigger") == "odometry"
         self.timer = self.create_timer(self.control_dt, self.on_timer)

@@ -1,7 +1,7 @@
 """The deployment graphs, defined once: launch/deploy*.launch.py and `crawler-rl deploy` use them.
 
 - `deploy_graph`: controller_node only, started disabled (the robot's drivers are already up).
-- `sim_deploy_graph`: controller_node + robot_sim_node (RViz is added by the launch file or by
+- `sim_deploy_graph`: controller_node + robot_sim_node in lockstep (RViz is added by the launch file or by
   `run_deploy` when a display exists: it is not a crawler_rl executable).
 """
 
@@ -44,13 +44,15 @@ def sim_deploy_graph(policy: Path | None, use_ik_fallback: bool = False,
                      scenario: dict[str, Any] | None = None) -> Graph:
     """Return the controller (enabled, stepping on each odometry message) and the sim.
 
-    Stepping on odometry reproduces training's obs -> action -> step order exactly.
+    Stepping on odometry, with the sim in lockstep (it waits for the command answering each
+    step's sensors before the next step), reproduces training's obs -> action -> step order
+    exactly, also when CPU load delays the controller's reply.
     """
     controller = controller_spec(policy, start_enabled=True, parameters={"control_trigger":
                                                                         "odometry"})
     if use_ik_fallback:
         controller.parameters["use_ik_fallback"] = True
-    sim_parameters: dict[str, Any] = dict(scenario or {})
+    sim_parameters: dict[str, Any] = {"lockstep": True, **(scenario or {})}
     if record is not None:
         sim_parameters["record_path"] = str(Path(record).resolve())
     return Graph([controller, NodeSpec(executable=ROBOT_SIM, name=ROBOT_SIM,

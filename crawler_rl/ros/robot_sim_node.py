@@ -6,10 +6,15 @@ Subscribes: `<controller_name>/commands` (Float64MultiArray wheel speeds [rad/s]
 `robot_description`, `/tf` when tf2_msgs is importable, and `/clock` with `publish_clock`.
 
 Steps one control period per timer tick: `sim_speed` 1.0 is real time, 2.0 twice as fast.
+With `lockstep` (the sim deploy graph sets it; default off, free-running like the real motor
+driver) each step also waits for the wheel command that answers the previous step's sensors, as
+training does (obs -> action -> step), never running faster than `sim_speed`. After
+`lockstep_timeout` it steps with the last command and counts a late command.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +55,10 @@ PARAMETERS = (
     ParamSpec("crawler_config", "", "crawler YAML (empty: config/crawler.yaml)", read_only=True),
     ParamSpec("sim_speed", 1.0, "simulated seconds per wall-clock second", low=0.1, high=50.0,
               read_only=True),
+    ParamSpec("lockstep", False, "wait for the wheel command answering each step's sensors",
+              read_only=True),
+    ParamSpec("lockstep_timeout", 0.25, "lockstep: longest wait for that command [wall s]",
+              low=0.001, high=10.0, read_only=True),
     ParamSpec("publish_clock", False, "publish /clock (run other nodes with use_sim_time)",
               read_only=True),
     ParamSpec("controller_name", robot.DEFAULT_CONTROLLER_NAME,
@@ -99,6 +108,13 @@ class RobotSimNode(Node):
         self.wheel_command = np.zeros(2)
         self.commanded_twist = np.zeros(2)
         self.reported_detached = False
+        self.lockstep = param("lockstep")
+        self.lockstep_timeout_ns = int(param("lockstep_timeout") * 1e9)
+        self.step_period_ns = int(self.sim.control_dt / param("sim_speed") * 1e9)
+        self.awaiting_command = False
+        self.last_step_ns = 0
+        self.steps = 0
+        self.late_commands = 0
 
         sensor_qos = robot.sensor_publisher_qos()
         self.odom_publisher = self.create_publisher(Odometry, robot.ODOM_TOPIC, sensor_qos)
@@ -130,11 +146,16 @@ class RobotSimNode(Node):
             robot.command_qos(),
         )
         self.create_subscription(Twist, robot.CMD_VEL_TOPIC, self.on_cmd_vel, robot.command_qos())
-        self.timer = self.create_timer(self.sim.control_dt / param("sim_speed"), self.step)
+        self.timer = self.create_timer(self.sim.control_dt / param("sim_speed"), self.on_timer)
         self.get_logger().info(
             f"simulating {self.scenario.surface} at {slope:.0f} deg, tether "
             f"{self.scenario.tether_length:.1f} m, x{param('sim_speed'):.1f} real time"
+            + (", lockstep with the controller" if self.lockstep else "")
         )
+
+    def wall_ns(self) -> int:
+        """Monotonic wall-clock time [ns] (pacing does not follow /clock or use_sim_time)."""
+        return time.monotonic_ns()
 
     def on_wheel_command(self, msg: Float64MultiArray) -> None:
         """Hold the latest [left, right] wheel speed command (as a motor driver does)."""
@@ -143,6 +164,24 @@ class RobotSimNode(Node):
             self.get_logger().error(f"ignoring wheel command {list(msg.data)!r}: need 2 finite")
             return
         self.wheel_command = command
+        if self.awaiting_command:
+            self.awaiting_command = False
+            if self.wall_ns() - self.last_step_ns >= self.step_period_ns:
+                self.step()  # the answer came after the step was due: step now, then pace
+                self.timer.reset()
+
+    def on_timer(self) -> None:
+        """Step when due; in lockstep only once the last sensors are answered (or timed out)."""
+        if self.awaiting_command:
+            if self.wall_ns() - self.last_step_ns < self.lockstep_timeout_ns:
+                return
+            self.late_commands += 1
+            self.get_logger().warning(
+                f"no wheel command within {self.lockstep_timeout_ns / 1e9:.3f} s: stepping "
+                f"with the last one ({self.late_commands} late of {self.steps} steps)",
+                throttle_duration_sec=5.0,
+            )
+        self.step()
 
     def on_cmd_vel(self, msg: Twist) -> None:
         """Remember the commanded twist for the velocity markers."""
@@ -150,6 +189,8 @@ class RobotSimNode(Node):
 
     def step(self) -> None:
         """Advance one control period and publish everything."""
+        self.last_step_ns = self.wall_ns()
+        self.steps += 1
         self.sim.apply_wheel_speeds(self.wheel_command)
         self.sim.step_control()
         self.sim_time += self.sim.control_dt
@@ -166,6 +207,7 @@ class RobotSimNode(Node):
         self.publish_sensors(reading, stamp)
         position, orientation = self.sim.base_pose()
         self.publish_odometry(reading, position, orientation, stamp)
+        self.awaiting_command = self.lockstep  # the controller answers the odometry
         self.marker_publisher.publish(scene_markers(
             self.scenario, self.sim.tether_polyline(), position, orientation,
             self.commanded_twist, np.asarray(self.sim.true_twist()), self.odom_frame, stamp,
@@ -228,6 +270,10 @@ class RobotSimNode(Node):
 
     def close(self) -> None:
         """Save the recording (if any) and release the simulator."""
+        if self.lockstep:
+            self.get_logger().info(
+                f"lockstep: {self.late_commands} late wheel commands in {self.steps} steps"
+            )
         if self.recorder is not None and self.recorder.frames:
             path = self.recorder.save(self.record_path)
             self.get_logger().info(f"saved {len(self.recorder.frames)} frames to {path}")

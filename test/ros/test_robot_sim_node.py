@@ -118,3 +118,29 @@ def test_rejects_bad_scenario_parameters(ros_context: Context) -> None:
     with pytest.raises(ValueError, match="record path"):
         RobotSimNode(context=ros_context, parameter_overrides=[Parameter("record_path",
                                                                          value="/tmp/x.bmp")])
+
+
+def test_lockstep_waits_for_the_answer_to_each_step(ros_context: Context,
+                                                    tmp_path: Path) -> None:
+    for node, listener, executor in start(ros_context, tmp_path, lockstep=True,
+                                          lockstep_timeout=1.5):
+        deadline = time.monotonic() + 5.0
+        while node.steps == 0 and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.01)
+        spin(executor, 0.3)  # 24 step periods at x4, well inside the timeout: it waits
+        assert node.steps == 1 and node.awaiting_command
+        for _ in range(10):  # each answer releases exactly one more step
+            steps = node.steps
+            listener.wheels.publish(Float64MultiArray(data=[3.0, 3.0]))
+            spin(executor, 0.1)
+            assert node.steps == steps + 1
+        assert node.late_commands == 0
+        spin(executor, 2.0)  # no answers: it steps anyway after each timeout, and counts it
+        assert node.late_commands >= 1
+        assert node.steps - steps - 1 == node.late_commands
+
+
+def test_free_running_without_lockstep(ros_context: Context, tmp_path: Path) -> None:
+    for node, _listener, executor in start(ros_context, tmp_path):
+        spin(executor, 0.5)
+        assert node.steps >= 10 and node.late_commands == 0  # x4: 40 periods in 0.5 s
