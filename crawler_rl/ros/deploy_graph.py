@@ -1,8 +1,8 @@
 """The deployment graphs, defined once: launch/deploy*.launch.py and `crawler-rl deploy` use them.
 
 - `deploy_graph`: controller_node only, started disabled (the robot's drivers are already up).
-- `sim_deploy_graph`: controller_node + robot_sim_node in lockstep (RViz is added by the launch file or by
-  `run_deploy` when a display exists: it is not a crawler_rl executable).
+- `sim_deploy_graph`: controller_node + robot_sim_node in lockstep (RViz is added by the launch
+  file or by `run_deploy` when a display exists: it is not a crawler_rl executable).
 """
 
 from __future__ import annotations
