@@ -36,6 +36,35 @@ def iteration_of(path: Path) -> int:
     return int(re.search(r"ckpt_(\d+)\.pt$", path.name).group(1))
 
 
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of a process (Linux /proc)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return children
+
+
+def wait_until_gone(pids: list[int], timeout: float) -> bool:
+    """Wait until none of `pids` exists (zombies of a dead parent are reaped by init)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = []
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                alive.append(pid)
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
+
 @pytest.mark.slow
 def test_head_killed_three_times_resumes_from_the_last_good_checkpoint(
     ros_context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -75,9 +104,12 @@ def test_head_killed_three_times_resumes_from_the_last_good_checkpoint(
             monitor.spin(rng.uniform(0.0, 0.3))  # a random point: mid-update, mid-save, idle
             assert not read_metrics(run_dir)[-1]["done"], "the schedule must kill before the end"
             victim = processes.running["head"].process
+            learner_pids = child_pids(victim.pid)  # the head's learner child dies with it
             os.kill(victim.pid, signal.SIGKILL)
             kill_times.append(time.monotonic())
             victim.wait(10)
+            # A dying learner may still write a metrics line; the next head's lines start after.
+            assert wait_until_gone(learner_pids, 10), f"learner {learner_pids} outlived its head"
             if kill == 1:
                 truncated = list_checkpoints(run_dir)[-1]
                 truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
