@@ -23,7 +23,7 @@ from rclpy.context import Context
 from crawler_rl.ros.graph import training_graph, write_run_config
 from crawler_rl.ros.launcher import ProcessGraph
 
-ACTORS, ENVS, STEPS, ITERATIONS = 3, 4, 16, 24
+ACTORS, ENVS, STEPS, ITERATIONS = 3, 4, 16, 48  # long enough to outlast a slow respawn
 
 
 @pytest.mark.slow
