@@ -69,6 +69,7 @@ def main(args: list[str] | None = None) -> None:
     rclpy.init(args=argv)
     node = None
     code = 0
+    stopping_on_request = False
     try:
         node = InferenceNode()
 
@@ -82,7 +83,7 @@ def main(args: list[str] | None = None) -> None:
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        stopping_on_request = True
     except LearnerExited as exited:
         code = exited.code
         if node is not None:
@@ -92,7 +93,9 @@ def main(args: list[str] | None = None) -> None:
             node.destroy_node()
         rclpy.try_shutdown()
         learner_code = stop_learner(learner)
-        code = code or (learner_code if learner_code > 0 else 0)
+        # Asked to stop, an error while the learner winds down is in its log, not a failed run.
+        if not stopping_on_request:
+            code = code or (learner_code if learner_code > 0 else 0)
     if code:
         sys.exit(code)
 
