@@ -37,7 +37,7 @@ from crawler_rl.ros.onnx_controller import (
     VelocityController,
 )
 from crawler_rl.ros.params import ParamSpec, declare_validated
-from crawler_rl.ros.signals import stop_on_sigterm
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_sigterm
 from crawler_rl.sim.action import ActionSpec
 
 PARAMETERS = (
@@ -318,6 +318,7 @@ def main(args: list[str] | None = None) -> None:
     # Our own SIGINT/SIGTERM handling keeps the context alive so the final zero gets out.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop_on_sigterm()
+    dump_stacks_on_sigusr1()
     try:
         node = ControllerNode()
     except ValueError as error:  # ModelContractError and bad parameters: refuse to start

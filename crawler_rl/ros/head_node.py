@@ -18,12 +18,14 @@ import subprocess
 import sys
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 
 from crawler_rl.ros.inference_node import InferenceNode
+from crawler_rl.ros.runtime import spin_until_shutdown
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1
 
 LEARNER_MODULE = "crawler_rl.ros.learner_node"
-LEARNER_EXIT_GRACE = 10.0
+LEARNER_EXIT_GRACE = 5.0
 """Seconds the learner gets to leave after SIGINT (it may be writing a checkpoint)."""
 
 
@@ -67,9 +69,9 @@ def main(args: list[str] | None = None) -> None:
     argv = list(sys.argv if args is None else args)
     learner = start_learner(argv[1:])
     rclpy.init(args=argv)
+    dump_stacks_on_sigusr1()
     node = None
     code = 0
-    stopping_on_request = False
     try:
         node = InferenceNode()
 
@@ -81,21 +83,17 @@ def main(args: list[str] | None = None) -> None:
         node.create_timer(0.5, watch_learner)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        stopping_on_request = True
+        spin_until_shutdown(executor.spin)
+        # Asked to stop: an error while the learner winds down is in its log, not a failed run.
+        stop_learner(learner)
     except LearnerExited as exited:
         code = exited.code
-        if node is not None:
-            node.get_logger().error(f"{exited}; head shutting down")
+        node.get_logger().error(f"{exited}; head shutting down")
     finally:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-        learner_code = stop_learner(learner)
-        # Asked to stop, an error while the learner winds down is in its log, not a failed run.
-        if not stopping_on_request:
-            code = code or (learner_code if learner_code > 0 else 0)
+        stop_learner(learner)  # a no-op when it already left
     if code:
         sys.exit(code)
 

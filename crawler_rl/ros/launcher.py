@@ -137,16 +137,31 @@ class ProcessGraph:
                 managed.exited_at = None
         return finished
 
+    @staticmethod
+    def _dump_stacks(processes: list[ManagedProcess], wait: float = 1.0) -> None:
+        """Ask each node for a stack dump (faulthandler on SIGUSR1) and give it time to write."""
+        for managed in processes:
+            try:
+                os.kill(managed.process.pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
+        time.sleep(wait)
+
     def pids(self) -> list[int]:
         """Process ids of the current children."""
         return [managed.process.pid for managed in self.running.values()]
 
     def shutdown(self, timeout: float = 10.0) -> dict[str, int]:
-        """SIGINT every child, then SIGTERM and SIGKILL the process groups that linger."""
+        """SIGINT every child, then SIGTERM and SIGKILL the process groups that linger.
+
+        Before SIGKILL a lingering node gets SIGUSR1: it writes its threads' stacks to its log.
+        """
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
             alive = [m for m in self.running.values() if m.process.poll() is None]
             if not alive:
                 break
+            if sig == signal.SIGKILL:
+                self._dump_stacks(alive)
             for managed in alive:
                 try:
                     os.killpg(managed.process.pid, sig)

@@ -16,6 +16,7 @@ import json
 import math
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,8 @@ class LearnerNode(Node):
         # A run resumed from its final checkpoint is complete: report done, train no more.
         self.done = self.global_step >= self.cfg.run.total_steps
         self.last_update_time = time.monotonic()
+        # Tags every metrics line of this process: a resumed run's segments stay apart.
+        self.session = uuid.uuid4().hex[:12]
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(self.run_dir / "tb"))
@@ -139,7 +142,7 @@ class LearnerNode(Node):
         message = {**finite, "global_step": self.global_step,
                    "total_steps": self.cfg.run.total_steps, "iteration": self.iteration,
                    "policy_version": self.version, "done": self.done,
-                   "actor_ids": self.update_actor_ids}
+                   "actor_ids": self.update_actor_ids, "session": self.session}
         text = json.dumps(message)
         self.metrics_pub.publish(String(data=text))
         with (self.run_dir / "metrics.jsonl").open("a", encoding="utf-8") as stream:

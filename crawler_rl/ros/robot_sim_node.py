@@ -37,7 +37,7 @@ from crawler_rl.ros.markers import scene_markers
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.recording import FrameRecorder, check_record_path
 from crawler_rl.ros.robot_tf import joint_transform, parse_joints, tf_message_type
-from crawler_rl.ros.signals import stop_on_sigterm
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_sigterm
 
 SURFACE_SLOPES = {"deck": 0.0, "incline": 45.0, "vertical": 90.0, "curved": 30.0}
 """Slope used when `slope_deg` is negative (the surface's usual slope) [deg]."""
@@ -284,6 +284,7 @@ def main(args: list[str] | None = None) -> None:
     """Run the simulated robot until interrupted; save the recording on the way out."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop_on_sigterm()
+    dump_stacks_on_sigusr1()
     try:
         node = RobotSimNode()
     except ValueError as error:

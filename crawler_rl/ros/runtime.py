@@ -12,6 +12,8 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1
+
 
 def serve_status(node: Node, status: Callable[[], dict[str, Any]],
                  callback_group: CallbackGroup | None = None) -> None:
@@ -25,20 +27,30 @@ def serve_status(node: Node, status: Callable[[], dict[str, Any]],
     node.create_service(Trigger, "~/status", on_status, callback_group=callback_group)
 
 
-def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
-    """Init rclpy, spin the node until Ctrl-C or external shutdown, then clean up."""
-    rclpy.init(args=args)
-    node = None
+def spin_until_shutdown(spin: Callable[[], None]) -> None:
+    """Run `spin()` until Ctrl-C or external shutdown.
+
+    A signal shuts the context down at any point, also inside a callback that is publishing or
+    taking a message; the RCLError rclpy raises there is a clean stop. The same error while the
+    context is alive is a real failure and propagates.
+    """
     try:
-        node = make_node()
-        rclpy.spin(node)
+        spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
-        # rclpy can fail inside a message take while the context is torn down by a signal;
-        # that is a clean stop. The same error while the context is alive is a real failure.
         if rclpy.ok():
             raise
+
+
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
+    """Init rclpy, spin the node until Ctrl-C or external shutdown, then clean up."""
+    rclpy.init(args=args)
+    dump_stacks_on_sigusr1()
+    node = None
+    try:
+        node = make_node()
+        spin_until_shutdown(lambda: rclpy.spin(node))
     finally:
         if node is not None:
             node.destroy_node()

@@ -1,7 +1,8 @@
-"""Signal handling for nodes that must publish a last message (zero command) on the way out."""
+"""Signal handling of the node processes: a last message on the way out, stack dumps on demand."""
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 from typing import Any
 
@@ -17,3 +18,12 @@ def stop_on_sigterm() -> None:
     would shut the context down first and the final zero command could not be published.
     """
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+
+
+def dump_stacks_on_sigusr1() -> None:
+    """`kill -USR1 <pid>` writes every thread's Python stack to stderr (the node's log).
+
+    The launcher sends it to a node that ignored SIGINT and SIGTERM, right before SIGKILL, so a
+    hung shutdown leaves a trace of where it hung.
+    """
+    faulthandler.register(signal.SIGUSR1, all_threads=True)

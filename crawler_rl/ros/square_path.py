@@ -18,7 +18,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from crawler_rl.ros import robot_interface as robot
 from crawler_rl.ros.params import ParamSpec, declare_validated
-from crawler_rl.ros.signals import stop_on_sigterm
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_sigterm
 
 PARAMETERS = (
     ParamSpec("speed", 0.1, "forward speed on the sides [m/s]", low=-1.0, high=1.0),
@@ -79,6 +79,7 @@ def main(args: list[str] | None = None) -> None:
     """Drive one square, then stop; a zero Twist goes out in every case."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop_on_sigterm()
+    dump_stacks_on_sigusr1()
     node = SquarePathDriver()
     try:
         while rclpy.ok() and not node.done:

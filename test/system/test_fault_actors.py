@@ -23,7 +23,9 @@ from rclpy.context import Context
 from crawler_rl.ros.graph import training_graph, write_run_config
 from crawler_rl.ros.launcher import ProcessGraph
 
-ACTORS, ENVS, STEPS, ITERATIONS = 3, 4, 16, 48  # long enough to outlast a slow respawn
+ACTORS, ENVS, STEPS = 3, 4, 16
+BUDGET = 100_000  # iterations: never reached, so training outlasts however slow a respawn is
+AFTER_REJOIN, MIN_ITERATIONS = 10, 30  # stop this many iterations after the rejoin, not before
 
 
 @pytest.mark.slow
@@ -31,7 +33,7 @@ def test_killed_actor_is_respawned_rejoins_and_only_its_partial_rollout_is_lost(
     ros_context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), str(TOY_ENV_DIR)]))
-    cfg = toy_config(ACTORS, ENVS, STEPS, ITERATIONS)
+    cfg = toy_config(ACTORS, ENVS, STEPS, BUDGET)
     run_dir = tmp_path / "run"
     write_run_config(cfg, run_dir)
     processes = ProcessGraph(training_graph(cfg, ACTORS, ENVS, run_dir), run_dir / "logs")
@@ -57,7 +59,9 @@ def test_killed_actor_is_respawned_rejoins_and_only_its_partial_rollout_is_lost(
         assert monitor.wait_for(lambda: victim.respawns == 1, 30)
         assert monitor.wait_for(rejoined, 60), monitor.status("/learner/status")
         rejoined_at, after_rejoin = time.monotonic(), len(monitor.metrics)
-        assert monitor.wait_for(lambda: monitor.latest.get("done", False), 120), monitor.latest
+        stop_at = max(monitor.latest.get("iteration", 0) + AFTER_REJOIN, MIN_ITERATIONS)
+        assert monitor.wait_for(lambda: monitor.latest.get("iteration", 0) >= stop_at, 120), (
+            monitor.latest)
         inference = monitor.status("/inference/status")
         learner = monitor.status("/learner/status")
         actor = monitor.status("/actor_1/status")
@@ -68,7 +72,8 @@ def test_killed_actor_is_respawned_rejoins_and_only_its_partial_rollout_is_lost(
 
     # training went on without the learner noticing: one version per iteration, all finite
     metrics = [m for m in read_metrics(run_dir) if m["iteration"] > 0]
-    assert [m["policy_version"] for m in metrics] == list(range(1, ITERATIONS + 1))
+    assert len(metrics) >= stop_at
+    assert [m["policy_version"] for m in metrics] == list(range(1, len(metrics) + 1))
     assert all(m["global_step"] == m["iteration"] * ACTORS * ENVS * STEPS for m in metrics)
     assert all(math.isfinite(m["mean_reward"]) and math.isfinite(m["approx_kl"])
                for m in metrics)

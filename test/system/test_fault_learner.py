@@ -127,9 +127,10 @@ def test_head_killed_three_times_resumes_from_the_last_good_checkpoint(
         codes = processes.shutdown()
 
     metrics = read_metrics(run_dir)
-    # each head start writes one line at its resume point; 4 starts in all
+    # each learner start tags its lines with a session id and first writes its resume point
     starts = [i for i, m in enumerate(metrics)
-              if i == 0 or m["iteration"] <= metrics[i - 1]["iteration"]]
+              if i == 0 or m["session"] != metrics[i - 1]["session"]]
+    assert len({m["session"] for m in metrics}) == len(starts) == KILLS + 1, metrics
     assert [metrics[i]["iteration"] for i in starts] == [0, *expected_resumes], (
         seed, [m["iteration"] for m in metrics])
     assert all(m["global_step"] == m["iteration"] * STEPS_PER_ITERATION for m in metrics)
@@ -152,7 +153,7 @@ def test_head_killed_three_times_resumes_from_the_last_good_checkpoint(
     assert processes.running["head"].respawns == KILLS
     assert {n: processes.running[n].process.pid for n in actor_pids} == actor_pids
     assert processes.running["actor_0"].respawns == processes.running["actor_1"].respawns == 0
-    assert codes["actor_0"] == codes["actor_1"] == codes["head"] == 0, codes
+    assert codes["actor_0"] == codes["actor_1"] == codes["head"] == 0, (codes, log[-6000:])
     assert learner["rejected_rollouts"] == learner["rejected_updates"] == 0, learner
     recovery = [  # kill -> first PPO update of the restarted head (imports, discovery, steps)
         round(next(t for t, m in monitor.metrics if t > killed and m["iteration"] > resume)
