@@ -113,6 +113,7 @@ def graph_point(env_id: str, actors: int, envs_per_actor: int, seconds: float,
         "action_latency_p50_ms": round(1e3 * max(a["latency_p50"] for a in after), 3),
         "action_latency_p99_ms": round(1e3 * max(a["latency_p99"] for a in after), 3),
         "inference_batch_envs_mean": round(inference["batch_envs_mean"], 2),
+        "learner_device": learner_after.get("device"), "inference_device": inference.get("device"),
         "resends": sum(a["resends"] for a in after),
         "startup_s": round(startup, 1), "seconds": round(elapsed, 2),
     }

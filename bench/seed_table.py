@@ -6,6 +6,7 @@ Each setup trains for `--seconds` and reports env steps/s. Time-to-target is the
 target of the PPO issue (learned RMSE <= 0.5x IK on held-out scenarios); this script does not
 train to it: it takes `--steps-to-target` (env steps the local backend needed, measured by a
 full run) and divides, so every time and cost it prints is labelled "extrapolated".
+Each measured row names the torch device its learner and inference ran the policy on.
 Cost uses the study's Sep. 2019 prices (CPU core $0.0475/h, P100 $1.46/h, TPU v3 core $1.00/h).
 The study's own rows are printed as "quoted, not re-measured".
 
@@ -34,13 +35,20 @@ CPU_CORE_PER_H = 0.0475
 GPU_P100_PER_H = 1.46
 TPU_V3_CORE_PER_H = 1.00
 QUOTED = [
-    {"setup": "Isaac Gym + rl_games (GPU)", "actors": "1024", "steps_per_s": 21917,
-     "time_to_target": "12m10s", "cores": "GPU", "cost_usd": "< 0.296"},
-    {"setup": "small SEED-RL (PyBullet)", "actors": "3.5", "steps_per_s": 260,
+    {"setup": "Isaac Gym + rl_games (GPU)", "actors": "1024", "device": "GPU",
+     "steps_per_s": 21917, "time_to_target": "12m10s", "cores": "GPU", "cost_usd": "< 0.296"},
+    {"setup": "small SEED-RL (PyBullet)", "actors": "3.5", "device": "-", "steps_per_s": 260,
      "time_to_target": "-", "cores": "-", "cost_usd": "0.807"},
-    {"setup": "big SEED-RL (PyBullet)", "actors": "26 (many lost)", "steps_per_s": 2988,
-     "time_to_target": "1h39m", "cores": "-", "cost_usd": "0.517"},
+    {"setup": "big SEED-RL (PyBullet)", "actors": "26 (many lost)", "device": "-",
+     "steps_per_s": 2988, "time_to_target": "1h39m", "cores": "-", "cost_usd": "0.517"},
 ]
+
+
+def policy_device(spec: str) -> str:
+    """What the learner and inference resolve a `run.device` value to here, e.g. "cpu"."""
+    from crawler_rl.rl.device import describe_device, resolve_device
+
+    return describe_device(resolve_device(spec))
 
 
 class _TimeUp(Exception):
@@ -73,16 +81,22 @@ def local_point(env_id: str, num_envs: int, num_workers: int, seconds: float) ->
     steps = last["global_step"] - first["global_step"]
     elapsed = last["wall_time_s"] - first["wall_time_s"]
     return {"setup": f"local backend, {num_envs} envs, {num_workers} env workers",
-            "backend": "local", "actors": num_workers, "envs_per_actor": num_envs // num_workers,
+            "backend": "local", "device": policy_device(cfg.run.device),
+            "actors": num_workers, "envs_per_actor": num_envs // num_workers,
             "processes": 1 + (num_workers if num_workers > 1 else 0),
             "steps_per_s": round(steps / max(elapsed, 1e-9), 1), "seconds": round(elapsed, 1)}
 
 
 def ros_point(env_id: str, actors: int, envs_per_actor: int, seconds: float) -> dict[str, Any]:
     """Env steps/s of the ROS backend (learner updating) with `actors` actor processes."""
+    from crawler_rl.rl.config import TrainConfig
+
     point = graph_point(env_id, actors, envs_per_actor, seconds, warmup=2.0)
+    # graph_point keeps run.device at its default; its learner reports the device it used.
+    device = point.get("learner_device") or policy_device(TrainConfig().run.device)
     return {"setup": f"ROS backend, {actors} actor(s) x {envs_per_actor} envs",
-            "backend": "ros", "actors": actors, "envs_per_actor": envs_per_actor,
+            "backend": "ros", "device": device, "actors": actors,
+            "envs_per_actor": envs_per_actor,
             "processes": 1 + actors, "steps_per_s": point["learner_steps_per_s"],
             "actor_steps_per_s": point["steps_per_s"], "seconds": point["seconds"],
             "startup_s": point["startup_s"]}
@@ -114,16 +128,19 @@ def markdown(rows: list[dict[str, Any]], machine: dict[str, Any], steps_to_targe
         f"hours x ${CPU_CORE_PER_H}/core-h (Sep. 2019 prices: P100 ${GPU_P100_PER_H}/h, "
         f"TPU v3 core ${TPU_V3_CORE_PER_H}/h).",
         "",
-        "| setup | actors | steps/s | time to target | cores | cost (USD) | source |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| setup | actors | policy device | steps/s | time to target | cores | cost (USD) "
+        "| source |",
+        "|---|---|---|---:|---:|---:|---:|---|",
     ]
     for row in QUOTED:
-        lines.append(f"| {row['setup']} | {row['actors']} | {row['steps_per_s']:,} | "
+        lines.append(f"| {row['setup']} | {row['actors']} | {row['device']} | "
+                     f"{row['steps_per_s']:,} | "
                      f"{row['time_to_target']} | {row['cores']} | {row['cost_usd']} | "
                      "quoted, not re-measured |")
     for row in rows:
         lines.append(
-            f"| {row['setup']} | {row['actors']} | {row['steps_per_s']:,.0f} | "
+            f"| {row['setup']} | {row['actors']} | {row['device']} | "
+            f"{row['steps_per_s']:,.0f} | "
             f"{hms(row['time_to_target_s'])} (extrapolated) | {row['cores']} | "
             f"{row['cost_usd']:.3f} (extrapolated) | measured {row['seconds']:.0f} s |")
     return "\n".join(lines) + "\n"

@@ -90,6 +90,9 @@ def capture_rng_state(generator: torch.Generator | None = None) -> dict[str, Any
     }
     if generator is not None:
         state["generator"] = generator.get_state()
+    # Only once CUDA is in use: asking earlier would start a CUDA context for nothing.
+    if torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
@@ -102,15 +105,23 @@ def restore_rng_state(state: dict[str, Any], generator: torch.Generator | None =
     random.setstate((version, tuple(internal), gauss))
     if generator is not None and "generator" in state:
         generator.set_state(state["generator"])
+    if "cuda" in state and torch.cuda.is_available():
+        # A GPU run resumed on a machine with fewer GPUs restores the ones it has.
+        for index, cuda_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, index)
 
 
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> Path:
-    """Write `checkpoint` atomically (temp file in the same folder + fsync + os.replace)."""
+    """Write `checkpoint` atomically (temp file in the same folder + fsync + os.replace).
+
+    Tensors are written as CPU tensors whatever device they are on, so a checkpoint trained
+    on a GPU loads on a CPU-only machine.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload_buffer = io.BytesIO()
     torch.save(
-        {**checkpoint.__dict__, "config": json.dumps(checkpoint.config),
+        {**_on_cpu(checkpoint.__dict__), "config": json.dumps(checkpoint.config),
          "env_info": json.dumps(checkpoint.env_info)},
         payload_buffer,
     )
@@ -192,6 +203,17 @@ def prune_checkpoints(run_dir: Path, keep: int) -> None:
         return
     for path in list_checkpoints(run_dir)[:-keep]:
         path.unlink(missing_ok=True)
+
+
+def _on_cpu(value: Any) -> Any:
+    """`value` with every tensor in its dicts/lists/tuples moved to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(item) for item in value)
+    return value
 
 
 def _fsync_dir(folder: Path) -> None:

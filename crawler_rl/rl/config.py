@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import yaml
 
+from crawler_rl.rl.device import DEVICE_FORMS, is_device_spec
+
 DEFAULT_CONFIG_NAME = "train.yaml"
 
 
@@ -162,6 +164,10 @@ class RunConfig(_Section):
     """Name shown in logs (None: the run directory's name)."""
     export_onnx: bool = True
     """Export <run_dir>/controller.onnx at the end of training."""
+    device: str = "auto"
+    """Torch device of the policy and the PPO update: auto (CUDA when torch sees a GPU, else
+    CPU), cpu, cuda or cuda:N. Checked against the hardware when the trainer or learner starts;
+    checkpoints hold CPU tensors either way."""
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
@@ -170,6 +176,7 @@ class RunConfig(_Section):
         _require(self.torch_threads >= 1, "run.torch_threads", self.torch_threads, ">= 1")
         _require(self.checkpoint_every >= 1, "run.checkpoint_every", self.checkpoint_every, ">= 1")
         _require(self.keep_checkpoints >= 0, "run.keep_checkpoints", self.keep_checkpoints, ">= 0")
+        _require(is_device_spec(self.device), "run.device", self.device, f"one of {DEVICE_FORMS}")
 
 
 @dataclass

@@ -68,7 +68,7 @@ class ScaledActionPolicy(nn.Module):
 
 
 def policy_from_checkpoint(checkpoint: Checkpoint) -> ActorCritic:
-    """Rebuild the ActorCritic (in eval mode) stored in a checkpoint."""
+    """Rebuild the ActorCritic stored in a checkpoint, in eval mode on the CPU (as exported)."""
     cfg = TrainConfig.from_dict(checkpoint.config)
     policy = ActorCritic(checkpoint.obs_dim, checkpoint.action_dim, cfg.model)
     policy.load_state_dict(checkpoint.model)

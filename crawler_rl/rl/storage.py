@@ -33,22 +33,33 @@ class RolloutStorage:
         terminated: (num_steps, num_envs) bool, episode ended in a terminal state
         truncated: (num_steps, num_envs) bool, episode cut by a time limit
         advantages, returns: (num_steps, num_envs), filled by `ppo.compute_gae`
+
+    All fields live on `device` (the policy's); `add` copies inputs from any device.
     """
 
-    def __init__(self, num_steps: int, num_envs: int, obs_dim: int, action_dim: int) -> None:
+    def __init__(
+        self,
+        num_steps: int,
+        num_envs: int,
+        obs_dim: int,
+        action_dim: int,
+        device: torch.device | str = "cpu",
+    ) -> None:
         self.num_steps = num_steps
         self.num_envs = num_envs
         self.obs_dim = obs_dim
         self.action_dim = action_dim
-        self.obs = torch.zeros(num_steps, num_envs, obs_dim)
-        self.actions = torch.zeros(num_steps, num_envs, action_dim)
-        self.log_probs = torch.zeros(num_steps, num_envs)
-        self.values = torch.zeros(num_steps, num_envs)
-        self.rewards = torch.zeros(num_steps, num_envs)
-        self.terminated = torch.zeros(num_steps, num_envs, dtype=torch.bool)
-        self.truncated = torch.zeros(num_steps, num_envs, dtype=torch.bool)
-        self.advantages = torch.zeros(num_steps, num_envs)
-        self.returns = torch.zeros(num_steps, num_envs)
+        self.device = torch.device(device)
+        shape = (num_steps, num_envs)
+        self.obs = torch.zeros(*shape, obs_dim, device=self.device)
+        self.actions = torch.zeros(*shape, action_dim, device=self.device)
+        self.log_probs = torch.zeros(shape, device=self.device)
+        self.values = torch.zeros(shape, device=self.device)
+        self.rewards = torch.zeros(shape, device=self.device)
+        self.terminated = torch.zeros(shape, dtype=torch.bool, device=self.device)
+        self.truncated = torch.zeros(shape, dtype=torch.bool, device=self.device)
+        self.advantages = torch.zeros(shape, device=self.device)
+        self.returns = torch.zeros(shape, device=self.device)
         self.step = 0
 
     @property
@@ -108,7 +119,8 @@ class RolloutStorage:
             name: getattr(self, name).reshape(batch_size)
             for name in ("log_probs", "values", "advantages", "returns")
         }
-        order = torch.randperm(batch_size, generator=generator)
+        # Drawn on the CPU (where `generator` lives): the same minibatches on every device.
+        order = torch.randperm(batch_size, generator=generator).to(self.device)
         for indices in torch.tensor_split(order, num_minibatches):
             yield Minibatch(
                 obs=obs[indices],

@@ -32,6 +32,7 @@ from crawler_rl.rl.checkpoint import (
     save_checkpoint,
 )
 from crawler_rl.rl.config import EnvConfig, TrainConfig
+from crawler_rl.rl.device import describe_device, resolve_setting
 from crawler_rl.rl.envs import (  # noqa: F401  (re-exported: the trainer's public env API)
     CRAWLER_PREFIX,
     ActionScaler,
@@ -126,12 +127,14 @@ def run_training(
     "wall_time_s" added (used by bench/ppo_vs_sb3.py).
 
     Writes <run_dir>/config.yaml, <run_dir>/tb (TensorBoard), <run_dir>/checkpoints/*.pt and
-    <run_dir>/controller.onnx (when run.export_onnx).
+    <run_dir>/controller.onnx (when run.export_onnx). The policy and its update run on
+    `run.device`; environments, checkpoints and the export stay on the CPU.
     """
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
     cfg.validate()
+    device = resolve_setting(cfg.run.device, "config key 'run.device'")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.run.torch_threads)
@@ -139,9 +142,11 @@ def run_training(
 
     envs, env_info = make_vec_env(cfg.env)
     scale_actions = ActionScaler(env_info["action_low"], env_info["action_high"])
-    policy = ActorCritic(envs.obs_dim, envs.action_dim, cfg.model)
+    policy = ActorCritic(envs.obs_dim, envs.action_dim, cfg.model).to(device)
     ppo = PPO(policy, cfg.ppo)
-    storage = RolloutStorage(cfg.ppo.num_steps, envs.num_envs, envs.obs_dim, envs.action_dim)
+    storage = RolloutStorage(cfg.ppo.num_steps, envs.num_envs, envs.obs_dim, envs.action_dim,
+                             device)
+    LOG.info("training %s on %s", cfg.env.env_id, describe_device(device))
     batch_size = cfg.ppo.num_steps * envs.num_envs
     num_iterations = math.ceil(cfg.run.total_steps / batch_size)
 
@@ -166,7 +171,8 @@ def run_training(
     writer = SummaryWriter(str(run_dir / "tb"))
     stats = RolloutStats(envs.num_envs)
     bar = tqdm(total=num_iterations * batch_size, initial=global_step, disable=not progress,
-               unit="step", dynamic_ncols=True, desc=cfg.run.run_name or run_dir.name)
+               unit="step", dynamic_ncols=True,
+               desc=f"{cfg.run.run_name or run_dir.name} ({device})")
     first: dict[str, float] | None = None
     last: dict[str, float] = {}
     last_checkpoint: Path | None = None
@@ -184,18 +190,19 @@ def run_training(
             stats.begin()
             storage.clear()
             for _ in range(cfg.ppo.num_steps):
-                obs_tensor = torch.from_numpy(obs)
+                obs_tensor = torch.from_numpy(obs).to(device)
                 actions, log_probs, values = policy.act(obs_tensor)
                 next_obs, rewards, terminated, truncated, infos = envs.step(
-                    scale_actions(actions.numpy())
+                    scale_actions(actions.cpu().numpy())
                 )
                 stats.record(rewards, terminated | truncated, infos)
-                rewards_tensor = torch.from_numpy(rewards)
-                terminated_tensor = torch.from_numpy(terminated)
-                truncated_tensor = torch.from_numpy(truncated)
+                rewards_tensor = torch.from_numpy(rewards).to(device)
+                terminated_tensor = torch.from_numpy(terminated).to(device)
+                truncated_tensor = torch.from_numpy(truncated).to(device)
                 if truncated.any():
                     with torch.no_grad():
-                        final_values = policy.value(torch.from_numpy(infos["final_obs"]))
+                        final_values = policy.value(
+                            torch.from_numpy(infos["final_obs"]).to(device))
                     rewards_tensor = bootstrap_truncated(
                         rewards_tensor, terminated_tensor, truncated_tensor, final_values,
                         cfg.ppo.gamma,
@@ -204,7 +211,7 @@ def run_training(
                             terminated_tensor, truncated_tensor)
                 obs = next_obs
             with torch.no_grad():
-                last_values = policy.value(torch.from_numpy(obs))
+                last_values = policy.value(torch.from_numpy(obs).to(device))
             update = ppo.update(storage, last_values)
             # The normalizer learns from rollouts only, after the update that used this
             # rollout's log-probs, so old and new log-probs share one normalization.
@@ -236,6 +243,7 @@ def run_training(
     summary: dict[str, Any] = {
         "run_dir": str(run_dir),
         "env_id": cfg.env.env_id,
+        "device": describe_device(device),
         "iterations": iteration,
         "global_step": global_step,
         "wall_time_s": wall_time,

@@ -103,6 +103,8 @@ def training_graph(cfg: TrainConfig, actors: int, envs_per_actor: int, run_dir: 
             "num_steps": cfg.ppo.num_steps,
             "seed": cfg.run.seed,
             "torch_threads": cfg.run.torch_threads,
+            # Inference reads it here, the learner from config_file: both serve one device.
+            "device": cfg.run.device,
         },
     )
     nodes = [head]

@@ -5,7 +5,8 @@ index names obs_dim, action_dim and the model config; until then the latest step
 is held and answered once the weights arrive. While the learner is away the last weights keep
 serving; when it comes back with an older version (resumed from a checkpoint) every partial
 trajectory is discarded, so no rollout mixes the lost policy with the resumed one.
-Rejected input is counted in `~/status` and logged once per kind.
+Rejected input is counted in `~/status` and logged once per kind. The policy runs on the
+`device` parameter's torch device (auto: a GPU when torch sees one); replies leave as numpy.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rclpy.node import Node
 from std_msgs.msg import UInt8MultiArray
 
 from crawler_rl.rl.config import TrainConfig
+from crawler_rl.rl.device import DEVICE_FORMS, describe_device, resolve_setting
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.ros import qos
 from crawler_rl.ros.batching import InferenceBatcher, Verdict
@@ -48,6 +50,8 @@ PARAMS = (
     ParamSpec("seed", 0, "seed of the action sampling", 0, 2**31 - 1, read_only=True),
     ParamSpec("max_actors", 1024, "actor ids served at once; steps of further ids are rejected",
               1, 1_000_000),
+    ParamSpec("device", "auto", f"torch device of the policy, {DEVICE_FORMS} (auto: CUDA when "
+              "torch sees a GPU, else the CPU)", read_only=True),
 )
 
 
@@ -57,6 +61,7 @@ class InferenceNode(Node):
     def __init__(self, name: str = "inference", **node_options: Any) -> None:
         super().__init__(name, **node_options)
         self.params = declare_validated(self, PARAMS)
+        self.device = resolve_setting(self.params["device"], "parameter 'device'")
         torch.set_num_threads(self.params["torch_threads"])
         torch.manual_seed(self.params["seed"])
         self.policy: ActorCritic | None = None
@@ -86,6 +91,7 @@ class InferenceNode(Node):
                                                 callback_group=group)
         self.deadline_timer.cancel()
         self.create_timer(1.0, self.on_liveness, callback_group=group)
+        self.get_logger().info(f"inference: policy on {describe_device(self.device)}")
 
     def warn_once(self, kind: str, message: str) -> None:
         """Log the first rejection of each kind; the `~/status` counters count them all."""
@@ -101,7 +107,7 @@ class InferenceNode(Node):
                 model_cfg = TrainConfig.from_dict({"model": meta["model"]}).model
                 policy = ActorCritic(int(meta["obs_dim"]), int(meta["action_dim"]), model_cfg)
                 policy.load_state_dict(state)
-                self.policy = policy.eval()
+                self.policy = policy.to(self.device).eval()
                 self.batcher = InferenceBatcher(
                     policy.obs_dim, policy.action_dim, self.params["num_steps"],
                     self.params["max_wait"], self.params["actor_timeout"],
@@ -113,7 +119,7 @@ class InferenceNode(Node):
                     raise WeightsError(f"weights for (obs_dim, action_dim) {dims}, serving "
                                        f"{(self.policy.obs_dim, self.policy.action_dim)}")
                 check_state(state, self.policy.state_dict())
-                self.policy.load_state_dict(state)
+                self.policy.load_state_dict(state)  # copies the CPU weights onto the device
         except (WeightsError, CodecError, KeyError, ValueError, TypeError,
                 RuntimeError) as error:
             self.rejected_weights += 1
@@ -188,11 +194,12 @@ class InferenceNode(Node):
         """One policy forward pass for all waiting actors, then reply and record."""
         assert self.batcher is not None and self.policy is not None
         batches = self.batcher.take()
-        obs = torch.from_numpy(np.concatenate([b.obs for b in batches]))
+        obs = torch.from_numpy(np.concatenate([b.obs for b in batches])).to(self.device)
         final_obs = torch.from_numpy(np.concatenate([b.final_obs for b in batches]))
         with torch.no_grad():
-            actions, log_probs, values = (t.numpy() for t in self.policy.act(obs))
-            final_values = self.policy.value(final_obs).numpy() if len(final_obs) else None
+            actions, log_probs, values = (t.cpu().numpy() for t in self.policy.act(obs))
+            final_values = (self.policy.value(final_obs.to(self.device)).cpu().numpy()
+                            if len(final_obs) else None)
         self.batch_envs.append(len(obs))
         row = final_row = 0
         for batch in batches:
@@ -220,6 +227,7 @@ class InferenceNode(Node):
             "malformed": self.malformed,
             "rejected_weights": self.rejected_weights,
             "policy_version": self.policy_version,
+            "device": describe_device(self.device),
             "live_actors": len(self.batcher.actors) if self.batcher else 0,
             "batches": len(self.batch_envs),
             "batch_envs_mean": float(sizes.mean()),

@@ -37,6 +37,7 @@ from crawler_rl.rl.checkpoint import (
     save_checkpoint,
 )
 from crawler_rl.rl.config import load_train_config
+from crawler_rl.rl.device import describe_device, resolve_setting
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.ppo import PPO, bootstrap_truncated
 from crawler_rl.rl.storage import RolloutStorage
@@ -66,6 +67,7 @@ class LearnerNode(Node):
         self.params = declare_validated(self, PARAMS)
         config_file = self.params["config_file"]
         self.cfg = load_train_config(Path(config_file) if config_file else None)
+        self.device = resolve_setting(self.cfg.run.device, "config key 'run.device'")
         self.run_dir = Path(self.params["run_dir"])
         self.run_dir.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(self.cfg.run.torch_threads)
@@ -75,7 +77,7 @@ class LearnerNode(Node):
         self.obs_dim = int(np.prod(probe.observation_space.shape))
         self.action_dim = int(np.prod(probe.action_space.shape))
         probe.close()
-        self.policy = ActorCritic(self.obs_dim, self.action_dim, self.cfg.model)
+        self.policy = ActorCritic(self.obs_dim, self.action_dim, self.cfg.model).to(self.device)
         self.ppo = PPO(self.policy, self.cfg.ppo)
         self.iteration = self.global_step = 0
         if self.params["resume"]:
@@ -110,11 +112,12 @@ class LearnerNode(Node):
         self.publish_metrics()
         self.get_logger().info(
             f"learner: {self.cfg.env.env_id} obs {self.obs_dim} act {self.action_dim}, "
-            f"{self.params['envs_per_update']} envs x {self.cfg.ppo.num_steps} steps per update"
+            f"{self.params['envs_per_update']} envs x {self.cfg.ppo.num_steps} steps per update "
+            f"on {describe_device(self.device)}"
         )
 
     def restore(self) -> None:
-        """Load the newest good checkpoint of run_dir into the policy and optimizer."""
+        """Load the newest good checkpoint of run_dir (CPU tensors) onto the policy's device."""
         found = latest_good_checkpoint(self.run_dir, warn=self.get_logger().warning)
         if found is None:
             self.get_logger().warning(f"no usable checkpoint in {self.run_dir}; starting fresh")
@@ -210,12 +213,13 @@ class LearnerNode(Node):
         """PPO epochs over the rollouts, then the observation normalizer update."""
         self.update_actor_ids = sorted({r.actor_id for r in rollouts})
         stack = {name: torch.from_numpy(np.concatenate([getattr(r, name) for r in rollouts],
-                                                       axis=1))
+                                                       axis=1)).to(self.device)
                  for name in ("obs", "actions", "log_probs", "values", "rewards", "terminated",
                               "truncated", "final_values")}
-        last_values = torch.from_numpy(np.concatenate([r.last_values for r in rollouts]))
+        last_values = torch.from_numpy(
+            np.concatenate([r.last_values for r in rollouts])).to(self.device)
         steps, envs = stack["rewards"].shape
-        storage = RolloutStorage(steps, envs, self.obs_dim, self.action_dim)
+        storage = RolloutStorage(steps, envs, self.obs_dim, self.action_dim, self.device)
         rewards = bootstrap_truncated(stack["rewards"], stack["terminated"], stack["truncated"],
                                       stack["final_values"], self.cfg.ppo.gamma)
         for t in range(steps):
@@ -261,7 +265,7 @@ class LearnerNode(Node):
         self.publish_metrics()
 
     def save(self) -> Path:
-        """Write an atomic checkpoint of the current state and prune old ones."""
+        """Write an atomic checkpoint (CPU tensors, whatever the device) and prune old ones."""
         path = save_checkpoint(checkpoint_path(self.run_dir, self.iteration), Checkpoint(
             model=self.policy.state_dict(), optimizer=self.ppo.optimizer.state_dict(),
             iteration=self.iteration, global_step=self.global_step, config=self.cfg.to_dict(),
@@ -287,6 +291,7 @@ class LearnerNode(Node):
         finite = {k: v if math.isfinite(v) else None for k, v in self.metrics.items()}
         return {**self.counters, **finite, "global_step": self.global_step,
                 "iteration": self.iteration, "policy_version": self.version, "done": self.done,
+                "device": describe_device(self.device),
                 "pending_envs": sum(r.num_envs for r in self.pending),
                 "rollouts_by_actor": {str(k): v for k, v in self.rollouts_by_actor.items()}}
 

@@ -31,6 +31,10 @@ def test_training_graph_has_head_and_respawning_actors(tmp_path: Path) -> None:
     head = graph.by_name("head")
     assert head.parameters["envs_per_update"] == 15 and head.parameters["num_steps"] == 8
     assert head.parameters["resume"] is True and not head.respawn
+    # Inference takes the device from here, the learner from config_file: they agree.
+    assert head.parameters["device"] == "auto"
+    on_cpu = TrainConfig.from_dict({"run": {"device": "cpu"}})
+    assert training_graph(on_cpu, 1, 1, tmp_path).by_name("head").parameters["device"] == "cpu"
     actor = graph.by_name("actor_2")
     assert actor.respawn and actor.parameters["actor_id"] == 2
     assert actor.parameters["num_envs"] == 5 and actor.parameters["env_id"] == "Pendulum-v1"
@@ -48,6 +52,7 @@ def test_node_command_types_parameters_for_rcl_yaml() -> None:
     assert "__node:=actor_0" in command and "num_envs:=2" in command
     head = node_command(graph.by_name("head"))
     assert not any(arg.startswith("__node") for arg in head)  # composed: two nodes inside
+    assert 'device:="auto"' in head
     with pytest.raises(TypeError, match="not supported"):
         format_param([1, 2])
 

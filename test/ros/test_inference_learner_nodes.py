@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
+import torch
 import yaml
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
@@ -16,6 +17,7 @@ from std_msgs.msg import UInt8MultiArray
 from std_srvs.srv import Trigger
 
 from crawler_rl.rl.config import TrainConfig
+from crawler_rl.rl.device import describe_device, resolve_device
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.ros import qos
 from crawler_rl.ros.codec import ObsBatch, decode_action_batch, encode_obs_batch
@@ -86,11 +88,27 @@ def test_inference_replies_ships_rollouts_and_counts_bad_data(rclpy_default: Non
         status = json.loads(future.result().message)
         assert status["non_finite"] == 1 and status["malformed"] == 1
         assert status["duplicate"] == 1 and status["rollouts"] == 1 and status["live_actors"] == 1
+        assert status["device"] == describe_device(resolve_device("auto"))
         assert not any(r.seq == 3 for r in replies)
     finally:
         executor.shutdown()
         node.destroy_node()
         peer.destroy_node()
+
+
+def test_inference_device_parameter_is_checked_at_start(rclpy_default: None) -> None:
+    if torch.cuda.is_available():
+        node = InferenceNode(parameter_overrides=[Parameter("device", value="cuda")])
+        try:
+            assert node.device.type == "cuda" and node.status()["device"].startswith("cuda:")
+        finally:
+            node.destroy_node()
+    else:
+        with pytest.raises(ValueError, match=r"parameter 'device': device 'cuda' requested but "
+                                             "torch sees no CUDA device"):
+            InferenceNode(parameter_overrides=[Parameter("device", value="cuda")])
+    with pytest.raises(ValueError, match=r"parameter 'device': device 'gpu' is not one of"):
+        InferenceNode(parameter_overrides=[Parameter("device", value="gpu")])
 
 
 def make_rollout(steps: int, obs_dim: int, version: int, seed: int = 0) -> Rollout:
@@ -146,6 +164,7 @@ def test_learner_updates_publishes_versions_rejects_bad_rollouts_and_saves(
         rollout_pub.publish(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 0))))
         assert spin_until(executor, lambda: versions == [0, 1])
         assert node.global_step == 4 * K and node.iteration == 1
+        assert node.status()["device"] == describe_device(resolve_device("auto"))
         lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
         metrics = [json.loads(line) for line in lines]
         assert metrics[-1]["policy_version"] == 1 and np.isfinite(metrics[-1]["mean_reward"])
