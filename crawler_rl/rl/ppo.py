@@ -147,6 +147,17 @@ class PPO:
         )
         storage.advantages.copy_(advantages)
         storage.returns.copy_(returns)
+        # The KL that adapts the learning rate and stops early measures how far *this update*
+        # moved the policy: against the policy as the update starts, not the one that acted.
+        # They differ when rollouts are acted by an older version (the ROS pipeline's lag of
+        # about one version): against the acting policy the lag alone read as an overshoot
+        # and drove the adaptive learning rate to its minimum.
+        with torch.no_grad():
+            anchor, _, _ = self.policy.evaluate(
+                storage.obs.reshape(-1, storage.obs_dim),
+                storage.actions.reshape(-1, storage.action_dim))
+        storage.anchor_log_probs.copy_(anchor.reshape(storage.num_steps, storage.num_envs))
+        lag_kl, _ = approx_kl_and_clipfrac(anchor - storage.log_probs.reshape(-1), cfg.clip_coef)
 
         stats = {"pg_loss": 0.0, "v_loss": 0.0, "entropy": 0.0, "clipfrac": 0.0}
         kl_values: list[float] = []
@@ -156,7 +167,9 @@ class PPO:
             for batch in storage.minibatches(cfg.num_minibatches, generator):
                 new_log_probs, entropy, new_values = self.policy.evaluate(batch.obs, batch.actions)
                 log_ratio = new_log_probs - batch.log_probs
-                approx_kl, clipfrac = approx_kl_and_clipfrac(log_ratio, cfg.clip_coef)
+                _, clipfrac = approx_kl_and_clipfrac(log_ratio, cfg.clip_coef)
+                approx_kl, _ = approx_kl_and_clipfrac(
+                    new_log_probs.detach() - batch.anchor_log_probs, cfg.clip_coef)
                 kl_values.append(approx_kl)
                 # Adapt before a possible early stop, else a too-large lr is never reduced.
                 self._adapt_learning_rate(approx_kl)
@@ -196,6 +209,7 @@ class PPO:
         result = {key: value / max(num_updates, 1) for key, value in stats.items()}
         result["approx_kl"] = sum(kl_values) / len(kl_values)
         result["max_approx_kl"] = max(kl_values)
+        result["lag_kl"] = lag_kl
         result["explained_variance"] = explained_variance(
             storage.values.flatten(), storage.returns.flatten()
         )

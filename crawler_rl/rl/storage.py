@@ -15,6 +15,7 @@ class Minibatch:
     obs: torch.Tensor
     actions: torch.Tensor
     log_probs: torch.Tensor
+    anchor_log_probs: torch.Tensor
     values: torch.Tensor
     advantages: torch.Tensor
     returns: torch.Tensor
@@ -33,6 +34,9 @@ class RolloutStorage:
         terminated: (num_steps, num_envs) bool, episode ended in a terminal state
         truncated: (num_steps, num_envs) bool, episode cut by a time limit
         advantages, returns: (num_steps, num_envs), filled by `ppo.compute_gae`
+        anchor_log_probs: (num_steps, num_envs) log-probability of the actions under the policy
+            as the update starts (filled by `PPO.update`); equal to log_probs on-policy, apart
+            by the policy lag when the rollouts were acted by an older version
 
     All fields live on `device` (the policy's); `add` copies inputs from any device.
     """
@@ -60,6 +64,7 @@ class RolloutStorage:
         self.truncated = torch.zeros(shape, dtype=torch.bool, device=self.device)
         self.advantages = torch.zeros(shape, device=self.device)
         self.returns = torch.zeros(shape, device=self.device)
+        self.anchor_log_probs = torch.zeros(shape, device=self.device)
         self.step = 0
 
     @property
@@ -117,7 +122,7 @@ class RolloutStorage:
         actions = self.actions.reshape(batch_size, self.action_dim)
         flat = {
             name: getattr(self, name).reshape(batch_size)
-            for name in ("log_probs", "values", "advantages", "returns")
+            for name in ("log_probs", "anchor_log_probs", "values", "advantages", "returns")
         }
         # Drawn on the CPU (where `generator` lives): the same minibatches on every device.
         order = torch.randperm(batch_size, generator=generator).to(self.device)
@@ -126,6 +131,7 @@ class RolloutStorage:
                 obs=obs[indices],
                 actions=actions[indices],
                 log_probs=flat["log_probs"][indices],
+                anchor_log_probs=flat["anchor_log_probs"][indices],
                 values=flat["values"][indices],
                 advantages=flat["advantages"][indices],
                 returns=flat["returns"][indices],

@@ -150,3 +150,40 @@ def test_kl_early_stop_also_lowers_an_adaptive_learning_rate() -> None:
     assert stats["early_stop"] == 1.0
     assert stats["max_approx_kl"] > cfg.target_kl
     assert ppo.learning_rate < cfg.learning_rate
+
+
+def test_policy_lag_alone_does_not_lower_an_adaptive_learning_rate() -> None:
+    """Rollouts acted by an older policy version (the ROS pipeline's lag): the KL that adapts
+    the learning rate is the update's own, so a tiny update reads as "too small" and raises it,
+    while the lag shows in `lag_kl`."""
+    from crawler_rl.rl.config import ModelConfig, PPOConfig
+    from crawler_rl.rl.policy import ActorCritic
+    from crawler_rl.rl.ppo import PPO
+
+    torch.manual_seed(0)
+    model = ModelConfig(actor_hidden=(16,), critic_hidden=(16,), init_std=0.1)
+    acting = ActorCritic(3, 1, model)
+    storage = _filled_storage(acting)
+    learner = ActorCritic(3, 1, model)  # a later version than the one that acted:
+    learner.load_state_dict(acting.state_dict())
+    with torch.no_grad():
+        learner.actor_head.bias += 0.05  # half an action std away
+    cfg = PPOConfig(learning_rate=1e-6, min_learning_rate=1e-7, desired_kl=0.01, target_kl=0.05,
+                    num_epochs=1, num_minibatches=2)
+    ppo = PPO(learner, cfg)
+    stats = ppo.update(storage, torch.zeros(4))
+    assert stats["lag_kl"] > cfg.target_kl  # the versions are far apart...
+    assert stats["max_approx_kl"] < 0.5 * cfg.desired_kl  # ...but this update barely moved
+    assert stats["early_stop"] == 0.0
+    assert ppo.learning_rate > cfg.learning_rate
+
+
+def test_on_policy_rollouts_have_no_lag_kl() -> None:
+    from crawler_rl.rl.config import ModelConfig, PPOConfig
+    from crawler_rl.rl.policy import ActorCritic
+    from crawler_rl.rl.ppo import PPO
+
+    torch.manual_seed(0)
+    policy = ActorCritic(3, 1, ModelConfig(actor_hidden=(16,), critic_hidden=(16,)))
+    stats = PPO(policy, PPOConfig()).update(_filled_storage(policy), torch.zeros(4))
+    assert abs(stats["lag_kl"]) < 1e-6
