@@ -104,6 +104,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         args.baseline,
         Path(args.out_dir),
         seed=args.seed,
+        episodes=args.episodes,
     )
     return 0
 
@@ -160,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--baseline", choices=["ik"], default=None, help="baseline controller")
     evaluate.add_argument("--out-dir", default="runs/eval", help="report.json and plots")
     evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--episodes", type=int, default=1,
+                          help="episodes per scenario (other seeds); RMSE pools their steps")
     evaluate.set_defaults(handler=_cmd_eval)
 
     deploy = sub.add_parser("deploy", help="run the ONNX controller node (and a simulated robot)")

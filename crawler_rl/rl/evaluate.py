@@ -69,14 +69,33 @@ def tracking_rmse(trace: dict[str, list[float]]) -> dict[str, float]:
     return result
 
 
+def run_episodes(
+    env: Any, controller: WheelSpeedController | None, scenario: Any, seeds: list[int]
+) -> dict[str, list[float]]:
+    """`run_episode` for each seed, traces joined end to end (time keeps counting)."""
+    joined: dict[str, list[float]] = {}
+    for seed in seeds:
+        trace = run_episode(env, controller, scenario, seed)
+        offset = joined["t"][-1] if joined else 0.0
+        trace["t"] = [t + offset for t in trace["t"]]
+        trace["terminated"] = [max(trace["terminated"] + joined.get("terminated", []))]
+        for key, values in trace.items():
+            joined[key] = values if key == "terminated" else joined.get(key, []) + values
+    return joined
+
+
 def run_evaluation(
-    policy: Path | None, baseline: str | None, out_dir: Path, seed: int = 0
+    policy: Path | None, baseline: str | None, out_dir: Path, seed: int = 0, episodes: int = 1
 ) -> dict[str, Any]:
     """Evaluate `policy` (controller.onnx) and/or `baseline` ("ik") on the held-out scenarios.
 
-    Writes <out_dir>/report.json and <out_dir>/tracking.png, prints the RMSE table and returns
-    the report dict.
+    Each scenario runs `episodes` episodes (seeds seed + index + 1000 * episode: other command
+    schedules and randomization draws) and its RMSE pools their steps. Writes
+    <out_dir>/report.json and <out_dir>/tracking.png, prints the RMSE table and returns the
+    report dict.
     """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
     import gymnasium as gym
 
     import crawler_rl.sim  # noqa: F401 - registers CrawlerVelocity-v0
@@ -101,9 +120,11 @@ def run_evaluation(
     results: list[dict[str, Any]] = []
     try:
         for index, scenario in enumerate(scenarios):
-            entry: dict[str, Any] = {"scenario": scenario.label, "seed": seed + index}
+            seeds = [seed + index + 1000 * episode for episode in range(episodes)]
+            entry: dict[str, Any] = {"scenario": scenario.label, "seed": seed + index,
+                                     "seeds": seeds}
             for name, controller in controllers.items():
-                trace = run_episode(env, controller, scenario, seed + index)
+                trace = run_episodes(env, controller, scenario, seeds)
                 entry[name] = {**tracking_rmse(trace), "terminated": bool(trace["terminated"][0]),
                                "trace": {k: v for k, v in trace.items() if k != "terminated"}}
             results.append(entry)
@@ -114,6 +135,7 @@ def run_evaluation(
         "policy": str(policy) if policy else None,
         "baseline": baseline,
         "seed": seed,
+        "episodes": episodes,
         "scenarios": [
             {key: ({k: v for k, v in value.items() if k != "trace"} if isinstance(value, dict)
                    else value) for key, value in entry.items()}

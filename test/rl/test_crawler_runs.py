@@ -86,3 +86,25 @@ def test_evaluation_episodes_are_seeded(tmp_path: Path) -> None:
     assert len(first["t"]) == 400
     with pytest.raises(FileNotFoundError, match="missing.onnx"):
         run_evaluation(tmp_path / "missing.onnx", None, tmp_path / "c")
+
+
+def test_evaluation_pools_the_steps_of_several_episodes(tmp_path: Path) -> None:
+    import gymnasium as gym
+
+    from crawler_rl.rl.evaluate import tracking_rmse
+    from crawler_rl.sim.scenario import held_out_scenarios
+
+    report = run_evaluation(None, "ik", tmp_path / "eval", seed=5, episodes=2)
+    vertical_long = report["scenarios"][5]
+    assert vertical_long["scenario"] == held_out_scenarios()[5].label
+    assert vertical_long["seeds"] == [10, 1010] and report["episodes"] == 2
+    env = gym.make("CrawlerVelocity-v0")
+    try:
+        single = [tracking_rmse(run_episode(env, None, held_out_scenarios()[5], seed))
+                  for seed in (10, 1010)]
+    finally:
+        env.close()
+    pooled = np.sqrt(np.mean([s["rmse_omega"] ** 2 for s in single]))
+    assert vertical_long["ik"]["rmse_omega"] == pytest.approx(pooled, rel=1e-9)
+    with pytest.raises(ValueError, match="episodes must be >= 1, got 0"):
+        run_evaluation(None, "ik", tmp_path / "bad", episodes=0)
