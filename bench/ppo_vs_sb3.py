@@ -7,6 +7,7 @@ tracking_error_omega) first fell to `--target` times its first-rollout value.
 SB3 is a bench-only dependency: `.venv/bin/pip install stable-baselines3`.
 
     PYTHONPATH=. .venv/bin/python bench/ppo_vs_sb3.py --total-steps 100000
+    PYTHONPATH=. .venv/bin/python bench/ppo_vs_sb3.py --ours ros --actors 2   # the ROS 2 graph
 """
 
 from __future__ import annotations
@@ -59,6 +60,39 @@ def bench_ours(cfg: TrainConfig, target: float) -> dict:
     final = tracker.history[-1] if tracker.history else {}
     return {"library": "crawler_rl", "env_steps": summary["global_step"], "wall_time_s": wall,
             "sps": summary["global_step"] / wall, **tracker.result(),
+            "final_tracking": {key: final.get(key) for key in TRACKING_KEYS}}
+
+
+def bench_ours_ros(cfg: TrainConfig, target: float, actors: int, envs_per_actor: int) -> dict:
+    """Our ROS 2 backend (actor processes, head, learner over DDS), timed from launch.
+
+    The clock includes process start-up and DDS discovery; tracking errors come from the
+    learner's metrics lines (one per PPO update, stamped with wall time).
+    """
+    import os
+    import random
+
+    from crawler_rl.ros.launcher import run_training_graph
+
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randrange(120, 230)))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    tracker = TimeToTarget(target)
+    with tempfile.TemporaryDirectory() as run_dir:
+        start_unix, start = time.time(), time.perf_counter()
+        code = run_training_graph(cfg, Path(run_dir), False, actors, envs_per_actor,
+                                  progress=False)
+        wall = time.perf_counter() - start
+        if code != 0:
+            raise RuntimeError(f"ROS training graph exited with {code}")
+        lines = (Path(run_dir) / "metrics.jsonl").read_text().splitlines()
+        metrics = [m for m in map(json.loads, lines) if m["iteration"] > 0]
+    for m in metrics:
+        tracker.record(m["global_step"], m["wall_time"] - start_unix,
+                       {key: m[key] for key in TRACKING_KEYS})
+    final = tracker.history[-1] if tracker.history else {}
+    return {"library": f"crawler_rl ROS backend, {actors} actors x {envs_per_actor} envs",
+            "env_steps": metrics[-1]["global_step"], "wall_time_s": wall,
+            "sps": metrics[-1]["global_step"] / wall, **tracker.result(),
             "final_tracking": {key: final.get(key) for key in TRACKING_KEYS}}
 
 
@@ -131,6 +165,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1,
                         help="our env worker processes (1 matches SB3's in-process DummyVecEnv)")
+    parser.add_argument("--ours", choices=["local", "ros"], default="local",
+                        help="our trainer: in-process (local) or the ROS 2 graph (ros)")
+    parser.add_argument("--actors", type=int, default=2, help="--ours ros: actor processes")
     args = parser.parse_args()
     overrides = {"run.total_steps": args.total_steps, "run.torch_threads": args.threads,
                  "run.export_onnx": False, "env.num_workers": args.workers}
@@ -141,7 +178,17 @@ def main() -> None:
     # Pay torch's one-time optimizer import (torch._dynamo, ~1.5 s) before either clock starts.
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     results = []
-    for bench in (bench_ours, bench_sb3):
+    if args.ours == "ros":
+        if cfg.env.num_envs % args.actors:
+            raise SystemExit(f"env.num_envs={cfg.env.num_envs} must split over {args.actors} "
+                             "actors (same env columns per update as SB3)")
+        envs_per_actor = cfg.env.num_envs // args.actors
+
+        def ours(cfg: TrainConfig, target: float) -> dict:
+            return bench_ours_ros(cfg, target, args.actors, envs_per_actor)
+    else:
+        ours = bench_ours
+    for bench in (ours, bench_sb3):
         result = {"bench": "ppo_vs_sb3", "env_id": cfg.env.env_id, "num_envs": cfg.env.num_envs,
                   "threads": args.threads, "target_fraction": args.target,
                   **bench(cfg, args.target)}

@@ -145,7 +145,8 @@ class LearnerNode(Node):
         message = {**finite, "global_step": self.global_step,
                    "total_steps": self.cfg.run.total_steps, "iteration": self.iteration,
                    "policy_version": self.version, "done": self.done,
-                   "actor_ids": self.update_actor_ids, "session": self.session}
+                   "actor_ids": self.update_actor_ids, "session": self.session,
+                   "wall_time": time.time()}
         text = json.dumps(message)
         self.metrics_pub.publish(String(data=text))
         with (self.run_dir / "metrics.jsonl").open("a", encoding="utf-8") as stream:
