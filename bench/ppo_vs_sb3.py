@@ -2,7 +2,8 @@
 
 Prints one JSON line per library and a final comparison line: wall clock, steps/s, and the wall
 clock / env steps at which the rollout tracking error (RMS of info tracking_error_v and
-tracking_error_omega) first fell to `--target` times its first-rollout value.
+tracking_error_omega, trailing mean over 5 rollouts) first fell to `--target` times its value
+over the first 5 rollouts.
 
 SB3 is a bench-only dependency: `.venv/bin/pip install stable-baselines3`.
 
@@ -26,22 +27,34 @@ from crawler_rl.rl.trainer import TRACKING_KEYS, make_env_factory, run_training
 
 
 class TimeToTarget:
-    """Record per-rollout tracking errors; find when both reach target * their first value."""
+    """Record per-rollout tracking errors; find when both reach target * their first value.
 
-    def __init__(self, target: float) -> None:
+    Per-rollout errors swing with the random commands of each rollout, so both the reference
+    (the first `window` rollouts) and the curve are trailing means over `window` rollouts.
+    """
+
+    def __init__(self, target: float, window: int = 5) -> None:
         self.target = target
+        self.window = window
         self.history: list[dict[str, float]] = []
 
     def record(self, step: float, wall: float, errors: dict[str, float]) -> None:
         self.history.append({"step": step, "wall_time_s": wall, **errors})
 
+    def _smoothed(self, index: int, key: str) -> float:
+        recent = self.history[max(index - self.window + 1, 0):index + 1]
+        return sum(entry[key] for entry in recent) / len(recent)
+
     def result(self) -> dict[str, float | None]:
-        if not self.history:
+        if len(self.history) < self.window:
             return {"time_to_target_s": None, "steps_to_target": None}
-        first = self.history[0]
-        for entry in self.history:
-            if all(entry[key] <= self.target * first[key] for key in TRACKING_KEYS):
-                return {"time_to_target_s": entry["wall_time_s"], "steps_to_target": entry["step"]}
+        first = {key: self._smoothed(self.window - 1, key) for key in TRACKING_KEYS}
+        for index in range(self.window - 1, len(self.history)):
+            if all(self._smoothed(index, key) <= self.target * first[key]
+                   for key in TRACKING_KEYS):
+                entry = self.history[index]
+                return {"time_to_target_s": entry["wall_time_s"],
+                        "steps_to_target": entry["step"]}
         return {"time_to_target_s": None, "steps_to_target": None}
 
 

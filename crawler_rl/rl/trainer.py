@@ -1,9 +1,10 @@
 """In-process PPO training: SyncVecEnv -> RolloutStorage -> PPO update, seeded and resumable.
 
-Reproducibility: torch/numpy/Python RNGs are seeded from `run.seed` and saved in checkpoints,
-and the envs are re-seeded at every checkpoint boundary (iterations that are multiples of
-`run.checkpoint_every`), so resuming from a periodic checkpoint continues exactly like an
-uninterrupted run with the same seed.
+Reproducibility: torch/numpy/Python RNGs are seeded from `run.seed` and saved in checkpoints;
+the envs are reset with a seed at the start and on resume. With `run.exact_resume` they are also
+re-seeded at every checkpoint boundary (iterations that are multiples of `run.checkpoint_every`),
+so resuming from a periodic checkpoint continues exactly like an uninterrupted run; that cuts
+every episode at the boundary, which costs sample efficiency, so it is off by default.
 """
 
 from __future__ import annotations
@@ -182,8 +183,10 @@ def run_training(
     needs_reset = True
     try:
         while iteration < num_iterations:
-            if needs_reset or iteration % cfg.run.checkpoint_every == 0:
+            if needs_reset or (cfg.run.exact_resume
+                               and iteration % cfg.run.checkpoint_every == 0):
                 obs = envs.reset(seed=env_reset_seed(cfg, iteration))
+                stats.running_return[:] = 0.0  # a cut episode's return is not reported
                 needs_reset = False
             iteration_start = time.perf_counter()
             ppo.anneal(global_step / cfg.run.total_steps)

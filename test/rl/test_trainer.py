@@ -50,8 +50,8 @@ def test_training_improves_deterministic_return_and_writes_artifacts(tmp_path: P
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path: Path) -> None:
-    full_cfg = toy_config(run={"total_steps": 1600, "checkpoint_every": 2})
-    half_cfg = toy_config(run={"total_steps": 800, "checkpoint_every": 2})
+    full_cfg = toy_config(run={"total_steps": 1600, "checkpoint_every": 2, "exact_resume": True})
+    half_cfg = toy_config(run={"total_steps": 800, "checkpoint_every": 2, "exact_resume": True})
     uninterrupted = run_training(full_cfg, tmp_path / "a", progress=False)
     run_training(half_cfg, tmp_path / "b", progress=False)
     resumed = run_training(full_cfg, tmp_path / "b", resume=True, progress=False)
@@ -98,3 +98,16 @@ def test_worker_failure_is_reported(tmp_path: Path) -> None:
 
     with pytest.raises(RuntimeError, match="NoSuchEnv"):
         SubprocVecEnv(toy_config(env={"env_id": "NoSuchEnv-v0"}).env, 2, 2)
+
+
+def test_episodes_run_across_checkpoints_unless_exact_resume(tmp_path: Path) -> None:
+    # 20-step rollouts and a checkpoint every 2 iterations: 40 steps between checkpoints, fewer
+    # than the toy env's 50-step episodes.
+    def config(exact: bool):
+        return toy_config(ppo={"num_steps": 20},
+                          run={"total_steps": 480, "checkpoint_every": 2, "exact_resume": exact})
+
+    whole = run_training(config(False), tmp_path / "a", progress=False)
+    assert "episode_return" in whole["final"]  # episodes reached their time limit
+    cut = run_training(config(True), tmp_path / "b", progress=False)
+    assert "episode_return" not in cut["final"]  # every episode was cut at a checkpoint
