@@ -150,8 +150,8 @@ class PPO:
         # The KL that adapts the learning rate and stops early measures how far *this update*
         # moved the policy: against the policy as the update starts, not the one that acted.
         # They differ when rollouts are acted by an older version (the ROS pipeline's lag of
-        # about one version): against the acting policy the lag alone read as an overshoot
-        # and drove the adaptive learning rate to its minimum.
+        # about one version): against the acting policy the lag alone reads as an overshoot,
+        # lowering an adaptive learning rate and stopping updates early.
         with torch.no_grad():
             anchor, _, _ = self.policy.evaluate(
                 storage.obs.reshape(-1, storage.obs_dim),
