@@ -217,9 +217,15 @@ class LearnerNode(Node):
                                                        axis=1)).to(self.device)
                  for name in ("obs", "actions", "log_probs", "values", "rewards", "terminated",
                               "truncated", "final_values")}
-        last_values = torch.from_numpy(
-            np.concatenate([r.last_values for r in rollouts])).to(self.device)
+        last_obs = torch.from_numpy(
+            np.concatenate([r.last_obs for r in rollouts])).to(self.device)
         steps, envs = stack["rewards"].shape
+        # The acting version's critic is a version or two behind: value the states with the
+        # current one, as the synchronous trainer does (truncation bootstraps keep theirs).
+        with torch.no_grad():
+            stack["values"] = self.policy.value(
+                stack["obs"].reshape(steps * envs, self.obs_dim)).reshape(steps, envs)
+            last_values = self.policy.value(last_obs)
         storage = RolloutStorage(steps, envs, self.obs_dim, self.action_dim, self.device)
         rewards = bootstrap_truncated(stack["rewards"], stack["terminated"], stack["truncated"],
                                       stack["final_values"], self.cfg.ppo.gamma)
