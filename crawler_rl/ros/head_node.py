@@ -16,6 +16,7 @@ import ctypes
 import signal
 import subprocess
 import sys
+import time
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -54,12 +55,17 @@ def start_learner(ros_args: list[str]) -> subprocess.Popen:
 
 
 def stop_learner(learner: subprocess.Popen) -> int:
-    """SIGINT the learner (lets it flush), SIGKILL it if it lingers; return its exit code."""
+    """SIGINT the learner (lets it flush), SIGKILL it if it lingers; return its exit code.
+
+    A lingering learner first gets SIGUSR1: its Python stacks go to the log (faulthandler).
+    """
     if learner.poll() is None:
         learner.send_signal(signal.SIGINT)
         try:
             return learner.wait(LEARNER_EXIT_GRACE)
         except subprocess.TimeoutExpired:
+            learner.send_signal(signal.SIGUSR1)
+            time.sleep(0.5)
             learner.kill()
     return learner.wait()
 

@@ -25,7 +25,7 @@ from crawler_rl.ros.launcher import ProcessGraph
 
 ACTORS, ENVS, STEPS = 3, 4, 16
 BUDGET = 100_000  # iterations: never reached, so training outlasts however slow a respawn is
-AFTER_REJOIN, MIN_ITERATIONS = 10, 30  # stop this many iterations after the rejoin, not before
+AFTER_REJOIN, MIN_ITERATIONS = 10, 40  # stop this many iterations after the rejoin, not before
 
 
 @pytest.mark.slow
