@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,20 +28,38 @@ def serve_status(node: Node, status: Callable[[], dict[str, Any]],
     node.create_service(Trigger, "~/status", on_status, callback_group=callback_group)
 
 
+SHUTDOWN_SETTLE_S = 1.0
+"""How long an error may precede the context shutdown of the signal that caused it."""
+
+
 def spin_until_shutdown(spin: Callable[[], None]) -> None:
     """Run `spin()` until Ctrl-C or external shutdown.
 
     A signal shuts the context down at any point, also inside a callback that is publishing or
-    taking a message; the RCLError rclpy raises there is a clean stop. The same error while the
-    context is alive is a real failure and propagates.
+    taking a message, and rclpy does that from another thread: an error raised while the
+    context is, or within SHUTDOWN_SETTLE_S becomes, shut down is a clean stop. The same error
+    with the context alive is a real failure and propagates.
     """
     try:
         spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
-        if rclpy.ok():
+        if not _context_goes_down(SHUTDOWN_SETTLE_S):
             raise
+
+
+def _context_goes_down(settle: float) -> bool:
+    """Whether the default context is shut down now or within `settle` seconds."""
+    deadline = time.monotonic() + settle
+    try:
+        while rclpy.ok():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+    except KeyboardInterrupt:  # the signal's own Python handler, chained by rclpy
+        pass
+    return True
 
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
