@@ -129,19 +129,24 @@ def make_rollout(steps: int, obs_dim: int, version: int, seed: int = 0) -> Rollo
     )
 
 
-def test_learner_updates_publishes_versions_rejects_bad_rollouts_and_saves(
-    rclpy_default: None, tmp_path: Path
-) -> None:
+def pendulum_learner(run_dir: Path) -> LearnerNode:
+    """A learner on Pendulum-v1 (4-step rollouts, K envs per update) writing into run_dir."""
     cfg = TrainConfig.from_dict({"env": {"env_id": "Pendulum-v1"},
                                  "ppo": {"num_steps": 4, "num_minibatches": 2},
                                  "run": {"total_steps": 10_000, "export_onnx": False}})
-    config_file = tmp_path / "config.yaml"
+    config_file = run_dir / "config.yaml"
     config_file.write_text(yaml.safe_dump(cfg.to_dict()))
-    node = LearnerNode(parameter_overrides=[
+    return LearnerNode(parameter_overrides=[
         Parameter("config_file", value=str(config_file)),
-        Parameter("run_dir", value=str(tmp_path)),
+        Parameter("run_dir", value=str(run_dir)),
         Parameter("envs_per_update", value=K),
     ])
+
+
+def test_learner_updates_publishes_versions_rejects_bad_rollouts_and_saves(
+    rclpy_default: None, tmp_path: Path
+) -> None:
+    node = pendulum_learner(tmp_path)
     peer = rclpy.create_node("fake_inference")
     versions = []
     peer.create_subscription(UInt8MultiArray, qos.WEIGHTS_TOPIC,
@@ -184,14 +189,7 @@ def test_learner_values_the_states_with_its_current_critic(
 ) -> None:
     """Rollouts carry the acting (older) version's value estimates; the learner recomputes
     them with its current critic, so even wildly stale ones never reach the advantages."""
-    cfg = TrainConfig.from_dict({"env": {"env_id": "Pendulum-v1"},
-                                 "ppo": {"num_steps": 4, "num_minibatches": 2},
-                                 "run": {"total_steps": 10_000, "export_onnx": False}})
-    config_file = tmp_path / "config.yaml"
-    config_file.write_text(yaml.safe_dump(cfg.to_dict()))
-    node = LearnerNode(parameter_overrides=[
-        Parameter("config_file", value=str(config_file)),
-        Parameter("run_dir", value=str(tmp_path)), Parameter("envs_per_update", value=K)])
+    node = pendulum_learner(tmp_path)
     try:
         stale = make_rollout(4, 3, 0)
         stale.values[:] = 1e4
