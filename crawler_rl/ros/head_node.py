@@ -16,14 +16,13 @@ import ctypes
 import signal
 import subprocess
 import sys
-import time
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
 from crawler_rl.ros.inference_node import InferenceNode
 from crawler_rl.ros.runtime import spin_until_shutdown
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1, request_stack_dumps
 
 LEARNER_MODULE = "crawler_rl.ros.learner_node"
 LEARNER_EXIT_GRACE = 5.0
@@ -64,8 +63,7 @@ def stop_learner(learner: subprocess.Popen) -> int:
         try:
             return learner.wait(LEARNER_EXIT_GRACE)
         except subprocess.TimeoutExpired:
-            learner.send_signal(signal.SIGUSR1)
-            time.sleep(0.5)
+            request_stack_dumps([learner.pid], wait=0.5)
             learner.kill()
     return learner.wait()
 
@@ -90,8 +88,6 @@ def main(args: list[str] | None = None) -> None:
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         spin_until_shutdown(executor.spin)
-        # Asked to stop: an error while the learner winds down is in its log, not a failed run.
-        stop_learner(learner)
     except LearnerExited as exited:
         code = exited.code
         node.get_logger().error(f"{exited}; head shutting down")
@@ -99,7 +95,9 @@ def main(args: list[str] | None = None) -> None:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-        stop_learner(learner)  # a no-op when it already left
+        # A no-op when it already left. Asked to stop, an error while the learner winds down
+        # is in its log, not a failed run: its exit code only counts via LearnerExited.
+        stop_learner(learner)
     if code:
         sys.exit(code)
 

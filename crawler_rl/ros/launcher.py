@@ -29,6 +29,7 @@ from crawler_rl.ros.graph import (
     training_graph,
     write_run_config,
 )
+from crawler_rl.ros.signals import request_stack_dumps
 
 LOG = logging.getLogger(__name__)
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
@@ -137,16 +138,6 @@ class ProcessGraph:
                 managed.exited_at = None
         return finished
 
-    @staticmethod
-    def _dump_stacks(processes: list[ManagedProcess], wait: float = 1.0) -> None:
-        """Ask each node for a stack dump (faulthandler on SIGUSR1) and give it time to write."""
-        for managed in processes:
-            try:
-                os.kill(managed.process.pid, signal.SIGUSR1)
-            except ProcessLookupError:
-                pass
-        time.sleep(wait)
-
     def pids(self) -> list[int]:
         """Process ids of the current children."""
         return [managed.process.pid for managed in self.running.values()]
@@ -161,7 +152,7 @@ class ProcessGraph:
             if not alive:
                 break
             if sig == signal.SIGKILL:
-                self._dump_stacks(alive)
+                request_stack_dumps([managed.process.pid for managed in alive], wait=1.0)
             for managed in alive:
                 try:
                     os.killpg(managed.process.pid, sig)

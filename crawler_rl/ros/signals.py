@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import faulthandler
+import os
 import signal
+import time
 from typing import Any
 
 
@@ -27,3 +29,13 @@ def dump_stacks_on_sigusr1() -> None:
     hung shutdown leaves a trace of where it hung.
     """
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+
+def request_stack_dumps(pids: list[int], wait: float) -> None:
+    """SIGUSR1 each process (see `dump_stacks_on_sigusr1`) and give them `wait` s to write."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGUSR1)
+        except ProcessLookupError:
+            pass
+    time.sleep(wait)
