@@ -73,14 +73,16 @@ def run_episodes(
     env: Any, controller: WheelSpeedController | None, scenario: Any, seeds: list[int]
 ) -> dict[str, list[float]]:
     """`run_episode` for each seed, traces joined end to end (time keeps counting)."""
-    joined: dict[str, list[float]] = {}
+    joined: dict[str, list[float]] = {"t": []}
+    terminated = 0.0
     for seed in seeds:
         trace = run_episode(env, controller, scenario, seed)
-        offset = joined["t"][-1] if joined else 0.0
-        trace["t"] = [t + offset for t in trace["t"]]
-        trace["terminated"] = [max(trace["terminated"] + joined.get("terminated", []))]
+        offset = joined["t"][-1] if joined["t"] else 0.0
+        joined["t"] += [t + offset for t in trace.pop("t")]
+        terminated = max(terminated, *trace.pop("terminated"))
         for key, values in trace.items():
-            joined[key] = values if key == "terminated" else joined.get(key, []) + values
+            joined.setdefault(key, []).extend(values)
+    joined["terminated"] = [terminated]
     return joined
 
 

@@ -215,7 +215,7 @@ class LearnerNode(Node):
         self.update_actor_ids = sorted({r.actor_id for r in rollouts})
         stack = {name: torch.from_numpy(np.concatenate([getattr(r, name) for r in rollouts],
                                                        axis=1)).to(self.device)
-                 for name in ("obs", "actions", "log_probs", "values", "rewards", "terminated",
+                 for name in ("obs", "actions", "log_probs", "rewards", "terminated",
                               "truncated", "final_values")}
         last_obs = torch.from_numpy(
             np.concatenate([r.last_obs for r in rollouts])).to(self.device)
