@@ -3,8 +3,8 @@
 The raw limit loads the same URDF and hull with the same engine settings (12 substeps of
 1/240 s inside each stepSimulation), and per control step only sets the wheel motors, steps
 physics and reads the base velocity (no env logic, no magnet or tether force).
-Chunks of raw, single-env and vectorized stepping alternate so machine noise hits all three;
-medians over the chunks are reported. Prints JSON lines.
+Chunks of raw (one world, and VEC_ENVS worlds round-robin as SyncVecEnv steps them), single-env
+and vectorized stepping alternate so machine noise hits all; medians over the chunks are reported. Prints JSON lines.
 Usage: PYTHONPATH=. python bench/sim_throughput.py [--chunks 9]
 """
 
@@ -29,6 +29,13 @@ SCENARIO = Scenario(surface="deck", tether_length=5.0, randomize=False, start_he
 VEC_ENVS = 16
 
 
+class ScenarioEnv(CrawlerEnv):
+    """CrawlerEnv whose every episode (auto-resets included) runs on SCENARIO."""
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):  # noqa: D102
+        return super().reset(seed=seed, options={**(options or {}), "scenario": SCENARIO})
+
+
 def raw_chunk(sim: CrawlerSim, steps: int) -> float:
     """Control steps/s of bare PyBullet on the sim's world (robot, hull, chain if any)."""
     sim.reset(SCENARIO)
@@ -40,6 +47,26 @@ def raw_chunk(sim: CrawlerSim, steps: int) -> float:
         p.stepSimulation(physicsClientId=cid)  # all substeps, as configured by load_crawler
         p.getBaseVelocity(robot, physicsClientId=cid)
     return steps / (time.perf_counter() - start)
+
+
+def raw_vec_chunk(sims: list[CrawlerSim], steps: int) -> float:
+    """Control steps/s of bare PyBullet stepping several worlds round-robin (as SyncVecEnv does).
+
+    Many worlds in one process share the CPU caches, so the vectorized env is compared with
+    this, not with a single world.
+    """
+    rounds = max(1, steps // len(sims))
+    for sim in sims:
+        sim.reset(SCENARIO)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for sim in sims:
+            p.setJointMotorControlArray(sim.robot, sim.wheel_joints, p.VELOCITY_CONTROL,
+                                        targetVelocities=[5.0, 4.0], forces=sim._torque_limit,
+                                        physicsClientId=sim._cid)
+            p.stepSimulation(physicsClientId=sim._cid)
+            p.getBaseVelocity(sim.robot, physicsClientId=sim._cid)
+    return rounds * len(sims) / (time.perf_counter() - start)
 
 
 def env_chunk(env: CrawlerEnv, steps: int) -> float:
@@ -54,7 +81,7 @@ def env_chunk(env: CrawlerEnv, steps: int) -> float:
 
 
 def vec_chunk(vec: SyncVecEnv, steps: int) -> float:
-    """Env steps/s summed over the SyncVecEnv's envs."""
+    """Env steps/s summed over the SyncVecEnv's envs (every episode on SCENARIO)."""
     actions = np.zeros((vec.num_envs, 2), dtype=np.float32)
     rounds = max(1, steps // vec.num_envs)
     start = time.perf_counter()
@@ -75,24 +102,28 @@ def main() -> None:
         sim = CrawlerSim(config, SCENARIO, np.random.default_rng(0))
         env = CrawlerEnv(config)
         env.reset(seed=0, options={"scenario": SCENARIO})
-        vec = SyncVecEnv([lambda config=config: CrawlerEnv(config)] * VEC_ENVS)
-        vec.reset(seed=0, options={"scenario": SCENARIO})
-        rates: dict[str, list[float]] = {"raw": [], "single": [], f"sync_vec_{VEC_ENVS}": []}
+        vec = SyncVecEnv([lambda config=config: ScenarioEnv(config)] * VEC_ENVS)
+        vec.reset(seed=0)
+        raw_sims = [CrawlerSim(config, SCENARIO, np.random.default_rng(i))
+                    for i in range(VEC_ENVS)]
+        vec_mode = f"sync_vec_{VEC_ENVS}"
+        rates: dict[str, list[float]] = {"raw": [], "single": [], "raw_vec": [], vec_mode: []}
         for _ in range(args.chunks):
             rates["raw"].append(raw_chunk(sim, steps))
             rates["single"].append(env_chunk(env, steps))
-            rates[f"sync_vec_{VEC_ENVS}"].append(vec_chunk(vec, steps * 2))
-        for closable in (sim, env, vec):
+            rates["raw_vec"].append(raw_vec_chunk(raw_sims, steps * 2))
+            rates[vec_mode].append(vec_chunk(vec, steps * 2))
+        for closable in (sim, env, vec, *raw_sims):
             closable.close()
-        raw = statistics.median(rates["raw"])
-        for mode in ("single", f"sync_vec_{VEC_ENVS}"):
-            pairs = zip(rates[mode], rates["raw"], strict=True)
+        for mode, raw_mode in (("single", "raw"), (vec_mode, "raw_vec")):
+            pairs = zip(rates[mode], rates[raw_mode], strict=True)
             ratios = [rate / raw_rate for rate, raw_rate in pairs]
             print(json.dumps({
                 "bench": "sim_throughput", "tether": model, "mode": mode,
                 "env_steps_per_s_per_core": round(statistics.median(rates[mode]), 1),
                 "physics_steps_per_control_step": config.physics.substeps,
-                "raw_pybullet_control_steps_per_s": round(raw, 1),
+                "raw_pybullet_control_steps_per_s": round(statistics.median(rates[raw_mode]), 1),
+                "raw_worlds": 1 if mode == "single" else VEC_ENVS,
                 "ratio_to_raw": round(statistics.median(ratios), 3),
                 "chain_links": config.tether.chain_links if model == "chain" else 0,
                 "chunks": args.chunks,
