@@ -4,7 +4,8 @@ The raw limit loads the same URDF and hull with the same engine settings (12 sub
 1/240 s inside each stepSimulation), and per control step only sets the wheel motors, steps
 physics and reads the base velocity (no env logic, no magnet or tether force).
 Chunks of raw (one world, and VEC_ENVS worlds round-robin as SyncVecEnv steps them), single-env
-and vectorized stepping alternate so machine noise hits all; medians over the chunks are reported. Prints JSON lines.
+and vectorized stepping alternate so machine noise hits all; medians over the chunks are reported.
+Prints JSON lines.
 Usage: PYTHONPATH=. python bench/sim_throughput.py [--chunks 9]
 """
 
