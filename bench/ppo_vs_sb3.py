@@ -1,9 +1,11 @@
-"""Our PPO vs Stable-Baselines3 PPO: same env, same env steps, same hyper-parameters, one thread.
+"""Our PPO vs Stable-Baselines3 PPO: same env, env steps, hyper-parameters and torch threads.
 
-Prints one JSON line per library and a final comparison line: wall clock, steps/s, and the wall
-clock / env steps at which the rollout tracking error (RMS of info tracking_error_v and
-tracking_error_omega, trailing mean over 5 rollouts) first fell to `--target` times its value
-over the first 5 rollouts.
+Prints one JSON line per library and seed and a final line of medians over the seeds and their
+ratios: wall clock, steps/s, and the wall clock / env steps at which the rollout tracking error
+(RMS of info tracking_error_v and tracking_error_omega, trailing mean over 5 rollouts) first
+fell to `--target` times its value over the first 5 rollouts. Per seed both libraries see the
+same episodes (the same env seeds); ours uses the config's env worker processes, SB3 its
+DummyVecEnv (or `--sb3-vec subproc`: one process per env).
 
 SB3 is a bench-only dependency: `.venv/bin/pip install stable-baselines3`.
 
@@ -14,6 +16,7 @@ SB3 is a bench-only dependency: `.venv/bin/pip install stable-baselines3`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import tempfile
@@ -23,7 +26,7 @@ from pathlib import Path
 import torch
 
 from crawler_rl.rl.config import TrainConfig, load_train_config
-from crawler_rl.rl.trainer import TRACKING_KEYS, make_env_factory, run_training
+from crawler_rl.rl.trainer import TRACKING_KEYS, env_reset_seed, make_env_factory, run_training
 
 
 class TimeToTarget:
@@ -109,10 +112,10 @@ def bench_ours_ros(cfg: TrainConfig, target: float, actors: int, envs_per_actor:
             "final_tracking": {key: final.get(key) for key in TRACKING_KEYS}}
 
 
-def bench_sb3(cfg: TrainConfig, target: float) -> dict:
+def bench_sb3(cfg: TrainConfig, target: float, vec: str = "dummy") -> dict:
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
     tracker = TimeToTarget(target)
 
@@ -139,8 +142,8 @@ def bench_sb3(cfg: TrainConfig, target: float) -> dict:
             self.count = 0
 
     ppo, model = cfg.ppo, cfg.model
-    venv = DummyVecEnv([make_env_factory(cfg.env) for _ in range(cfg.env.num_envs)])
-    venv.seed(cfg.run.seed)
+    vec_class = SubprocVecEnv if vec == "subproc" else DummyVecEnv
+    venv = vec_class([make_env_factory(cfg.env) for _ in range(cfg.env.num_envs)])
     venv = VecNormalize(venv, norm_obs=model.normalize_obs, norm_reward=False,
                         clip_obs=model.obs_clip)
     batch = ppo.num_steps * cfg.env.num_envs
@@ -157,12 +160,16 @@ def bench_sb3(cfg: TrainConfig, target: float) -> dict:
             "log_std_init": math.log(model.init_std),
         },
     )
+    # SB3 seeds env i with seed + i (PPO.set_random_seed): give it our env seeds, so both
+    # libraries see the same episodes (consecutive run seeds would otherwise share 15 of 16 envs).
+    agent.set_random_seed(env_reset_seed(cfg, 0))
     start = time.perf_counter()
     agent.learn(total_timesteps=cfg.run.total_steps, callback=Tracking())
     wall = time.perf_counter() - start
     venv.close()
     final = tracker.history[-1] if tracker.history else {}
-    return {"library": "stable-baselines3", "env_steps": int(agent.num_timesteps),
+    return {"library": f"stable-baselines3 ({vec_class.__name__})",
+            "env_steps": int(agent.num_timesteps),
             "wall_time_s": wall, "sps": agent.num_timesteps / wall, **tracker.result(),
             "final_tracking": {key: final.get(key) for key in TRACKING_KEYS},
             "note": "SB3 lr schedule is constant (ours follows ppo.lr_schedule)"}
@@ -176,21 +183,26 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.6,
                         help="tracking error target as a fraction of the first rollout's")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="our env worker processes (1 matches SB3's in-process DummyVecEnv)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="our env worker processes (default: the config's env.num_workers)")
+    parser.add_argument("--sb3-vec", choices=["dummy", "subproc"], default="dummy",
+                        help="SB3's vector env: in-process, or one process per env")
     parser.add_argument("--ours", choices=["local", "ros"], default="local",
                         help="our trainer: in-process (local) or the ROS 2 graph (ros)")
     parser.add_argument("--actors", type=int, default=2, help="--ours ros: actor processes")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="run seeds (both libraries see the same episodes per seed)")
     args = parser.parse_args()
     overrides = {"run.total_steps": args.total_steps, "run.torch_threads": args.threads,
-                 "run.export_onnx": False, "env.num_workers": args.workers}
+                 "run.export_onnx": False}
+    if args.workers is not None:
+        overrides["env.num_workers"] = args.workers
     if args.env:
         overrides["env.env_id"] = args.env
     cfg = load_train_config(args.config, overrides)
     torch.set_num_threads(args.threads)
     # Pay torch's one-time optimizer import (torch._dynamo, ~1.5 s) before either clock starts.
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
-    results = []
     if args.ours == "ros":
         if cfg.env.num_envs % args.actors:
             raise SystemExit(f"env.num_envs={cfg.env.num_envs} must split over {args.actors} "
@@ -201,22 +213,40 @@ def main() -> None:
             return bench_ours_ros(cfg, target, args.actors, envs_per_actor)
     else:
         ours = bench_ours
-    for bench in (ours, bench_sb3):
-        result = {"bench": "ppo_vs_sb3", "env_id": cfg.env.env_id, "num_envs": cfg.env.num_envs,
-                  "threads": args.threads, "target_fraction": args.target,
-                  **bench(cfg, args.target)}
-        results.append(result)
-        print(json.dumps(result), flush=True)
-    ours, sb3 = results
-    ratio = (ours["time_to_target_s"] / sb3["time_to_target_s"]
-             if ours["time_to_target_s"] and sb3["time_to_target_s"] else None)
-    print(json.dumps({
-        "bench": "ppo_vs_sb3_summary", "sps_ratio_ours_over_sb3": ours["sps"] / sb3["sps"],
-        "time_to_target_ratio_ours_over_sb3": ratio,
-        "ours_reached": ours["time_to_target_s"] is not None,
-        "sb3_reached": sb3["time_to_target_s"] is not None,
-    }), flush=True)
+    def sb3(cfg: TrainConfig, target: float) -> dict:
+        return bench_sb3(cfg, target, args.sb3_vec)
 
+    runs: dict[str, list[dict]] = {"ours": [], "sb3": []}
+    for seed in args.seeds:  # alternate the libraries, so machine noise hits both
+        seeded = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seed=seed))
+        for name, bench in (("ours", ours), ("sb3", sb3)):
+            result = {"bench": "ppo_vs_sb3", "env_id": cfg.env.env_id,
+                      "num_envs": cfg.env.num_envs, "threads": args.threads,
+                      "target_fraction": args.target, "seed": seed,
+                      **bench(seeded, args.target)}
+            runs[name].append(result)
+            print(json.dumps(result), flush=True)
+    print(json.dumps(summarize(runs["ours"], runs["sb3"])), flush=True)
+
+
+def _median(values: list[float | None]) -> float | None:
+    """Median, counting a run that never reached the target as infinitely slow."""
+    ranked = sorted(math.inf if value is None else value for value in values)
+    middle = ranked[len(ranked) // 2] if len(ranked) % 2 else sum(
+        ranked[len(ranked) // 2 - 1:len(ranked) // 2 + 1]) / 2
+    return None if math.isinf(middle) else middle
+
+
+def summarize(ours: list[dict], sb3: list[dict]) -> dict:
+    """Medians over the seeds and their ratios (ours / SB3; time < 1 means we are faster)."""
+    summary: dict = {"bench": "ppo_vs_sb3_summary", "seeds": [run["seed"] for run in ours]}
+    for key in ("sps", "steps_to_target", "time_to_target_s"):
+        mine, theirs = _median([r[key] for r in ours]), _median([r[key] for r in sb3])
+        summary[f"ours_median_{key}"], summary[f"sb3_median_{key}"] = mine, theirs
+        summary[f"{key}_ratio_ours_over_sb3"] = mine / theirs if mine and theirs else None
+    summary["ours_reached"] = sum(r["time_to_target_s"] is not None for r in ours)
+    summary["sb3_reached"] = sum(r["time_to_target_s"] is not None for r in sb3)
+    return summary
 
 if __name__ == "__main__":
     main()
