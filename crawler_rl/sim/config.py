@@ -180,7 +180,6 @@ class RewardConfig:
     action_rate_scale: float = _num(0.02, 0.0)
     energy_scale: float = _num(0.001, 0.0)
     stand_still_scale: float = _num(0.5, 0.0)
-    tracking_linear_scale: float = _num(0.0, 0.0)
     termination_penalty: float = _num(10.0, 0.0)
 
 

@@ -107,8 +107,6 @@ class CrawlerEnv(gym.Env):
             "rew_action_rate": -reward_cfg.action_rate_scale
             * (delta_left * delta_left + delta_right * delta_right),
             "rew_energy": -reward_cfg.energy_scale * sim.wheel_power,
-            "rew_tracking_linear": -reward_cfg.tracking_linear_scale
-            * (abs(error_v) / 0.05 + abs(error_omega) / 0.25),
             "rew_termination": -reward_cfg.termination_penalty if terminated else 0.0,
             "rew_stand_still": (
                 -reward_cfg.stand_still_scale * (abs(true_v) / 0.05 + abs(true_omega) / 0.25)
