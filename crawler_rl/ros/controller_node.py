@@ -21,7 +21,6 @@ import rclpy.duration
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
@@ -37,7 +36,8 @@ from crawler_rl.ros.onnx_controller import (
     VelocityController,
 )
 from crawler_rl.ros.params import ParamSpec, declare_validated
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_sigterm
+from crawler_rl.ros.runtime import spin_until_stopped
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
 from crawler_rl.sim.action import ActionSpec
 
 PARAMETERS = (
@@ -317,7 +317,7 @@ def main(args: list[str] | None = None) -> None:
     """Run the node; always end with a zero wheel command (like teleop_twist_keyboard)."""
     # Our own SIGINT/SIGTERM handling keeps the context alive so the final zero gets out.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop_on_sigterm()
+    stop = stop_on_signals()
     dump_stacks_on_sigusr1()
     try:
         node = ControllerNode()
@@ -326,9 +326,7 @@ def main(args: list[str] | None = None) -> None:
         rclpy.try_shutdown()
         raise SystemExit(2) from error
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_stopped(node, stop)
     finally:
         if rclpy.ok():
             node.stop_wheels()

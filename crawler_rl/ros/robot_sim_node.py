@@ -24,7 +24,6 @@ import rclpy.duration
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import TransformStamped, Twist
 from nav_msgs.msg import Odometry
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock
@@ -37,7 +36,8 @@ from crawler_rl.ros.markers import scene_markers
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.recording import FrameRecorder, check_record_path
 from crawler_rl.ros.robot_tf import joint_transform, parse_joints, tf_message_type
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_sigterm
+from crawler_rl.ros.runtime import spin_until_stopped
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
 
 SURFACE_SLOPES = {"deck": 0.0, "incline": 45.0, "vertical": 90.0, "curved": 30.0}
 """Slope used when `slope_deg` is negative (the surface's usual slope) [deg]."""
@@ -283,7 +283,7 @@ class RobotSimNode(Node):
 def main(args: list[str] | None = None) -> None:
     """Run the simulated robot until interrupted; save the recording on the way out."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop_on_sigterm()
+    stop = stop_on_signals()
     dump_stacks_on_sigusr1()
     try:
         node = RobotSimNode()
@@ -292,9 +292,7 @@ def main(args: list[str] | None = None) -> None:
         rclpy.try_shutdown()
         raise SystemExit(2) from error
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        spin_until_stopped(node, stop)
     finally:
         node.close()
         node.destroy_node()

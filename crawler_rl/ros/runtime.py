@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import rclpy
 from rclpy.callback_groups import CallbackGroup
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 
@@ -47,6 +48,23 @@ def spin_until_shutdown(spin: Callable[[], None]) -> None:
     except Exception:
         if not _context_goes_down(SHUTDOWN_SETTLE_S):
             raise
+
+
+def spin_until_stopped(node: Node, stop: threading.Event, period: float = 0.05) -> None:
+    """Spin `node` until `stop` is set (see `signals.stop_on_signals`) or the context ends.
+
+    The event is checked at least every `period` seconds; callbacks are never interrupted.
+    """
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=period)
+    except ExternalShutdownException:
+        pass
+    finally:
+        executor.remove_node(node)
+        executor.shutdown()
 
 
 def _context_goes_down(settle: float) -> bool:

@@ -5,21 +5,28 @@ from __future__ import annotations
 import faulthandler
 import os
 import signal
+import threading
 import time
 from typing import Any
 
 
-def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+def stop_on_signals() -> threading.Event:
+    """SIGINT and SIGTERM set the returned event instead of raising KeyboardInterrupt.
 
-
-def stop_on_sigterm() -> None:
-    """Turn SIGTERM into KeyboardInterrupt, so `finally:` blocks run as on Ctrl-C.
-
-    Pair with `rclpy.init(signal_handler_options=SignalHandlerOptions.NO)`: rclpy's own handler
-    would shut the context down first and the final zero command could not be published.
+    Pair with `rclpy.init(signal_handler_options=SignalHandlerOptions.NO)` (rclpy's own handler
+    would shut the context down first, and a last message could not be published) and a spin
+    loop that checks the event (`spin_until_stopped`). A KeyboardInterrupt would land wherever
+    the main thread is, e.g. inside rclpy taking a message, where pybind11 turns it into a
+    RuntimeError and the node exits 1 instead of stopping cleanly.
     """
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    return stop
 
 
 def dump_stacks_on_sigusr1() -> None:

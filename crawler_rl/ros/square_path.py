@@ -18,7 +18,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from crawler_rl.ros import robot_interface as robot
 from crawler_rl.ros.params import ParamSpec, declare_validated
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_sigterm
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
 
 PARAMETERS = (
     ParamSpec("speed", 0.1, "forward speed on the sides [m/s]", low=-1.0, high=1.0),
@@ -78,14 +78,12 @@ class SquarePathDriver(Node):
 def main(args: list[str] | None = None) -> None:
     """Drive one square, then stop; a zero Twist goes out in every case."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop_on_sigterm()
+    stop = stop_on_signals()
     dump_stacks_on_sigusr1()
     node = SquarePathDriver()
     try:
-        while rclpy.ok() and not node.done:
+        while rclpy.ok() and not node.done and not stop.is_set():
             rclpy.spin_once(node, timeout_sec=0.1)
-    except KeyboardInterrupt:
-        pass
     finally:
         node.publish_twist(0.0, 0.0)
         node.publisher.wait_for_all_acked(rclpy.duration.Duration(seconds=0.5))

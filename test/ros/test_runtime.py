@@ -1,4 +1,4 @@
-"""spin_until_shutdown: errors caused by a shutdown are a clean stop, others propagate."""
+"""spin_until_shutdown and spin_until_stopped: how signals and shutdowns end a spin."""
 
 from __future__ import annotations
 
@@ -42,4 +42,34 @@ def test_an_error_just_before_a_shutdown_from_another_thread_is_a_clean_stop(
         runtime.spin_until_shutdown(fail)
         assert not rclpy.ok()
     finally:
+        rclpy.try_shutdown()
+
+
+def test_signals_stop_the_spin_between_callbacks_without_an_exception(ros_domain: int) -> None:
+    import os
+    import signal
+
+    from std_msgs.msg import Float32
+
+    from crawler_rl.ros.signals import stop_on_signals
+
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    init_default_context()
+    node = rclpy.create_node("busy")
+    try:
+        received: list[float] = []
+        node.create_subscription(Float32, "busy", lambda msg: received.append(msg.data), 10)
+        publisher = node.create_publisher(Float32, "busy", 10)
+        node.create_timer(0.001, lambda: publisher.publish(Float32(data=1.0)))
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            stop = stop_on_signals()
+            threading.Timer(0.3, os.kill, (os.getpid(), signum)).start()
+            before = len(received)
+            runtime.spin_until_stopped(node, stop)  # a KeyboardInterrupt would fail the test
+            assert stop.is_set() and len(received) > before, signum
+        assert rclpy.ok()  # the context stays up for a last message
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+        node.destroy_node()
         rclpy.try_shutdown()
