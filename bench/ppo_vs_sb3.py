@@ -3,8 +3,9 @@
 Prints one JSON line per library and seed and a final line of medians over the seeds and their
 ratios: wall clock, steps/s, and the wall clock / env steps at which the rollout tracking error
 (RMS of info tracking_error_v and tracking_error_omega, trailing mean over 5 rollouts) first
-fell to `--target` times its value over the first 5 rollouts. Per seed both libraries see the
-same episodes (the same env seeds); ours uses the config's env worker processes, SB3 its
+fell to `--target` times its value over the first 5 rollouts. Per seed, SB3 and our local
+trainer see the same episodes (the same env seeds; the ROS graph's actors seed their envs by
+actor id, so its episodes differ). Ours uses the config's env worker processes, SB3 its
 DummyVecEnv (or `--sb3-vec subproc`: one process per env).
 
 SB3 is a bench-only dependency: `.venv/bin/pip install stable-baselines3`.
@@ -191,7 +192,7 @@ def main() -> None:
                         help="our trainer: in-process (local) or the ROS 2 graph (ros)")
     parser.add_argument("--actors", type=int, default=2, help="--ours ros: actor processes")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
-                        help="run seeds (both libraries see the same episodes per seed)")
+                        help="run seeds (SB3 and the local trainer see the same episodes)")
     args = parser.parse_args()
     overrides = {"run.total_steps": args.total_steps, "run.torch_threads": args.threads,
                  "run.export_onnx": False}
@@ -247,6 +248,7 @@ def summarize(ours: list[dict], sb3: list[dict]) -> dict:
     summary["ours_reached"] = sum(r["time_to_target_s"] is not None for r in ours)
     summary["sb3_reached"] = sum(r["time_to_target_s"] is not None for r in sb3)
     return summary
+
 
 if __name__ == "__main__":
     main()
