@@ -103,6 +103,7 @@ class MotorConfig:
     max_wheel_speed: float = _num(12.0, 0.0, gt=True)
     lag_time: float = _num(0.06, 0.0)
     droop: float = _num(2.5, 0.0)
+    droop_time_constant: float = _num(0.15, 0.0)
     gain: float = _num(1.0, 0.0, gt=True)
     residual_limit: float = _num(6.0, 0.0, gt=True)
 

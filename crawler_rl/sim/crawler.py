@@ -97,6 +97,9 @@ class CrawlerSim:
         self._motor_speed = [0.0, 0.0]
         self._gain = tuple(params.motor_gain.tolist())
         self._motor_torque = (0.0, 0.0)
+        self._droop_torque = [0.0, 0.0]
+        self._droop_alpha = 1.0 - math.exp(
+            -self.control_dt / max(self.config.motor.droop_time_constant, 1e-6))
         self._gravity = tuple(hull.gravity_vector().tolist())
         self._motor_alpha = 1.0 - math.exp(-self.control_dt / max(params.motor_lag, 1e-6))
         self._joint_scale = tuple(params.wheel_radius_scale.tolist())
@@ -167,13 +170,19 @@ class CrawlerSim:
         """Advance one control period: motor model once, then the physics substeps."""
         params = self.params
         limit, alpha = self.config.motor.max_wheel_speed, self._motor_alpha
-        droop = params.motor_droop
+        droop, droop_alpha = params.motor_droop, self._droop_alpha
+        droop_torque = self._droop_torque
         targets = []
         for wheel in (0, 1):
             target = min(max(self._gain[wheel] * self.wheel_command[wheel], -limit), limit)
             self._motor_speed[wheel] += alpha * (target - self._motor_speed[wheel])
             # DC-motor droop: the speed loop loses speed in proportion to the load it carries.
-            effective = self._motor_speed[wheel] - droop * self._motor_torque[wheel]
+            # The load is low-passed (motor.droop_time_constant): last period's raw torque
+            # closes a one-step-delayed loop (target -> torque -> target) that rings at the
+            # 10 Hz Nyquist rate wherever the load changes steeply with speed (a stalled wheel,
+            # Coulomb tether drag at standstill), even under a constant command.
+            droop_torque[wheel] += droop_alpha * (self._motor_torque[wheel] - droop_torque[wheel])
+            effective = self._motor_speed[wheel] - droop * droop_torque[wheel]
             targets.append(effective * self._joint_scale[wheel])
         p.setJointMotorControlArray(
             self.robot, self.wheel_joints, p.VELOCITY_CONTROL, targetVelocities=targets,

@@ -152,3 +152,29 @@ def test_motor_torque_limit_is_enforced(config):
         assert sim.base_pose()[0][0] < start[0]  # it cannot climb, it slides down
     finally:
         sim.close()
+
+
+def _yaw_rate_step_changes(config, wheel_speeds, steps=60, settle=20):
+    """Mean |omega_t - omega_t-1| [rad/s] under a constant wheel command, after settling."""
+    scenario = Scenario(surface="vertical", slope_deg=90.0, tether_length=25.0,
+                        randomize=False, start_heading_deg=135.0)
+    sim = CrawlerSim(config, scenario, np.random.default_rng(0))
+    try:
+        rates = []
+        for _ in range(steps):
+            sim.apply_wheel_speeds(np.asarray(wheel_speeds, dtype=float))
+            sim.step_control()
+            rates.append(sim.true_twist()[1])
+        return float(np.abs(np.diff(rates[settle:])).mean())
+    finally:
+        sim.close()
+
+
+def test_constant_command_near_stall_settles_instead_of_ringing(config):
+    # One wheel pushing against the load of a vertical wall and a long tether, the other at
+    # rest: the load changes steeply with speed there. Droop from last period's raw torque
+    # made the yaw rate flip by ~0.75 rad/s every control step under this constant command.
+    raw_torque = dataclasses.replace(
+        config, motor=dataclasses.replace(config.motor, droop_time_constant=0.0))
+    assert _yaw_rate_step_changes(raw_torque, (-3.3, 0.0)) > 0.3
+    assert _yaw_rate_step_changes(config, (-3.3, 0.0)) < 0.05
