@@ -118,10 +118,16 @@ class ActorCritic(nn.Module):
         return self.critic_head(self.critic_trunk(self._normalize(obs))).squeeze(-1)
 
     @torch.no_grad()
-    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sample actions for a rollout: (actions (B, A), log_probs (B,), values (B,))."""
+    def act(
+        self, obs: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample actions for a rollout: (actions (B, A), log_probs (B,), values (B,)).
+
+        noise: standard-normal draws (B, A) to use (actions = mean + std * noise), so a
+        caller can fix the sampling noise; None draws it from torch's global RNG.
+        """
         dist = self.distribution(obs)
-        actions = dist.sample()
+        actions = dist.sample() if noise is None else dist.loc + dist.scale * noise
         return actions, dist.log_prob(actions).sum(-1), self.value(obs)
 
     @torch.no_grad()

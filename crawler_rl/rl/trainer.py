@@ -1,4 +1,11 @@
-"""In-process PPO training: SyncVecEnv -> RolloutStorage -> PPO update, seeded and resumable.
+"""PPO training in this process: collector -> RolloutStorage -> PPO update, seeded and resumable.
+
+The collector steps the envs with the policy for one rollout: in this process
+(`env.num_workers: 1`), or in worker processes that each run the policy on their own envs and
+return whole rollouts (`rollout_workers.py`). The trainer draws every env's sampling noise, so
+an env sees the same noise however the envs are split; runs are still bit-identical only for
+the same `num_workers` (a batch of 8 rows and one of 16 round differently in the policy's
+matrix products).
 
 Reproducibility: torch/numpy/Python RNGs are seeded from `run.seed` and saved in checkpoints;
 the envs are reset with a seed at the start and on resume. With `run.exact_resume` they are also
@@ -32,7 +39,8 @@ from crawler_rl.rl.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from crawler_rl.rl.config import EnvConfig, TrainConfig
+from crawler_rl.rl.collector import INFO_PREFIX, TRACKING_KEYS, InProcessCollector
+from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.device import describe_device, resolve_setting
 from crawler_rl.rl.envs import (  # noqa: F401  (re-exported: the trainer's public env API)
     CRAWLER_PREFIX,
@@ -41,26 +49,24 @@ from crawler_rl.rl.envs import (  # noqa: F401  (re-exported: the trainer's publ
     make_env_factory,
 )
 from crawler_rl.rl.policy import ActorCritic
-from crawler_rl.rl.ppo import PPO, bootstrap_truncated
+from crawler_rl.rl.ppo import PPO
+from crawler_rl.rl.rollout_workers import RolloutWorkers
 from crawler_rl.rl.storage import RolloutStorage
-from crawler_rl.rl.subproc_env import SubprocVecEnv
 from crawler_rl.sim.vec_env import SyncVecEnv
 
 LOG = logging.getLogger(__name__)
-TRACKING_KEYS = ("tracking_error_v", "tracking_error_omega")
+Collector = InProcessCollector | RolloutWorkers
 
 
-def make_vec_env(env_cfg: EnvConfig) -> tuple[SyncVecEnv | SubprocVecEnv, dict[str, Any]]:
-    """Build the trainer's vector env (in-process or in worker processes) and describe it."""
+def make_collector(cfg: TrainConfig) -> Collector:
+    """Build the rollout collector: in this process, or in `env.num_workers` processes."""
+    env_cfg = cfg.env
     if env_cfg.num_workers == 1:
         envs = SyncVecEnv([make_env_factory(env_cfg) for _ in range(env_cfg.num_envs)])
-        return envs, describe_env(envs.envs[0], env_cfg.env_id)
-    envs = SubprocVecEnv(env_cfg, env_cfg.num_envs, env_cfg.num_workers)
-    probe = make_env_factory(env_cfg)()
-    try:
-        return envs, describe_env(probe, env_cfg.env_id)
-    finally:
-        probe.close()
+        return InProcessCollector(envs, describe_env(envs.envs[0], env_cfg.env_id),
+                                  cfg.ppo.gamma)
+    return RolloutWorkers(env_cfg, cfg.model, cfg.ppo.gamma, env_cfg.num_envs,
+                          env_cfg.num_workers)
 
 
 def seed_everything(seed: int) -> None:
@@ -91,7 +97,7 @@ class RolloutStats:
         self.error_count = 0
 
     def record(self, rewards: np.ndarray, done: np.ndarray, infos: dict[str, np.ndarray]) -> None:
-        """Account for one vector step."""
+        """Account for one vector step (infos: per-env values of TRACKING_KEYS, if any)."""
         self.reward_sum += float(rewards.sum())
         self.count += rewards.shape[0]
         self.running_return += rewards
@@ -141,14 +147,14 @@ def run_training(
     torch.set_num_threads(cfg.run.torch_threads)
     seed_everything(cfg.run.seed)
 
-    envs, env_info = make_vec_env(cfg.env)
-    scale_actions = ActionScaler(env_info["action_low"], env_info["action_high"])
-    policy = ActorCritic(envs.obs_dim, envs.action_dim, cfg.model).to(device)
+    collector = make_collector(cfg)
+    env_info = collector.env_info
+    policy = ActorCritic(collector.obs_dim, collector.action_dim, cfg.model).to(device)
     ppo = PPO(policy, cfg.ppo)
-    storage = RolloutStorage(cfg.ppo.num_steps, envs.num_envs, envs.obs_dim, envs.action_dim,
-                             device)
+    storage = RolloutStorage(cfg.ppo.num_steps, collector.num_envs, collector.obs_dim,
+                             collector.action_dim, device)
     LOG.info("training %s on %s", cfg.env.env_id, describe_device(device))
-    batch_size = cfg.ppo.num_steps * envs.num_envs
+    batch_size = cfg.ppo.num_steps * collector.num_envs
     num_iterations = math.ceil(cfg.run.total_steps / batch_size)
 
     iteration, global_step = 0, 0
@@ -157,7 +163,7 @@ def run_training(
         if found is None:
             LOG.warning("no usable checkpoint in %s: starting a new run", run_dir)
         else:
-            iteration, global_step = _restore(found, policy, ppo, envs)
+            iteration, global_step = _restore(found, policy, ppo, collector)
             LOG.info("resumed from %s (iteration %d, step %d)", found, iteration, global_step)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
@@ -165,12 +171,12 @@ def run_training(
         return save_checkpoint(checkpoint_path(run_dir, at_iteration), Checkpoint(
             model=policy.state_dict(), optimizer=ppo.optimizer.state_dict(),
             iteration=at_iteration, global_step=global_step, config=cfg.to_dict(),
-            learning_rate=ppo.learning_rate, obs_dim=envs.obs_dim, action_dim=envs.action_dim,
-            env_info=env_info, rng_state=capture_rng_state(),
+            learning_rate=ppo.learning_rate, obs_dim=collector.obs_dim,
+            action_dim=collector.action_dim, env_info=env_info, rng_state=capture_rng_state(),
         ))
 
     writer = SummaryWriter(str(run_dir / "tb"))
-    stats = RolloutStats(envs.num_envs)
+    stats = RolloutStats(collector.num_envs)
     bar = tqdm(total=num_iterations * batch_size, initial=global_step, disable=not progress,
                unit="step", dynamic_ncols=True,
                desc=f"{cfg.run.run_name or run_dir.name} ({device})")
@@ -179,46 +185,25 @@ def run_training(
     last_checkpoint: Path | None = None
     start_time = time.perf_counter()
     start_step = global_step
-    obs = np.zeros((envs.num_envs, envs.obs_dim), dtype=np.float32)
     needs_reset = True
     try:
         while iteration < num_iterations:
             if needs_reset or (cfg.run.exact_resume
                                and iteration % cfg.run.checkpoint_every == 0):
-                obs = envs.reset(seed=env_reset_seed(cfg, iteration))
+                collector.reset(seed=env_reset_seed(cfg, iteration))
                 stats.running_return[:] = 0.0  # a cut episode's return is not reported
                 needs_reset = False
             iteration_start = time.perf_counter()
             ppo.anneal(global_step / cfg.run.total_steps)
             stats.begin()
-            storage.clear()
-            for _ in range(cfg.ppo.num_steps):
-                obs_tensor = torch.from_numpy(obs).to(device)
-                actions, log_probs, values = policy.act(obs_tensor)
-                next_obs, rewards, terminated, truncated, infos = envs.step(
-                    scale_actions(actions.cpu().numpy())
-                )
-                stats.record(rewards, terminated | truncated, infos)
-                rewards_tensor = torch.from_numpy(rewards).to(device)
-                terminated_tensor = torch.from_numpy(terminated).to(device)
-                truncated_tensor = torch.from_numpy(truncated).to(device)
-                if truncated.any():
-                    with torch.no_grad():
-                        final_values = policy.value(
-                            torch.from_numpy(infos["final_obs"]).to(device))
-                    rewards_tensor = bootstrap_truncated(
-                        rewards_tensor, terminated_tensor, truncated_tensor, final_values,
-                        cfg.ppo.gamma,
-                    )
-                storage.add(obs_tensor, actions, log_probs, values, rewards_tensor,
-                            terminated_tensor, truncated_tensor)
-                obs = next_obs
-            with torch.no_grad():
-                last_values = policy.value(torch.from_numpy(obs).to(device))
-            update = ppo.update(storage, last_values)
+            # Sampling noise for every env from the seeded (and checkpointed) torch RNG.
+            noise = torch.randn(cfg.ppo.num_steps, collector.num_envs, collector.action_dim)
+            rollout = collector.collect(policy, noise)
+            fill_storage(storage, rollout, stats)
+            update = ppo.update(storage, torch.from_numpy(rollout["last_values"]).to(device))
             # The normalizer learns from rollouts only, after the update that used this
             # rollout's log-probs, so old and new log-probs share one normalization.
-            policy.obs_normalizer.update(storage.obs.reshape(-1, envs.obs_dim))
+            policy.obs_normalizer.update(storage.obs.reshape(-1, collector.obs_dim))
             iteration += 1
             global_step += batch_size
 
@@ -238,7 +223,7 @@ def run_training(
     finally:
         bar.close()
         writer.close()
-        envs.close()
+        collector.close()
 
     wall_time = time.perf_counter() - start_time
     if last_checkpoint is None:
@@ -262,15 +247,27 @@ def run_training(
     return summary
 
 
-def _restore(
-    path: Path, policy: ActorCritic, ppo: PPO, envs: SyncVecEnv | SubprocVecEnv
-) -> tuple[int, int]:
+def fill_storage(storage: RolloutStorage, rollout: dict[str, np.ndarray],
+                 stats: RolloutStats) -> None:
+    """Copy a collected rollout into `storage` (which checks it) and account for it in `stats`."""
+    storage.clear()
+    fields = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "truncated")
+    for step in range(storage.num_steps):
+        storage.add(*(torch.from_numpy(rollout[key][step]) for key in fields))
+        infos = {key: rollout[INFO_PREFIX + key][step] for key in TRACKING_KEYS
+                 if INFO_PREFIX + key in rollout}
+        stats.record(rollout["raw_rewards"][step],
+                     rollout["terminated"][step] | rollout["truncated"][step], infos)
+
+
+def _restore(path: Path, policy: ActorCritic, ppo: PPO,
+             collector: Collector) -> tuple[int, int]:
     """Load a checkpoint into the live policy/optimizer/RNGs; return (iteration, global_step)."""
     state = load_checkpoint(path)
-    if (state.obs_dim, state.action_dim) != (envs.obs_dim, envs.action_dim):
+    if (state.obs_dim, state.action_dim) != (collector.obs_dim, collector.action_dim):
         raise ValueError(
             f"{path}: checkpoint is for obs/action dims {(state.obs_dim, state.action_dim)}, "
-            f"env has {(envs.obs_dim, envs.action_dim)}"
+            f"env has {(collector.obs_dim, collector.action_dim)}"
         )
     policy.load_state_dict(state.model)
     ppo.optimizer.load_state_dict(state.optimizer)

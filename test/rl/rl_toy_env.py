@@ -38,3 +38,11 @@ class VelocityTrackingToy(gym.Env):
         self.steps += 1
         info = {"tracking_error_v": abs(error), "tracking_error_omega": 0.0}
         return self._obs(), -error * error, False, self.steps >= self.episode_steps, info
+
+
+class NaNAfterTenSteps(VelocityTrackingToy):
+    """The toy env whose sensor fails after 10 steps: every observation from then on is NaN."""
+
+    def _obs(self) -> np.ndarray:
+        obs = super()._obs()
+        return np.full_like(obs, np.nan) if self.steps >= 10 else obs

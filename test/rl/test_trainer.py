@@ -8,10 +8,14 @@ import torch
 from rl_fixtures import toy_config
 
 from crawler_rl.rl.checkpoint import latest_good_checkpoint, list_checkpoints, load_checkpoint
+from crawler_rl.rl.collector import InProcessCollector
 from crawler_rl.rl.config import TrainConfig
+from crawler_rl.rl.envs import describe_env
 from crawler_rl.rl.export import OnnxController, policy_from_checkpoint
 from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.rl.rollout_workers import RolloutWorkers
 from crawler_rl.rl.trainer import make_env_factory, run_training
+from crawler_rl.sim.vec_env import SyncVecEnv
 
 
 def _deterministic_return(policy: ActorCritic, cfg: TrainConfig, episodes: int = 8) -> float:
@@ -82,22 +86,59 @@ def test_env_id_errors_are_clear() -> None:
         make_env_factory(toy_config(env={"env_id": "NoSuchEnv-v0"}).env)()
 
 
-def test_worker_processes_give_the_same_run_as_in_process(tmp_path: Path) -> None:
-    single = run_training(toy_config(run={"total_steps": 800}), tmp_path / "a", progress=False)
-    workers = run_training(toy_config(env={"num_workers": 2}, run={"total_steps": 800}),
-                           tmp_path / "b", progress=False)
-    a = load_checkpoint(Path(single["checkpoint"]))
-    b = load_checkpoint(Path(workers["checkpoint"]))
+def test_worker_rollout_equals_the_same_envs_collected_in_process() -> None:
+    cfg = toy_config(env={"num_envs": 4})
+    torch.manual_seed(3)
+    policy = ActorCritic(3, 1, cfg.model)
+    policy.obs_normalizer.update(torch.randn(32, 3))
+    noise = torch.randn(2, 30, 4, 1)  # two rollouts of 30 steps (the toy episodes last 50)
+    workers = RolloutWorkers(cfg.env, cfg.model, cfg.ppo.gamma, num_envs=4, num_workers=2)
+    try:
+        workers.reset(seed=11)
+        remote = [workers.collect(policy, noise[0]), workers.collect(policy, noise[1])]
+    finally:
+        workers.close()
+    for offset in (0, 2):  # each worker's envs, stepped here with the same seeds and noise
+        envs = SyncVecEnv([make_env_factory(cfg.env) for _ in range(2)])
+        local = InProcessCollector(envs, describe_env(envs.envs[0], cfg.env.env_id),
+                                   cfg.ppo.gamma)
+        local.reset(seed=11 + offset)
+        for index, part in enumerate(remote):
+            here = local.collect(policy, noise[index][:, offset:offset + 2])
+            assert set(here) == set(part)
+            assert here["truncated"].any() == (index == 1)  # the second rollout bootstraps
+            for key, array in here.items():
+                columns = part[key][offset:offset + 2] if key == "last_values" else part[
+                    key][:, offset:offset + 2]
+                np.testing.assert_array_equal(columns, array, err_msg=key)
+        local.close()
+
+
+def test_worker_runs_are_reproducible_and_learn(tmp_path: Path) -> None:
+    cfg = toy_config(env={"num_workers": 2}, run={"total_steps": 1200})
+    first = run_training(cfg, tmp_path / "a", progress=False)
+    second = run_training(cfg, tmp_path / "b", progress=False)
+    a = load_checkpoint(Path(first["checkpoint"]))
+    b = load_checkpoint(Path(second["checkpoint"]))
     for key, tensor in a.model.items():
         assert torch.equal(tensor, b.model[key]), key
-    assert single["final"]["tracking_error_v"] == workers["final"]["tracking_error_v"]
+    assert first["final"]["tracking_error_v"] == second["final"]["tracking_error_v"]
+    assert first["final"]["tracking_error_v"] < first["initial"]["tracking_error_v"]
+
+
+def test_non_finite_observation_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = toy_config(env={"env_id": "rl_toy_env:NaNAfterTenSteps"})
+    with pytest.raises(ValueError, match=r"non-finite observation from env\(s\) \[0, 1, 2, 3\]"):
+        run_training(cfg, tmp_path, progress=False)
 
 
 def test_worker_failure_is_reported(tmp_path: Path) -> None:
-    from crawler_rl.rl.subproc_env import SubprocVecEnv
-
     with pytest.raises(RuntimeError, match="NoSuchEnv"):
-        SubprocVecEnv(toy_config(env={"env_id": "NoSuchEnv-v0"}).env, 2, 2)
+        RolloutWorkers(toy_config(env={"env_id": "NoSuchEnv-v0"}).env, toy_config().model, 0.9,
+                       2, 2)
+    workers_cfg = toy_config(env={"env_id": "rl_toy_env:NaNAfterTenSteps", "num_workers": 2})
+    with pytest.raises(RuntimeError, match="env worker 0 failed: ValueError: non-finite obs"):
+        run_training(workers_cfg, tmp_path, progress=False)
 
 
 def test_episodes_run_across_checkpoints_unless_exact_resume(tmp_path: Path) -> None:

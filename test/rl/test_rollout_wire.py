@@ -4,7 +4,7 @@ import struct
 import numpy as np
 import pytest
 
-from crawler_rl.rl.subproc_env import _pack, _unpack
+from crawler_rl.rl.rollout_workers import _pack, _unpack
 
 
 def test_round_trip_keeps_names_dtypes_shapes_and_values():

@@ -1,0 +1,113 @@
+"""One PPO rollout: act with the policy, step a vector env, bootstrap time-limit truncations.
+
+The same `collect_rollout` runs in the trainer's process (`env.num_workers: 1`) and inside
+each env worker process (`rollout_workers.py`), which then ships one message per rollout
+instead of one per env step. The sampling noise comes from the caller (the trainer draws it
+for all envs from the seeded torch RNG), so the noise an env sees does not depend on how the
+envs are split over workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from crawler_rl.rl.envs import ActionScaler
+from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.rl.ppo import bootstrap_truncated
+from crawler_rl.sim.vec_env import SyncVecEnv
+
+TRACKING_KEYS = ("tracking_error_v", "tracking_error_omega")
+"""Per-step info entries the trainer reports as RMS tracking errors (when the env has them)."""
+INFO_PREFIX = "info."
+"""Rollout entries `info.<key>` hold the per-step info values of TRACKING_KEYS."""
+
+
+@torch.no_grad()
+def collect_rollout(
+    envs: SyncVecEnv,
+    policy: ActorCritic,
+    obs: np.ndarray,
+    noise: torch.Tensor,
+    scale_actions: ActionScaler,
+    gamma: float,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Act `noise.shape[0]` steps from `obs`; return (rollout arrays, observations after it).
+
+    noise: standard-normal action noise, Shape (steps, num_envs, action_dim).
+    Rollout arrays, Shape (steps, num_envs[, dim]): obs, actions (unclipped), log_probs,
+    values, rewards (plus gamma * V(final obs) on time-limit truncation), raw_rewards (as the
+    env gave them), terminated, truncated, info.<tracking key>; and last_values (num_envs,):
+    V of the observations after the last step. Raises ValueError on a non-finite observation.
+    """
+    steps, num_envs = noise.shape[0], noise.shape[1]
+    device = policy.log_std.device
+    shape = (steps, num_envs)
+    rollout = {
+        "obs": np.zeros((*shape, envs.obs_dim), np.float32),
+        "actions": np.zeros((*shape, envs.action_dim), np.float32),
+        **{key: np.zeros(shape, np.float32)
+           for key in ("log_probs", "values", "rewards", "raw_rewards")},
+        "terminated": np.zeros(shape, bool),
+        "truncated": np.zeros(shape, bool),
+    }
+    for step in range(steps):
+        _check_finite(obs, step)
+        obs_tensor = torch.from_numpy(obs).to(device)
+        actions, log_probs, values = policy.act(obs_tensor, noise[step].to(device))
+        actions_np = actions.cpu().numpy()
+        next_obs, rewards, terminated, truncated, infos = envs.step(scale_actions(actions_np))
+        rollout["raw_rewards"][step] = rewards
+        if truncated.any():
+            final_values = policy.value(torch.from_numpy(infos["final_obs"]).to(device)).cpu()
+            rewards = bootstrap_truncated(
+                torch.from_numpy(rewards), torch.from_numpy(terminated),
+                torch.from_numpy(truncated), final_values, gamma).numpy()
+        for key, value in (("obs", obs), ("actions", actions_np), ("rewards", rewards),
+                           ("log_probs", log_probs.cpu().numpy()),
+                           ("values", values.cpu().numpy()), ("terminated", terminated),
+                           ("truncated", truncated)):
+            rollout[key][step] = value
+        for key in TRACKING_KEYS:
+            if key in infos:
+                rollout.setdefault(INFO_PREFIX + key, np.zeros(shape))[step] = infos[key]
+        obs = next_obs
+    _check_finite(obs, steps)
+    rollout["last_values"] = policy.value(torch.from_numpy(obs).to(device)).cpu().numpy()
+    return rollout, obs
+
+
+def _check_finite(obs: np.ndarray, step: int) -> None:
+    if not np.isfinite(obs).all():
+        bad = np.flatnonzero(~np.isfinite(obs).all(axis=1)).tolist()
+        raise ValueError(f"non-finite observation from env(s) {bad} at rollout step {step}")
+
+
+class InProcessCollector:
+    """Collect rollouts of `env.num_workers: 1` envs in this process (the reference path)."""
+
+    def __init__(self, envs: SyncVecEnv, env_info: dict[str, Any], gamma: float) -> None:
+        self.envs = envs
+        self.env_info = env_info
+        self.gamma = gamma
+        self.num_envs, self.obs_dim, self.action_dim = envs.num_envs, envs.obs_dim, envs.action_dim
+        self._scale = ActionScaler(env_info["action_low"], env_info["action_high"])
+        self._obs: np.ndarray | None = None
+
+    def reset(self, seed: int | None = None) -> None:
+        """Reset every env (env i gets seed + i)."""
+        self._obs = self.envs.reset(seed=seed)
+
+    def collect(self, policy: ActorCritic, noise: torch.Tensor) -> dict[str, np.ndarray]:
+        """One rollout of all envs with `policy` (see `collect_rollout`)."""
+        if self._obs is None:
+            raise RuntimeError("reset() the collector before the first rollout")
+        rollout, self._obs = collect_rollout(self.envs, policy, self._obs, noise, self._scale,
+                                             self.gamma)
+        return rollout
+
+    def close(self) -> None:
+        """Close the envs."""
+        self.envs.close()

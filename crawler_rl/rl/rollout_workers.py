@@ -1,0 +1,183 @@
+"""Collect rollouts in worker processes (a SyncVecEnv and a policy replica each), one per core.
+
+Each worker steps its envs *and* runs the policy on them for a whole rollout, then ships the
+rollout in one message: one round trip per rollout instead of one per env step, and the
+trainer's process sleeps while the workers use the cores. The trainer sends the current
+weights and every env's sampling noise with each request, so a worker's rollout equals
+`collector.collect_rollout` on the same envs in-process. Env seeding is SyncVecEnv's (env i
+gets seed + i). Nothing is pickled: workers are forked (inheriting the configs) and messages
+are raw array bytes behind a JSON index.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import struct
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+import torch
+
+from crawler_rl.rl.collector import InProcessCollector
+from crawler_rl.rl.config import EnvConfig, ModelConfig
+from crawler_rl.rl.policy import ActorCritic
+
+_RESET, _COLLECT, _CLOSE, _ERROR = b"R", b"P", b"C", b"E"
+_STATE = "state."
+_NO_SEED = -1
+
+
+def _pack(arrays: dict[str, np.ndarray]) -> bytes:
+    """Serialize named arrays: a JSON index (name, dtype, shape) then the raw buffers.
+
+    Far cheaper than .npz (~1 ms per message for ~15 small arrays), and nothing is pickled.
+    """
+    contiguous = {name: np.asarray(array, order="C") for name, array in arrays.items()}
+    index = json.dumps(
+        [[name, array.dtype.str, list(array.shape)] for name, array in contiguous.items()]
+    ).encode()
+    return b"".join(
+        [struct.pack("<I", len(index)), index, *(array.tobytes() for array in contiguous.values())]
+    )
+
+
+def _unpack(data: bytes) -> dict[str, np.ndarray]:
+    (index_size,) = struct.unpack_from("<I", data)
+    offset = 4 + index_size
+    arrays: dict[str, np.ndarray] = {}
+    for name, dtype_str, shape in json.loads(data[4:offset]):
+        dtype = np.dtype(dtype_str)
+        if dtype.hasobject:
+            raise ValueError(f"refusing object array {name!r} from an env worker")
+        count = int(np.prod(shape))
+        arrays[name] = np.frombuffer(data, dtype, count, offset).reshape(tuple(shape)).copy()
+        offset += count * dtype.itemsize
+    return arrays
+
+
+def _worker(connection: Connection, env_cfg: EnvConfig, model_cfg: ModelConfig, gamma: float,
+            num_envs: int) -> None:
+    """Serve reset/collect requests for `num_envs` envs until told to close."""
+    from crawler_rl.rl.envs import describe_env, make_env_factory
+    from crawler_rl.sim.vec_env import SyncVecEnv
+
+    collector = None
+    try:
+        torch.set_num_threads(1)  # one worker per core
+        envs = SyncVecEnv([make_env_factory(env_cfg) for _ in range(num_envs)])
+        collector = InProcessCollector(envs, describe_env(envs.envs[0], env_cfg.env_id), gamma)
+        policy = ActorCritic(envs.obs_dim, envs.action_dim, model_cfg)
+        info = json.dumps(collector.env_info).encode()
+        connection.send_bytes(_pack({"env_info": np.frombuffer(info, np.uint8),
+                                     "obs_dim": np.array(envs.obs_dim),
+                                     "action_dim": np.array(envs.action_dim)}))
+        while True:
+            message = connection.recv_bytes()
+            kind, body = message[:1], message[1:]
+            if kind == _RESET:
+                (seed,) = struct.unpack("<q", body)
+                collector.reset(None if seed == _NO_SEED else seed)
+                connection.send_bytes(_pack({}))
+            elif kind == _COLLECT:
+                arrays = _unpack(body)
+                policy.load_state_dict({name[len(_STATE):]: torch.from_numpy(array)
+                                        for name, array in arrays.items()
+                                        if name.startswith(_STATE)})
+                rollout = collector.collect(policy, torch.from_numpy(arrays["noise"]))
+                connection.send_bytes(_pack(rollout))
+            else:
+                break
+    except Exception as error:  # noqa: BLE001 - report any failure to the parent, then exit
+        try:
+            connection.send_bytes(_ERROR + f"{type(error).__name__}: {error}".encode())
+        except OSError:
+            pass
+    finally:
+        if collector is not None:
+            collector.close()
+        connection.close()
+
+
+class RolloutWorkers:
+    """`num_envs` envs split over `num_workers` forked collector processes.
+
+    Same interface as `collector.InProcessCollector`; rollouts come back concatenated over
+    the workers (env axis 1, in env order).
+    """
+
+    def __init__(self, env_cfg: EnvConfig, model_cfg: ModelConfig, gamma: float,
+                 num_envs: int, num_workers: int) -> None:
+        if not 1 <= num_workers <= num_envs:
+            raise ValueError(f"num_workers must be in [1, num_envs={num_envs}], got {num_workers}")
+        context = mp.get_context("fork")
+        self.num_envs = num_envs
+        self.counts = [len(chunk) for chunk in np.array_split(np.arange(num_envs), num_workers)]
+        self.offsets = np.cumsum([0, *self.counts[:-1]]).tolist()
+        self.connections: list[Connection] = []
+        self.processes = []
+        for count in self.counts:
+            parent, child = context.Pipe()
+            process = context.Process(target=_worker, args=(child, env_cfg, model_cfg, gamma,
+                                                            count), daemon=True)
+            process.start()
+            child.close()
+            self.connections.append(parent)
+            self.processes.append(process)
+        ready = [self._receive(index) for index in range(num_workers)]
+        self.env_info: dict[str, Any] = json.loads(ready[0]["env_info"].tobytes())
+        self.obs_dim = int(ready[0]["obs_dim"])
+        self.action_dim = int(ready[0]["action_dim"])
+
+    def _receive(self, index: int) -> dict[str, np.ndarray]:
+        try:
+            data = self.connections[index].recv_bytes()
+        except EOFError:
+            raise RuntimeError(f"env worker {index} exited unexpectedly") from None
+        if data[:1] == _ERROR:
+            raise RuntimeError(f"env worker {index} failed: {data[1:].decode()}")
+        return _unpack(data)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Reset every env (env i gets seed + i)."""
+        for connection, offset in zip(self.connections, self.offsets, strict=True):
+            worker_seed = _NO_SEED if seed is None else seed + offset
+            connection.send_bytes(_RESET + struct.pack("<q", worker_seed))
+        for index in range(len(self.connections)):
+            self._receive(index)
+
+    def collect(self, policy: ActorCritic, noise: torch.Tensor) -> dict[str, np.ndarray]:
+        """One rollout of all envs with `policy`'s current weights (see `collect_rollout`).
+
+        noise: Shape (steps, num_envs, action_dim); each worker gets its envs' columns.
+        """
+        if noise.shape[1:] != (self.num_envs, self.action_dim):
+            raise ValueError(f"noise must have shape (steps, {self.num_envs}, "
+                             f"{self.action_dim}), got {tuple(noise.shape)}")
+        state = {_STATE + name: tensor.detach().cpu().numpy()
+                 for name, tensor in policy.state_dict().items()}
+        noise_np = noise.cpu().numpy()
+        slices = zip(self.connections, self.offsets, self.counts, strict=True)
+        for connection, offset, count in slices:
+            connection.send_bytes(_COLLECT + _pack(
+                {**state, "noise": noise_np[:, offset:offset + count]}))
+        parts = [self._receive(index) for index in range(len(self.connections))]
+        keys = set.intersection(*(set(part) for part in parts))
+        return {key: np.concatenate([part[key] for part in parts], axis=-1 if key ==
+                                    "last_values" else 1) for key in sorted(keys)}
+
+    def close(self) -> None:
+        """Stop the workers (they close their envs)."""
+        for connection in self.connections:
+            try:
+                connection.send_bytes(_CLOSE)
+            except OSError:
+                pass
+            connection.close()
+        for process in self.processes:
+            process.join(timeout=5.0)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=1.0)
+        self.connections, self.processes = [], []
