@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a controller with PPO")
     train.add_argument("--config", type=Path, default=None, help="train.yaml (default: packaged)")
     train.add_argument("--backend", choices=["ros", "local"], default="ros",
-                       help="ros: actor/inference/learner nodes over DDS; local: one process")
+                       help="ros: actor/inference/learner nodes over DDS; local: PPO in this "
+                       "process, envs in env.num_workers rollout workers")
     train.add_argument("--actors", type=int, default=None, help="actor processes (ros backend)")
     train.add_argument("--envs-per-actor", type=int, default=None, help="simulators per actor")
     train.add_argument("--total-steps", type=int, default=None, help="env steps to train for")

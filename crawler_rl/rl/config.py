@@ -40,7 +40,7 @@ class EnvConfig(_Section):
     num_envs: int = 16
     """Environments stepped in lock-step by the local trainer (SyncVecEnv)."""
     num_workers: int = 1
-    """Processes stepping those envs (1: in-process; 2 uses a second core for the simulator)."""
+    """Rollout worker processes (1: in-process); each steps its envs with a policy copy."""
     crawler_config: str | None = None
     """Crawler sim config YAML (None: the packaged default); ignored by non-crawler envs."""
     crawler_overrides: dict[str, bool | int | float | str] = field(default_factory=dict)
