@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import random
+import signal
 from collections.abc import Iterator
 
 import pytest
+
+# Tests stop the processes they start with SIGINT. Run as a background job of a script, pytest
+# inherits SIGINT ignored and so would every child it execs: give them the default back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from rclpy.executors import SingleThreadedExecutor
 
 from crawler_rl.ros.inference_node import InferenceNode
 from crawler_rl.ros.runtime import spin_until_shutdown
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, request_stack_dumps
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1, request_stack_dumps, take_sigint
 
 LEARNER_MODULE = "crawler_rl.ros.learner_node"
 LEARNER_EXIT_GRACE = 5.0
@@ -38,8 +38,10 @@ class LearnerExited(Exception):
 
 
 def _die_with_head() -> None:
-    """In the learner child before exec: get SIGKILL when the head goes away."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    """In the learner child before exec: get SIGKILL when the head goes away; obey SIGINT."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    take_sigint(libc)
 
 
 def start_learner(ros_args: list[str]) -> subprocess.Popen:

@@ -29,7 +29,7 @@ from crawler_rl.ros.graph import (
     training_graph,
     write_run_config,
 )
-from crawler_rl.ros.signals import request_stack_dumps
+from crawler_rl.ros.signals import request_stack_dumps, take_sigint
 
 LOG = logging.getLogger(__name__)
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
@@ -73,9 +73,10 @@ def child_environment() -> dict[str, str]:
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the launcher goes away."""
+    """In the child before exec: get SIGTERM when the launcher goes away; obey SIGINT."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    take_sigint(libc)
 
 
 @dataclass

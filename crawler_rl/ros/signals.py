@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import faulthandler
 import os
 import signal
@@ -46,3 +47,14 @@ def request_stack_dumps(pids: list[int], wait: float) -> None:
         except ProcessLookupError:
             pass
     time.sleep(wait)
+
+
+def take_sigint(libc: ctypes.CDLL) -> None:
+    """In a child before exec: SIGINT back to its default action (Python: KeyboardInterrupt).
+
+    A launcher started as a background job of a script (`crawler-rl train &`, nohup, some CI
+    runners) inherits SIGINT *ignored*, and exec keeps an ignored signal ignored: its nodes
+    would then sit through the graceful SIGINT stop until SIGKILL. libc's signal(), not
+    Python's: this runs between fork and exec, where Python's may refuse (not the main thread).
+    """
+    libc.signal(signal.SIGINT, ctypes.c_void_p(0))  # SIG_DFL
