@@ -1,4 +1,4 @@
-"""Node processes take SIGINT (the graceful stop) even when their parent was started ignoring it."""
+"""Node processes take SIGINT (the graceful stop) even when their parent ignores it."""
 
 from __future__ import annotations
 
