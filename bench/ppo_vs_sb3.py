@@ -5,7 +5,7 @@ ratios: wall clock, steps/s, and the wall clock / env steps at which the rollout
 (RMS of info tracking_error_v and tracking_error_omega, trailing mean over 5 rollouts) first
 fell to `--target` times its value over the first 5 rollouts. Per seed, SB3 and our local
 trainer see the same episodes (the same env seeds; the ROS graph's actors seed their envs by
-actor id, so its episodes differ). Ours uses the config's env worker processes, SB3 its
+actor id, so its episodes differ). Ours uses the config's rollout worker processes, SB3 its
 DummyVecEnv (or `--sb3-vec subproc`: one process per env).
 
 SB3 is a bench-only dependency: `.venv/bin/pip install stable-baselines3`.
@@ -185,7 +185,7 @@ def main() -> None:
                         help="tracking error target as a fraction of the first rollout's")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=None,
-                        help="our env worker processes (default: the config's env.num_workers)")
+                        help="our rollout workers (default: the config's env.num_workers)")
     parser.add_argument("--sb3-vec", choices=["dummy", "subproc"], default="dummy",
                         help="SB3's vector env: in-process, or one process per env")
     parser.add_argument("--ours", choices=["local", "ros"], default="local",

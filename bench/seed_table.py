@@ -1,6 +1,6 @@
 """The seed study's benchmark table, for our setups on this machine: steps/s, time, cores, cost.
 
-Setups: the local backend (one process + its env workers) and the ROS backend (head =
+Setups: the local backend (one process + its rollout workers) and the ROS backend (head =
 inference + learner, plus 1/2/4 actor processes of K envs each, real DDS on this host).
 Each setup trains for `--seconds` and reports env steps/s. Time-to-target is the tracking-error
 target of the PPO issue (learned RMSE <= 0.5x IK on held-out scenarios); this script does not
@@ -80,7 +80,7 @@ def local_point(env_id: str, num_envs: int, num_workers: int, seconds: float) ->
     first, last = seen[0], seen[-1]
     steps = last["global_step"] - first["global_step"]
     elapsed = last["wall_time_s"] - first["wall_time_s"]
-    return {"setup": f"local backend, {num_envs} envs, {num_workers} env workers",
+    return {"setup": f"local backend, {num_envs} envs, {num_workers} rollout workers",
             "backend": "local", "device": policy_device(cfg.run.device),
             "actors": num_workers, "envs_per_actor": num_envs // num_workers,
             "processes": 1 + (num_workers if num_workers > 1 else 0),
