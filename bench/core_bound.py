@@ -3,9 +3,9 @@
 P processes (1, then every core) run at once, each for a fixed time, and their rates are
 summed; P = 1 and P = all cores alternate over `--rounds` so machine noise hits both. Per
 process:
-- raw: bare PyBullet on VEC_ENVS crawler worlds, every episode on the deck, stepped
-  round-robin (sim_throughput.py's raw limit: motor command, stepSimulation with the 12
-  substeps of the default 240 Hz / 20 Hz timing, base velocity read; no env logic);
+- raw: bare PyBullet on VEC_ENVS crawler worlds on the deck, stepped round-robin without
+  resets (sim_throughput.py's raw limit: motor command, stepSimulation with the 12 substeps
+  of the default 240 Hz / 20 Hz timing, base velocity read; no env logic);
 - env: a SyncVecEnv of VEC_ENVS CrawlerEnvs on the default training mix of surfaces
   (what the trainer and the actors step), zero residual (IK) actions, no policy.
 Nothing else runs: no inference, no PPO update, no messages. Any training pipeline on these
@@ -23,30 +23,40 @@ import multiprocessing as mp
 import os
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-from sim_throughput import SCENARIO, VEC_ENVS, raw_vec_chunk
+from sim_throughput import SCENARIO, VEC_ENVS
 
 SEED_STUDY_STEPS_PER_S = 2988.0
 
 
-def _raw_rate(seconds: float) -> float:
+def _raw_rate(seconds: float, start: Callable[[], None]) -> float:
+    import pybullet as p
+
     from crawler_rl.sim.config import load_crawler_config
     from crawler_rl.sim.crawler import CrawlerSim
 
     config = load_crawler_config()
     sims = [CrawlerSim(config, SCENARIO, np.random.default_rng(i)) for i in range(VEC_ENVS)]
-    steps, elapsed = 0, 0.0
-    while elapsed < seconds:
-        rate = raw_vec_chunk(sims, 4 * VEC_ENVS)
-        steps += 4 * VEC_ENVS
-        elapsed += 4 * VEC_ENVS / rate
+    start()
+    steps, begin = 0, time.perf_counter()
+    while time.perf_counter() - begin < seconds:  # as sim_throughput.raw_vec_chunk, no resets
+        for sim in sims:
+            p.setJointMotorControlArray(sim.robot, sim.wheel_joints, p.VELOCITY_CONTROL,
+                                        targetVelocities=[5.0, 4.0], forces=sim._torque_limit,
+                                        physicsClientId=sim._cid)
+            p.stepSimulation(physicsClientId=sim._cid)
+            p.getBaseVelocity(sim.robot, physicsClientId=sim._cid)
+        steps += VEC_ENVS
+    rate = steps / (time.perf_counter() - begin)
     for sim in sims:
         sim.close()
-    return steps / elapsed
+    return rate
 
 
-def _env_rate(seconds: float) -> float:
+def _env_rate(seconds: float, start: Callable[[], None]) -> float:
     from crawler_rl.rl.config import TrainConfig
     from crawler_rl.rl.envs import make_env_factory
     from crawler_rl.sim.vec_env import SyncVecEnv
@@ -54,31 +64,44 @@ def _env_rate(seconds: float) -> float:
     envs = SyncVecEnv([make_env_factory(TrainConfig().env)] * VEC_ENVS)
     envs.reset(seed=os.getpid())
     actions = np.zeros((VEC_ENVS, envs.action_dim), dtype=np.float32)
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    start()
+    steps, begin = 0, time.perf_counter()
+    while time.perf_counter() - begin < seconds:
         envs.step(actions)
         steps += VEC_ENVS
-    rate = steps / (time.perf_counter() - start)
+    rate = steps / (time.perf_counter() - begin)
     envs.close()
     return rate
 
 
-def _run(mode: str, seconds: float, results: mp.Queue) -> None:
-    results.put((_raw_rate if mode == "raw" else _env_rate)(seconds))
+def _run(mode: str, seconds: float, barrier: Any, results: mp.Queue) -> None:
+    try:
+        rate = (_raw_rate if mode == "raw" else _env_rate)(seconds, barrier.wait)
+        results.put(("ok", rate))
+    except Exception as error:  # noqa: BLE001 - reported by the parent
+        barrier.abort()
+        results.put(("error", f"{type(error).__name__}: {error}"))
 
 
 def parallel_rate(mode: str, processes: int, seconds: float) -> list[float]:
-    """Steps/s of each of `processes` forked processes running `mode` at the same time."""
+    """Steps/s of each of `processes` forked processes running `mode` at the same time.
+
+    A barrier starts their clocks together, after every process has built its worlds.
+    """
     context = mp.get_context("fork")
     results: mp.Queue = context.Queue()
-    workers = [context.Process(target=_run, args=(mode, seconds, results))
+    barrier = context.Barrier(processes)
+    workers = [context.Process(target=_run, args=(mode, seconds, barrier, results))
                for _ in range(processes)]
     for worker in workers:
         worker.start()
-    rates = [results.get() for _ in workers]
+    reports = [results.get(timeout=seconds + 120) for _ in workers]
     for worker in workers:
         worker.join()
-    return rates
+    errors = [text for kind, text in reports if kind == "error"]
+    if errors:
+        raise RuntimeError(f"core_bound {mode} process failed: {errors[0]}")
+    return [rate for _, rate in reports]
 
 
 def main() -> None:

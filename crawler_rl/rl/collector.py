@@ -33,6 +33,7 @@ def collect_rollout(
     noise: torch.Tensor,
     scale_actions: ActionScaler,
     gamma: float,
+    first_env: int = 0,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Act `noise.shape[0]` steps from `obs`; return (rollout arrays, observations after it).
 
@@ -40,7 +41,8 @@ def collect_rollout(
     Rollout arrays, Shape (steps, num_envs[, dim]): obs, actions (unclipped), log_probs,
     values, rewards (plus gamma * V(final obs) on time-limit truncation), raw_rewards (as the
     env gave them), terminated, truncated, info.<tracking key>; and last_values (num_envs,):
-    V of the observations after the last step. Raises ValueError on a non-finite observation.
+    V of the observations after the last step. Raises ValueError on a non-finite observation,
+    naming the envs by their index in the whole run (`first_env` + index here).
     """
     steps, num_envs = noise.shape[0], noise.shape[1]
     device = policy.log_std.device
@@ -54,7 +56,7 @@ def collect_rollout(
         "truncated": np.zeros(shape, bool),
     }
     for step in range(steps):
-        _check_finite(obs, step)
+        _check_finite(obs, step, first_env)
         obs_tensor = torch.from_numpy(obs).to(device)
         actions, log_probs, values = policy.act(obs_tensor, noise[step].to(device))
         actions_np = actions.cpu().numpy()
@@ -72,24 +74,28 @@ def collect_rollout(
             rollout[key][step] = value
         for key in TRACKING_KEYS:
             if key in infos:
-                rollout.setdefault(INFO_PREFIX + key, np.zeros(shape))[step] = infos[key]
+                if INFO_PREFIX + key not in rollout:
+                    rollout[INFO_PREFIX + key] = np.zeros(shape)
+                rollout[INFO_PREFIX + key][step] = infos[key]
         obs = next_obs
-    _check_finite(obs, steps)
+    _check_finite(obs, steps, first_env)
     rollout["last_values"] = policy.value(torch.from_numpy(obs).to(device)).cpu().numpy()
     return rollout, obs
 
 
-def _check_finite(obs: np.ndarray, step: int) -> None:
+def _check_finite(obs: np.ndarray, step: int, first_env: int) -> None:
     if not np.isfinite(obs).all():
-        bad = np.flatnonzero(~np.isfinite(obs).all(axis=1)).tolist()
+        bad = (first_env + np.flatnonzero(~np.isfinite(obs).all(axis=1))).tolist()
         raise ValueError(f"non-finite observation from env(s) {bad} at rollout step {step}")
 
 
 class InProcessCollector:
     """Collect rollouts of `env.num_workers: 1` envs in this process (the reference path)."""
 
-    def __init__(self, envs: SyncVecEnv, env_info: dict[str, Any], gamma: float) -> None:
+    def __init__(self, envs: SyncVecEnv, env_info: dict[str, Any], gamma: float,
+                 first_env: int = 0) -> None:
         self.envs = envs
+        self.first_env = first_env
         self.env_info = env_info
         self.gamma = gamma
         self.num_envs, self.obs_dim, self.action_dim = envs.num_envs, envs.obs_dim, envs.action_dim
@@ -104,8 +110,11 @@ class InProcessCollector:
         """One rollout of all envs with `policy` (see `collect_rollout`)."""
         if self._obs is None:
             raise RuntimeError("reset() the collector before the first rollout")
+        if noise.ndim != 3 or noise.shape[1:] != (self.num_envs, self.action_dim):
+            raise ValueError(f"noise must have shape (steps, {self.num_envs}, "
+                             f"{self.action_dim}), got {tuple(noise.shape)}")
         rollout, self._obs = collect_rollout(self.envs, policy, self._obs, noise, self._scale,
-                                             self.gamma)
+                                             self.gamma, self.first_env)
         return rollout
 
     def close(self) -> None:

@@ -124,7 +124,8 @@ class ActorCritic(nn.Module):
         """Sample actions for a rollout: (actions (B, A), log_probs (B,), values (B,)).
 
         noise: standard-normal draws (B, A) to use (actions = mean + std * noise), so a
-        caller can fix the sampling noise; None draws it from torch's global RNG.
+        caller can fix the sampling noise; None samples with torch's default generator of the
+        policy's device.
         """
         dist = self.distribution(obs)
         actions = dist.sample() if noise is None else dist.loc + dist.scale * noise

@@ -58,7 +58,7 @@ def _unpack(data: bytes) -> dict[str, np.ndarray]:
 
 
 def _worker(connection: Connection, env_cfg: EnvConfig, model_cfg: ModelConfig, gamma: float,
-            num_envs: int) -> None:
+            num_envs: int, first_env: int) -> None:
     """Serve reset/collect requests for `num_envs` envs until told to close."""
     from crawler_rl.rl.envs import describe_env, make_env_factory
     from crawler_rl.sim.vec_env import SyncVecEnv
@@ -67,7 +67,8 @@ def _worker(connection: Connection, env_cfg: EnvConfig, model_cfg: ModelConfig, 
     try:
         torch.set_num_threads(1)  # one worker per core
         envs = SyncVecEnv([make_env_factory(env_cfg) for _ in range(num_envs)])
-        collector = InProcessCollector(envs, describe_env(envs.envs[0], env_cfg.env_id), gamma)
+        collector = InProcessCollector(envs, describe_env(envs.envs[0], env_cfg.env_id), gamma,
+                                       first_env)
         policy = ActorCritic(envs.obs_dim, envs.action_dim, model_cfg)
         info = json.dumps(collector.env_info).encode()
         connection.send_bytes(_pack({"env_info": np.frombuffer(info, np.uint8),
@@ -117,15 +118,19 @@ class RolloutWorkers:
         self.offsets = np.cumsum([0, *self.counts[:-1]]).tolist()
         self.connections: list[Connection] = []
         self.processes = []
-        for count in self.counts:
+        for count, offset in zip(self.counts, self.offsets, strict=True):
             parent, child = context.Pipe()
             process = context.Process(target=_worker, args=(child, env_cfg, model_cfg, gamma,
-                                                            count), daemon=True)
+                                                            count, offset), daemon=True)
             process.start()
             child.close()
             self.connections.append(parent)
             self.processes.append(process)
-        ready = [self._receive(index) for index in range(num_workers)]
+        try:
+            ready = [self._receive(index) for index in range(num_workers)]
+        except RuntimeError:
+            self.close()  # the workers that did start
+            raise
         self.env_info: dict[str, Any] = json.loads(ready[0]["env_info"].tobytes())
         self.obs_dim = int(ready[0]["obs_dim"])
         self.action_dim = int(ready[0]["action_dim"])
@@ -139,11 +144,17 @@ class RolloutWorkers:
             raise RuntimeError(f"env worker {index} failed: {data[1:].decode()}")
         return _unpack(data)
 
+    def _send(self, index: int, message: bytes) -> None:
+        try:
+            self.connections[index].send_bytes(message)
+        except OSError as error:  # BrokenPipeError: the worker is gone
+            raise RuntimeError(f"env worker {index} exited unexpectedly ({error})") from None
+
     def reset(self, seed: int | None = None) -> None:
         """Reset every env (env i gets seed + i)."""
-        for connection, offset in zip(self.connections, self.offsets, strict=True):
+        for index, offset in enumerate(self.offsets):
             worker_seed = _NO_SEED if seed is None else seed + offset
-            connection.send_bytes(_RESET + struct.pack("<q", worker_seed))
+            self._send(index, _RESET + struct.pack("<q", worker_seed))
         for index in range(len(self.connections)):
             self._receive(index)
 
@@ -152,15 +163,14 @@ class RolloutWorkers:
 
         noise: Shape (steps, num_envs, action_dim); each worker gets its envs' columns.
         """
-        if noise.shape[1:] != (self.num_envs, self.action_dim):
+        if noise.ndim != 3 or noise.shape[1:] != (self.num_envs, self.action_dim):
             raise ValueError(f"noise must have shape (steps, {self.num_envs}, "
                              f"{self.action_dim}), got {tuple(noise.shape)}")
         state = {_STATE + name: tensor.detach().cpu().numpy()
                  for name, tensor in policy.state_dict().items()}
         noise_np = noise.cpu().numpy()
-        slices = zip(self.connections, self.offsets, self.counts, strict=True)
-        for connection, offset, count in slices:
-            connection.send_bytes(_COLLECT + _pack(
+        for index, (offset, count) in enumerate(zip(self.offsets, self.counts, strict=True)):
+            self._send(index, _COLLECT + _pack(
                 {**state, "noise": noise_np[:, offset:offset + count]}))
         parts = [self._receive(index) for index in range(len(self.connections))]
         keys = set.intersection(*(set(part) for part in parts))

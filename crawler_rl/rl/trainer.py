@@ -134,12 +134,10 @@ def run_training(
     "wall_time_s" added (used by bench/ppo_vs_sb3.py).
 
     Writes <run_dir>/config.yaml, <run_dir>/tb (TensorBoard), <run_dir>/checkpoints/*.pt and
-    <run_dir>/controller.onnx (when run.export_onnx). The policy and its update run on
-    `run.device`; environments, checkpoints and the export stay on the CPU.
+    <run_dir>/controller.onnx (when run.export_onnx). The update runs on `run.device`; so
+    does acting with `env.num_workers: 1`, while rollout workers act with CPU copies of the
+    policy. Environments, checkpoints and the export stay on the CPU.
     """
-    from torch.utils.tensorboard import SummaryWriter
-    from tqdm import tqdm
-
     cfg.validate()
     device = resolve_setting(cfg.run.device, "config key 'run.device'")
     run_dir = Path(run_dir)
@@ -148,6 +146,25 @@ def run_training(
     seed_everything(cfg.run.seed)
 
     collector = make_collector(cfg)
+    try:
+        return _train(cfg, run_dir, resume, progress, on_iteration, device, collector)
+    finally:
+        collector.close()
+
+
+def _train(
+    cfg: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    progress: bool,
+    on_iteration: Callable[[dict[str, float]], None] | None,
+    device: torch.device,
+    collector: Collector,
+) -> dict[str, Any]:
+    """`run_training` once the collector exists (the caller closes it)."""
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm import tqdm
+
     env_info = collector.env_info
     policy = ActorCritic(collector.obs_dim, collector.action_dim, cfg.model).to(device)
     ppo = PPO(policy, cfg.ppo)
@@ -223,7 +240,6 @@ def run_training(
     finally:
         bar.close()
         writer.close()
-        collector.close()
 
     wall_time = time.perf_counter() - start_time
     if last_checkpoint is None:

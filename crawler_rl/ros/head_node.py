@@ -41,7 +41,7 @@ def _die_with_head() -> None:
     """In the learner child before exec: get SIGKILL when the head goes away; obey SIGINT."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    take_sigint(libc)
+    take_sigint()
 
 
 def start_learner(ros_args: list[str]) -> subprocess.Popen:

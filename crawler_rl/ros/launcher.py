@@ -76,7 +76,7 @@ def _die_with_parent() -> None:
     """In the child before exec: get SIGTERM when the launcher goes away; obey SIGINT."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    take_sigint(libc)
+    take_sigint()
 
 
 @dataclass

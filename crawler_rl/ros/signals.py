@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import faulthandler
 import os
 import signal
@@ -49,12 +48,11 @@ def request_stack_dumps(pids: list[int], wait: float) -> None:
     time.sleep(wait)
 
 
-def take_sigint(libc: ctypes.CDLL) -> None:
+def take_sigint() -> None:
     """In a child before exec: SIGINT back to its default action (Python: KeyboardInterrupt).
 
-    A launcher started as a background job of a script (`crawler-rl train &`, nohup, some CI
-    runners) inherits SIGINT *ignored*, and exec keeps an ignored signal ignored: its nodes
-    would then sit through the graceful SIGINT stop until SIGKILL. libc's signal(), not
-    Python's: this runs between fork and exec, where Python's may refuse (not the main thread).
+    A process started as a background job of a non-interactive shell (`crawler-rl train &` in
+    a script, some CI runners) inherits SIGINT *ignored*, and exec keeps an ignored signal
+    ignored: its nodes would then sit through the graceful SIGINT stop until SIGKILL.
     """
-    libc.signal(signal.SIGINT, ctypes.c_void_p(0))  # SIG_DFL
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -53,9 +53,13 @@ def test_training_improves_deterministic_return_and_writes_artifacts(tmp_path: P
     assert onnx_action.shape == (1,)
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path: Path) -> None:
-    full_cfg = toy_config(run={"total_steps": 1600, "checkpoint_every": 2, "exact_resume": True})
-    half_cfg = toy_config(run={"total_steps": 800, "checkpoint_every": 2, "exact_resume": True})
+@pytest.mark.parametrize("workers", [1, 2])
+def test_resumed_run_equals_uninterrupted_run(tmp_path: Path, workers: int) -> None:
+    env = {"num_workers": workers}
+    full_cfg = toy_config(env=env,
+                          run={"total_steps": 1600, "checkpoint_every": 2, "exact_resume": True})
+    half_cfg = toy_config(env=env,
+                          run={"total_steps": 800, "checkpoint_every": 2, "exact_resume": True})
     uninterrupted = run_training(full_cfg, tmp_path / "a", progress=False)
     run_training(half_cfg, tmp_path / "b", progress=False)
     resumed = run_training(full_cfg, tmp_path / "b", resume=True, progress=False)
@@ -112,6 +116,54 @@ def test_worker_rollout_equals_the_same_envs_collected_in_process() -> None:
                     key][:, offset:offset + 2]
                 np.testing.assert_array_equal(columns, array, err_msg=key)
         local.close()
+
+
+def test_collected_rollout_holds_the_policy_s_actions_and_bootstraps_time_limits() -> None:
+    cfg = toy_config(env={"num_envs": 2})
+    envs = SyncVecEnv([make_env_factory(cfg.env) for _ in range(2)])
+    collector = InProcessCollector(envs, describe_env(envs.envs[0], cfg.env.env_id), gamma=0.9)
+    torch.manual_seed(0)
+    policy = ActorCritic(3, 1, cfg.model)
+    collector.reset(seed=3)
+    noise = torch.randn(60, 2, 1)  # the toy episodes end by time limit after 50 steps
+    rollout = collector.collect(policy, noise)
+    collector.close()
+
+    obs = torch.from_numpy(rollout["obs"].reshape(-1, 3))
+    dist = policy.distribution(obs)
+    actions = dist.loc + dist.scale * noise.reshape(-1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(rollout["actions"].reshape(-1, 1)), actions)
+        torch.testing.assert_close(torch.from_numpy(rollout["log_probs"].reshape(-1)),
+                                   dist.log_prob(actions).sum(-1))
+        torch.testing.assert_close(torch.from_numpy(rollout["values"].reshape(-1)),
+                                   policy.value(obs))
+    assert not rollout["terminated"].any()
+    assert rollout["truncated"][49].all() and rollout["truncated"].sum() == 2
+    bonus = rollout["rewards"] - rollout["raw_rewards"]
+    assert not bonus[np.arange(60) != 49].any()  # raw rewards everywhere but the time limit
+    for env_index in range(2):  # replay the episode: its final observation is not stored
+        env = make_env_factory(cfg.env)()
+        env.reset(seed=3 + env_index)
+        for step in range(50):
+            final_obs, *_ = env.step(np.clip(rollout["actions"][step, env_index], -1.0, 1.0))
+        with torch.no_grad():
+            final_value = float(policy.value(torch.from_numpy(final_obs[None, :]))[0])
+        assert bonus[49, env_index] == pytest.approx(0.9 * final_value, rel=1e-5, abs=1e-6)
+    assert rollout["info.tracking_error_v"].shape == (60, 2)
+
+
+def test_non_finite_observation_names_the_env_in_the_whole_run() -> None:
+    cfg = toy_config(env={"env_id": "rl_toy_env:NaNAfterTenSteps"})
+    envs = SyncVecEnv([make_env_factory(cfg.env) for _ in range(2)])
+    collector = InProcessCollector(envs, describe_env(envs.envs[0], cfg.env.env_id), 0.9,
+                                   first_env=6)
+    collector.reset(seed=0)
+    with pytest.raises(ValueError, match=r"env\(s\) \[6, 7\] at rollout step 10"):
+        collector.collect(ActorCritic(3, 1, cfg.model), torch.zeros(20, 2, 1))
+    with pytest.raises(ValueError, match="noise must have shape"):
+        collector.collect(ActorCritic(3, 1, cfg.model), torch.zeros(20, 1, 1))
+    collector.close()
 
 
 def test_worker_runs_are_reproducible_and_learn(tmp_path: Path) -> None:
