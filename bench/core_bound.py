@@ -27,14 +27,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sim_throughput import SCENARIO, VEC_ENVS
+from sim_throughput import SCENARIO, VEC_ENVS, raw_step
 
 SEED_STUDY_STEPS_PER_S = 2988.0
 
 
 def _raw_rate(seconds: float, start: Callable[[], None]) -> float:
-    import pybullet as p
-
     from crawler_rl.sim.config import load_crawler_config
     from crawler_rl.sim.crawler import CrawlerSim
 
@@ -44,11 +42,7 @@ def _raw_rate(seconds: float, start: Callable[[], None]) -> float:
     steps, begin = 0, time.perf_counter()
     while time.perf_counter() - begin < seconds:  # as sim_throughput.raw_vec_chunk, no resets
         for sim in sims:
-            p.setJointMotorControlArray(sim.robot, sim.wheel_joints, p.VELOCITY_CONTROL,
-                                        targetVelocities=[5.0, 4.0], forces=sim._torque_limit,
-                                        physicsClientId=sim._cid)
-            p.stepSimulation(physicsClientId=sim._cid)
-            p.getBaseVelocity(sim.robot, physicsClientId=sim._cid)
+            raw_step(sim)
         steps += VEC_ENVS
     rate = steps / (time.perf_counter() - begin)
     for sim in sims:

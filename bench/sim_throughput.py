@@ -37,16 +37,21 @@ class ScenarioEnv(CrawlerEnv):
         return super().reset(seed=seed, options={**(options or {}), "scenario": SCENARIO})
 
 
+def raw_step(sim: CrawlerSim) -> None:
+    """One bare control step of the sim's world: motor command, stepSimulation, base velocity."""
+    p.setJointMotorControlArray(sim.robot, sim.wheel_joints, p.VELOCITY_CONTROL,
+                                targetVelocities=[5.0, 4.0], forces=sim._torque_limit,
+                                physicsClientId=sim._cid)
+    p.stepSimulation(physicsClientId=sim._cid)  # all substeps, as configured by load_crawler
+    p.getBaseVelocity(sim.robot, physicsClientId=sim._cid)
+
+
 def raw_chunk(sim: CrawlerSim, steps: int) -> float:
     """Control steps/s of bare PyBullet on the sim's world (robot, hull, chain if any)."""
     sim.reset(SCENARIO)
-    robot, cid, joints, limits = sim.robot, sim._cid, sim.wheel_joints, sim._torque_limit
     start = time.perf_counter()
     for _ in range(steps):
-        p.setJointMotorControlArray(robot, joints, p.VELOCITY_CONTROL, targetVelocities=[5.0, 4.0],
-                                    forces=limits, physicsClientId=cid)
-        p.stepSimulation(physicsClientId=cid)  # all substeps, as configured by load_crawler
-        p.getBaseVelocity(robot, physicsClientId=cid)
+        raw_step(sim)
     return steps / (time.perf_counter() - start)
 
 
@@ -62,11 +67,7 @@ def raw_vec_chunk(sims: list[CrawlerSim], steps: int) -> float:
     start = time.perf_counter()
     for _ in range(rounds):
         for sim in sims:
-            p.setJointMotorControlArray(sim.robot, sim.wheel_joints, p.VELOCITY_CONTROL,
-                                        targetVelocities=[5.0, 4.0], forces=sim._torque_limit,
-                                        physicsClientId=sim._cid)
-            p.stepSimulation(physicsClientId=sim._cid)
-            p.getBaseVelocity(sim.robot, physicsClientId=sim._cid)
+            raw_step(sim)
     return rounds * len(sims) / (time.perf_counter() - start)
 
 
