@@ -83,6 +83,13 @@ def collect_rollout(
     return rollout, obs
 
 
+def check_noise_shape(noise: torch.Tensor, num_envs: int, action_dim: int) -> None:
+    """ValueError unless `noise` is (steps, num_envs, action_dim): no silent broadcasting."""
+    if noise.ndim != 3 or tuple(noise.shape[1:]) != (num_envs, action_dim):
+        raise ValueError(f"noise must have shape (steps, {num_envs}, {action_dim}), "
+                         f"got {tuple(noise.shape)}")
+
+
 def _check_finite(obs: np.ndarray, step: int, first_env: int) -> None:
     if not np.isfinite(obs).all():
         bad = (first_env + np.flatnonzero(~np.isfinite(obs).all(axis=1))).tolist()
@@ -110,9 +117,7 @@ class InProcessCollector:
         """One rollout of all envs with `policy` (see `collect_rollout`)."""
         if self._obs is None:
             raise RuntimeError("reset() the collector before the first rollout")
-        if noise.ndim != 3 or noise.shape[1:] != (self.num_envs, self.action_dim):
-            raise ValueError(f"noise must have shape (steps, {self.num_envs}, "
-                             f"{self.action_dim}), got {tuple(noise.shape)}")
+        check_noise_shape(noise, self.num_envs, self.action_dim)
         rollout, self._obs = collect_rollout(self.envs, policy, self._obs, noise, self._scale,
                                              self.gamma, self.first_env)
         return rollout

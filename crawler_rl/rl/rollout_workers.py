@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from crawler_rl.rl.collector import InProcessCollector
+from crawler_rl.rl.collector import InProcessCollector, check_noise_shape
 from crawler_rl.rl.config import EnvConfig, ModelConfig
 from crawler_rl.rl.policy import ActorCritic
 
@@ -163,9 +163,7 @@ class RolloutWorkers:
 
         noise: Shape (steps, num_envs, action_dim); each worker gets its envs' columns.
         """
-        if noise.ndim != 3 or noise.shape[1:] != (self.num_envs, self.action_dim):
-            raise ValueError(f"noise must have shape (steps, {self.num_envs}, "
-                             f"{self.action_dim}), got {tuple(noise.shape)}")
+        check_noise_shape(noise, self.num_envs, self.action_dim)
         state = {_STATE + name: tensor.detach().cpu().numpy()
                  for name, tensor in policy.state_dict().items()}
         noise_np = noise.cpu().numpy()
