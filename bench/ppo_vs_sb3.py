@@ -6,7 +6,10 @@ ratios: wall clock, steps/s, and the wall clock / env steps at which the rollout
 fell to `--target` times its value over the first 5 rollouts. Per seed, SB3 and our local
 trainer see the same episodes (the same env seeds; the ROS graph's actors seed their envs by
 actor id, so its episodes differ). Ours uses the config's rollout worker processes, SB3 its
-DummyVecEnv (or `--sb3-vec subproc`: one process per env).
+DummyVecEnv (or `--sb3-vec subproc`: one process per env). SB3 gets the config's PPO
+settings and learning-rate schedule (linear or constant; it has no KL-adaptive one). It has
+no mirror augmentation (`ppo.mirror_augmentation`): `--no-mirror` turns ours off too, to
+compare the rest.
 
 SB3 is a bench-only dependency: `.venv/bin/pip install stable-baselines3`.
 
@@ -148,8 +151,12 @@ def bench_sb3(cfg: TrainConfig, target: float, vec: str = "dummy") -> dict:
     venv = VecNormalize(venv, norm_obs=model.normalize_obs, norm_reward=False,
                         clip_obs=model.obs_clip)
     batch = ppo.num_steps * cfg.env.num_envs
+    # SB3 anneals by progress_remaining (1 -> 0 over the run, once per rollout), as ours does
+    # with lr_schedule "linear"; it has no KL-adaptive schedule, so "adaptive" runs constant.
+    learning_rate = ((lambda remaining: ppo.learning_rate * remaining)
+                     if ppo.lr_schedule == "linear" else ppo.learning_rate)
     agent = PPO(
-        "MlpPolicy", venv, learning_rate=ppo.learning_rate, n_steps=ppo.num_steps,
+        "MlpPolicy", venv, learning_rate=learning_rate, n_steps=ppo.num_steps,
         batch_size=batch // ppo.num_minibatches, n_epochs=ppo.num_epochs, gamma=ppo.gamma,
         gae_lambda=ppo.gae_lambda, clip_range=ppo.clip_coef,
         clip_range_vf=ppo.clip_coef if ppo.clip_value_loss else None,
@@ -173,7 +180,8 @@ def bench_sb3(cfg: TrainConfig, target: float, vec: str = "dummy") -> dict:
             "env_steps": int(agent.num_timesteps),
             "wall_time_s": wall, "sps": agent.num_timesteps / wall, **tracker.result(),
             "final_tracking": {key: final.get(key) for key in TRACKING_KEYS},
-            "note": "SB3 lr schedule is constant (ours follows ppo.lr_schedule)"}
+            "note": f"SB3: {'linear' if ppo.lr_schedule == 'linear' else 'constant'} "
+                    "learning rate, no mirror augmentation"}
 
 
 def main() -> None:
@@ -191,6 +199,8 @@ def main() -> None:
     parser.add_argument("--ours", choices=["local", "ros"], default="local",
                         help="our trainer: in-process (local) or the ROS 2 graph (ros)")
     parser.add_argument("--actors", type=int, default=2, help="--ours ros: actor processes")
+    parser.add_argument("--no-mirror", action="store_true",
+                        help="ours without ppo.mirror_augmentation (SB3 has none)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
                         help="run seeds (SB3 and the local trainer see the same episodes)")
     args = parser.parse_args()
@@ -198,6 +208,8 @@ def main() -> None:
                  "run.export_onnx": False}
     if args.workers is not None:
         overrides["env.num_workers"] = args.workers
+    if args.no_mirror:
+        overrides["ppo.mirror_augmentation"] = False
     if args.env:
         overrides["env.env_id"] = args.env
     cfg = load_train_config(args.config, overrides)

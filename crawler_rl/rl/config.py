@@ -97,6 +97,9 @@ class PPOConfig(_Section):
     """Stop the update early once approx_kl exceeds this (None: never)."""
     normalize_advantages: bool = True
     """Normalize advantages per minibatch."""
+    mirror_augmentation: bool = False
+    """Train each minibatch with its left/right mirror image too (the env must declare a
+    `mirror_spec`; see rl/symmetry.py)."""
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""

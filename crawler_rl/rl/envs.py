@@ -90,8 +90,12 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
         "action_high": np.asarray(space.high, dtype=np.float64).reshape(-1).tolist(),
         "action_spec": None,
         "control_dt": None,
+        "mirror": None,
     }
     base = env.unwrapped
+    mirror = getattr(base, "mirror_spec", None)  # checked where it is used (rl/symmetry.py)
+    if mirror is not None:
+        info["mirror"] = {key: list(values) for key, values in mirror.items()}
     spec = getattr(base, "action_spec", None) or getattr(getattr(base, "sim", None),
                                                          "action_spec", None)
     if spec is not None:

@@ -2,7 +2,8 @@
 
 Time limits versus terminal states: a truncated episode did not end, so its last reward gets
 gamma * V(final_obs) added at rollout time (`bootstrap_truncated`); afterwards both kinds of
-episode end cut the GAE recursion the same way.
+episode end cut the GAE recursion the same way. With `ppo.mirror_augmentation` each minibatch
+is trained together with its left/right mirror image (`symmetry.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from torch import nn
 from crawler_rl.rl.config import PPOConfig
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.storage import RolloutStorage
+from crawler_rl.rl.symmetry import Mirror
 
 
 def bootstrap_truncated(
@@ -100,13 +102,25 @@ def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
 
 
 class PPO:
-    """The learner: owns the optimizer and the learning-rate schedule of one policy."""
+    """The learner: owns the optimizer and the learning-rate schedule of one policy.
 
-    def __init__(self, policy: ActorCritic, cfg: PPOConfig) -> None:
+    mirror: train every minibatch together with its mirror image (`symmetry.py`); required
+    when `cfg.mirror_augmentation` is true, refused when it is false.
+    """
+
+    def __init__(self, policy: ActorCritic, cfg: PPOConfig, mirror: Mirror | None = None) -> None:
+        if cfg.mirror_augmentation != (mirror is not None):
+            raise ValueError("ppo.mirror_augmentation is "
+                             f"{str(cfg.mirror_augmentation).lower()} but a mirror was "
+                             f"{'not ' if mirror is None else ''}given")
         self.policy = policy
         self.cfg = cfg
+        self.mirror = mirror
         self.learning_rate = cfg.learning_rate
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
+        # foreach: one fused kernel per step for all parameters (on the CPU too, where torch's
+        # default is a Python loop over them); the same arithmetic.
+        self.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate, eps=1e-5,
+                                          foreach=True)
 
     def set_learning_rate(self, learning_rate: float) -> None:
         """Set the optimizer's learning rate (scheduled or restored from a checkpoint)."""
@@ -165,11 +179,16 @@ class PPO:
         stopped_early = False
         for _epoch in range(cfg.num_epochs):
             for batch in storage.minibatches(cfg.num_minibatches, generator):
+                rows = batch.log_probs.shape[0]
+                if self.mirror is not None:
+                    batch = self.mirror.augment(batch)
                 new_log_probs, entropy, new_values = self.policy.evaluate(batch.obs, batch.actions)
                 log_ratio = new_log_probs - batch.log_probs
-                _, clipfrac = approx_kl_and_clipfrac(log_ratio, cfg.clip_coef)
+                # KL and clip fraction of the collected rows only: a mirrored row has no
+                # anchor of its own (its log-probs are the original's).
+                _, clipfrac = approx_kl_and_clipfrac(log_ratio[:rows], cfg.clip_coef)
                 approx_kl, _ = approx_kl_and_clipfrac(
-                    new_log_probs.detach() - batch.anchor_log_probs, cfg.clip_coef)
+                    new_log_probs[:rows].detach() - batch.anchor_log_probs[:rows], cfg.clip_coef)
                 kl_values.append(approx_kl)
                 # Adapt before a possible early stop, else a too-large lr is never reduced.
                 self._adapt_learning_rate(approx_kl)
@@ -195,7 +214,8 @@ class PPO:
 
                 self.optimizer.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm,
+                                         foreach=True)
                 self.optimizer.step()
 
                 num_updates += 1

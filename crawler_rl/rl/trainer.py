@@ -52,6 +52,7 @@ from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.ppo import PPO
 from crawler_rl.rl.rollout_workers import RolloutWorkers
 from crawler_rl.rl.storage import RolloutStorage
+from crawler_rl.rl.symmetry import configured_mirror
 from crawler_rl.sim.vec_env import SyncVecEnv
 
 LOG = logging.getLogger(__name__)
@@ -167,7 +168,9 @@ def _train(
 
     env_info = collector.env_info
     policy = ActorCritic(collector.obs_dim, collector.action_dim, cfg.model).to(device)
-    ppo = PPO(policy, cfg.ppo)
+    mirror = configured_mirror(cfg.ppo.mirror_augmentation, env_info, collector.obs_dim,
+                               collector.action_dim, device)
+    ppo = PPO(policy, cfg.ppo, mirror)
     storage = RolloutStorage(cfg.ppo.num_steps, collector.num_envs, collector.obs_dim,
                              collector.action_dim, device)
     LOG.info("training %s on %s", cfg.env.env_id, describe_device(device))

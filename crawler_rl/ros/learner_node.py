@@ -41,6 +41,7 @@ from crawler_rl.rl.device import describe_device, resolve_setting
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.ppo import PPO, bootstrap_truncated
 from crawler_rl.rl.storage import RolloutStorage
+from crawler_rl.rl.symmetry import configured_mirror
 from crawler_rl.rl.trainer import describe_env, make_env_factory, seed_everything
 from crawler_rl.ros import qos
 from crawler_rl.ros.codec import CodecError
@@ -78,7 +79,9 @@ class LearnerNode(Node):
         self.action_dim = int(np.prod(probe.action_space.shape))
         probe.close()
         self.policy = ActorCritic(self.obs_dim, self.action_dim, self.cfg.model).to(self.device)
-        self.ppo = PPO(self.policy, self.cfg.ppo)
+        mirror = configured_mirror(self.cfg.ppo.mirror_augmentation, self.env_info,
+                                   self.obs_dim, self.action_dim, self.device)
+        self.ppo = PPO(self.policy, self.cfg.ppo, mirror)
         self.iteration = self.global_step = 0
         if self.params["resume"]:
             self.restore()

@@ -17,7 +17,7 @@ import numpy as np
 from crawler_rl.sim.action import wheel_speeds_from_action
 from crawler_rl.sim.config import CrawlerConfig, TaskConfig, load_crawler_config
 from crawler_rl.sim.crawler import CrawlerSim
-from crawler_rl.sim.observation import OBS_DIM, ObservationBuilder
+from crawler_rl.sim.observation import OBS_DIM, ObservationBuilder, mirror_spec
 from crawler_rl.sim.scenario import Scenario, sample_scenario
 
 
@@ -50,6 +50,7 @@ class CrawlerEnv(gym.Env):
         self.render_mode = render_mode
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.mirror_spec = mirror_spec()  # left/right symmetry (ppo.mirror_augmentation)
         self.scenario = Scenario(surface="deck", randomize=False)
         self.sim = CrawlerSim(self.config, self.scenario, self.np_random)
         self.control_dt = self.sim.control_dt

@@ -41,6 +41,26 @@ OBS_LAYOUT_VERSION = 1
 """Bump whenever OBS_FIELDS changes; exported models carry it and the controller checks it."""
 _SENSED = np.r_[0:9, 13]  # entries copied from the inputs (finite-checked)
 
+# The left/right mirror image of a state (body y -> -y): yaw quantities and the lateral gravity
+# component change sign, left and right wheels swap, the rest stays.
+_MIRROR_NEGATED = ("cmd_omega", "meas_omega", "gravity_y", "err_int_omega")
+_MIRROR_SWAPPED = (("wheel_speed_left", "wheel_speed_right"),
+                   ("prev_wheel_cmd_left", "prev_wheel_cmd_right"))
+
+
+def mirror_spec() -> dict[str, list[float]]:
+    """Return the crawler's left/right mirror: observation and action (wheel) maps.
+
+    mirrored[i] = sign[i] * x[perm[i]] (the form rl/symmetry.py's MirrorSpec reads).
+    """
+    obs_perm = list(range(OBS_DIM))
+    for left, right in _MIRROR_SWAPPED:
+        i, j = OBS_NAMES.index(left), OBS_NAMES.index(right)
+        obs_perm[i], obs_perm[j] = j, i
+    obs_sign = [-1.0 if name in _MIRROR_NEGATED else 1.0 for name in OBS_NAMES]
+    return {"obs_perm": obs_perm, "obs_sign": obs_sign,
+            "action_perm": [1, 0], "action_sign": [1.0, 1.0]}
+
 
 class ObservationBuilder:
     """Assemble observations from sensor readings; keeps the integrator and previous command.
