@@ -41,8 +41,9 @@ def collect_rollout(
     Rollout arrays, Shape (steps, num_envs[, dim]): obs, actions (unclipped), log_probs,
     values, rewards (plus gamma * V(final obs) on time-limit truncation), raw_rewards (as the
     env gave them), terminated, truncated, info.<tracking key>; and last_values (num_envs,):
-    V of the observations after the last step. Raises ValueError on a non-finite observation,
-    naming the envs by their index in the whole run (`first_env` + index here).
+    V of the observations after the last step. Raises ValueError on a non-finite observation
+    and FloatingPointError on a non-finite action, naming the envs by their index in the whole
+    run (`first_env` + index here).
     """
     steps, num_envs = noise.shape[0], noise.shape[1]
     device = policy.log_std.device
@@ -60,6 +61,10 @@ def collect_rollout(
         obs_tensor = torch.from_numpy(obs).to(device)
         actions, log_probs, values = policy.act(obs_tensor, noise[step].to(device))
         actions_np = actions.cpu().numpy()
+        if not np.isfinite(actions_np).all():
+            bad = (first_env + np.flatnonzero(~np.isfinite(actions_np).all(axis=1))).tolist()
+            raise FloatingPointError(f"non-finite action for env(s) {bad} at rollout step {step}: "
+                                     "the policy's weights or normalizer are not finite")
         next_obs, rewards, terminated, truncated, infos = envs.step(scale_actions(actions_np))
         rollout["raw_rewards"][step] = rewards
         if truncated.any():

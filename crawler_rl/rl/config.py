@@ -69,9 +69,9 @@ class PPOConfig(_Section):
     """Discount factor."""
     gae_lambda: float = 0.9
     """GAE lambda (bias/variance trade-off of the advantage)."""
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     """Initial Adam learning rate."""
-    lr_schedule: Literal["adaptive", "linear", "constant"] = "adaptive"
+    lr_schedule: Literal["adaptive", "linear", "constant"] = "linear"
     """adaptive: scale lr to keep approx_kl near desired_kl; linear: anneal to 0; constant."""
     desired_kl: float = 0.01
     """Target approx_kl of the adaptive schedule."""
@@ -97,9 +97,9 @@ class PPOConfig(_Section):
     """Stop the update early once approx_kl exceeds this (None: never)."""
     normalize_advantages: bool = True
     """Normalize advantages per minibatch."""
-    mirror_augmentation: bool = False
-    """Train each minibatch with its left/right mirror image too (the env must declare a
-    `mirror_spec`; see rl/symmetry.py)."""
+    mirror_augmentation: bool | Literal["auto"] = "auto"
+    """Train each minibatch with its left/right mirror image too (rl/symmetry.py): "auto" when
+    the env declares a `mirror_spec` (the crawler does), true to require one, false never."""
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""

@@ -94,8 +94,11 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
     }
     base = env.unwrapped
     mirror = getattr(base, "mirror_spec", None)  # checked where it is used (rl/symmetry.py)
-    if mirror is not None:
-        info["mirror"] = {key: list(values) for key, values in mirror.items()}
+    if mirror is not None:  # plain ints / floats, so env_info stays JSON
+        info["mirror"] = {key: [int(i) for i in mirror[key]]
+                          for key in ("obs_perm", "action_perm")}
+        info["mirror"].update({key: [float(x) for x in mirror[key]]
+                               for key in ("obs_sign", "action_sign")})
     spec = getattr(base, "action_spec", None) or getattr(getattr(base, "sim", None),
                                                          "action_spec", None)
     if spec is not None:

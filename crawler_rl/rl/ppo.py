@@ -105,14 +105,15 @@ class PPO:
     """The learner: owns the optimizer and the learning-rate schedule of one policy.
 
     mirror: train every minibatch together with its mirror image (`symmetry.py`); required
-    when `cfg.mirror_augmentation` is true, refused when it is false.
+    when `cfg.mirror_augmentation` is true, refused when it is false (see
+    `symmetry.configured_mirror`).
     """
 
     def __init__(self, policy: ActorCritic, cfg: PPOConfig, mirror: Mirror | None = None) -> None:
-        if cfg.mirror_augmentation != (mirror is not None):
-            raise ValueError("ppo.mirror_augmentation is "
-                             f"{str(cfg.mirror_augmentation).lower()} but a mirror was "
-                             f"{'not ' if mirror is None else ''}given")
+        wanted = cfg.mirror_augmentation
+        if (wanted is True and mirror is None) or (wanted is False and mirror is not None):
+            raise ValueError(f"ppo.mirror_augmentation is {str(wanted).lower()} but a mirror "
+                             f"was {'not ' if mirror is None else ''}given")
         self.policy = policy
         self.cfg = cfg
         self.mirror = mirror
@@ -121,6 +122,12 @@ class PPO:
         # default is a Python loop over them); the same arithmetic.
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate, eps=1e-5,
                                           foreach=True)
+
+    def load_optimizer_state(self, state: dict) -> None:
+        """Restore the optimizer from a checkpoint (keeping foreach, which older ones lack)."""
+        self.optimizer.load_state_dict(state)
+        for group in self.optimizer.param_groups:
+            group["foreach"] = True
 
     def set_learning_rate(self, learning_rate: float) -> None:
         """Set the optimizer's learning rate (scheduled or restored from a checkpoint)."""

@@ -93,16 +93,18 @@ class Mirror:
         )
 
 
-def configured_mirror(enabled: bool, env_info: dict[str, Any], obs_dim: int, action_dim: int,
-                      device: torch.device | str = "cpu") -> Mirror | None:
-    """Return the env's mirror if `ppo.mirror_augmentation` (`enabled`), else None.
+def configured_mirror(setting: bool | str, env_info: dict[str, Any], obs_dim: int,
+                      action_dim: int, device: torch.device | str = "cpu") -> Mirror | None:
+    """Return the mirror that `ppo.mirror_augmentation` (`setting`) asks for, or None.
 
-    ValueError if it is enabled and the env declares no mirror.
+    "auto": the env's mirror if it declares one; true: the env's mirror, ValueError if it
+    declares none; false: None.
     """
-    if not enabled:
-        return None
     data = env_info.get("mirror")
+    if setting is False or (setting == "auto" and not data):
+        return None
     if not data:
         raise ValueError(f"config key 'ppo.mirror_augmentation' is true but env "
-                         f"{env_info.get('env_id')!r} declares no mirror_spec: set it false")
+                         f"{env_info.get('env_id')!r} declares no mirror_spec: set it to "
+                         "auto or false")
     return Mirror(MirrorSpec.from_dict(data), obs_dim, action_dim, device)

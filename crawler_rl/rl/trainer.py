@@ -289,7 +289,7 @@ def _restore(path: Path, policy: ActorCritic, ppo: PPO,
             f"env has {(collector.obs_dim, collector.action_dim)}"
         )
     policy.load_state_dict(state.model)
-    ppo.optimizer.load_state_dict(state.optimizer)
+    ppo.load_optimizer_state(state.optimizer)
     ppo.set_learning_rate(state.learning_rate)
     if state.rng_state is not None:
         restore_rng_state(state.rng_state)

@@ -130,7 +130,7 @@ class LearnerNode(Node):
             raise ValueError(f"{found}: checkpoint dims {(state.obs_dim, state.action_dim)} "
                              f"do not match the env's {(self.obs_dim, self.action_dim)}")
         self.policy.load_state_dict(state.model)
-        self.ppo.optimizer.load_state_dict(state.optimizer)
+        self.ppo.load_optimizer_state(state.optimizer)
         self.ppo.set_learning_rate(state.learning_rate)
         self.iteration, self.global_step = state.iteration, state.global_step
         self.get_logger().info(f"resumed from {found}")
@@ -205,7 +205,7 @@ class LearnerNode(Node):
                 raise FloatingPointError(f"non-finite weights {bad[:3]} after the update")
         except (ValueError, FloatingPointError) as error:
             self.policy.load_state_dict(model)
-            self.ppo.optimizer.load_state_dict(optimizer)
+            self.ppo.load_optimizer_state(optimizer)
             self.ppo.set_learning_rate(learning_rate)
             self.counters["rejected_updates"] += 1
             self.warn_once("rejected_updates",

@@ -50,7 +50,9 @@ class CrawlerEnv(gym.Env):
         self.render_mode = render_mode
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-        self.mirror_spec = mirror_spec()  # left/right symmetry (ppo.mirror_augmentation)
+        # Left/right symmetry (ppo.mirror_augmentation), unless overrides skew the yaw commands.
+        low, high = self.config.task.omega_range
+        self.mirror_spec = mirror_spec() if low == -high else None
         self.scenario = Scenario(surface="deck", randomize=False)
         self.sim = CrawlerSim(self.config, self.scenario, self.np_random)
         self.control_dt = self.sim.control_dt

@@ -144,7 +144,8 @@ def test_kl_early_stop_also_lowers_an_adaptive_learning_rate() -> None:
 
     torch.manual_seed(0)
     policy = ActorCritic(3, 1, ModelConfig(actor_hidden=(16,), critic_hidden=(16,), init_std=0.1))
-    cfg = PPOConfig(learning_rate=1e-2, max_learning_rate=1e-2, target_kl=0.02, desired_kl=0.005)
+    cfg = PPOConfig(lr_schedule="adaptive", learning_rate=1e-2, max_learning_rate=1e-2,
+                    target_kl=0.02, desired_kl=0.005)
     ppo = PPO(policy, cfg)
     stats = ppo.update(_filled_storage(policy), torch.zeros(4))
     assert stats["early_stop"] == 1.0
@@ -168,8 +169,8 @@ def test_policy_lag_alone_does_not_lower_an_adaptive_learning_rate() -> None:
     learner.load_state_dict(acting.state_dict())
     with torch.no_grad():
         learner.actor_head.bias += 0.05  # half an action std away
-    cfg = PPOConfig(learning_rate=1e-6, min_learning_rate=1e-7, desired_kl=0.01, target_kl=0.05,
-                    num_epochs=1, num_minibatches=2)
+    cfg = PPOConfig(lr_schedule="adaptive", learning_rate=1e-6, min_learning_rate=1e-7,
+                    desired_kl=0.01, target_kl=0.05, num_epochs=1, num_minibatches=2)
     ppo = PPO(learner, cfg)
     stats = ppo.update(storage, torch.zeros(4))
     assert stats["lag_kl"] > cfg.target_kl  # the versions are far apart...

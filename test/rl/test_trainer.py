@@ -58,10 +58,18 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path: Path, workers: int) -> N
     env = {"num_workers": workers}
     full_cfg = toy_config(env=env,
                           run={"total_steps": 1600, "checkpoint_every": 2, "exact_resume": True})
-    half_cfg = toy_config(env=env,
-                          run={"total_steps": 800, "checkpoint_every": 2, "exact_resume": True})
     uninterrupted = run_training(full_cfg, tmp_path / "a", progress=False)
-    run_training(half_cfg, tmp_path / "b", progress=False)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_800_steps(stats: dict[str, float]) -> None:
+        if stats["global_step"] > 800:  # iteration 5: the newest checkpoint is iteration 4's
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_training(full_cfg, tmp_path / "b", progress=False, on_iteration=kill_after_800_steps)
+    assert list_checkpoints(tmp_path / "b")[-1].name == "ckpt_000004.pt"
     resumed = run_training(full_cfg, tmp_path / "b", resume=True, progress=False)
     assert resumed["global_step"] == uninterrupted["global_step"] == 1600
     a = load_checkpoint(Path(uninterrupted["checkpoint"]))
@@ -182,6 +190,24 @@ def test_non_finite_observation_is_a_clear_error(tmp_path: Path) -> None:
     cfg = toy_config(env={"env_id": "rl_toy_env:NaNAfterTenSteps"})
     with pytest.raises(ValueError, match=r"non-finite observation from env\(s\) \[0, 1, 2, 3\]"):
         run_training(cfg, tmp_path, progress=False)
+
+
+def test_non_finite_action_is_a_clear_error() -> None:
+    """A policy gone non-finite is named as such, not passed on to the envs."""
+    cfg = toy_config()
+    envs = SyncVecEnv([make_env_factory(cfg.env) for _ in range(4)])
+    collector = InProcessCollector(envs, describe_env(envs.envs[0], cfg.env.env_id), 0.9,
+                                   first_env=4)
+    policy = ActorCritic(envs.obs_dim, envs.action_dim, cfg.model)
+    with torch.no_grad():
+        policy.actor_head.bias[0] = float("nan")
+    collector.reset(seed=0)
+    try:
+        with pytest.raises(FloatingPointError,
+                           match=r"non-finite action for env\(s\) \[4, 5, 6, 7\]"):
+            collector.collect(policy, torch.zeros(3, 4, envs.action_dim))
+    finally:
+        collector.close()
 
 
 def test_worker_failure_is_reported(tmp_path: Path) -> None:
