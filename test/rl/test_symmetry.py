@@ -203,3 +203,32 @@ def test_the_config_key_takes_auto_true_or_false(text: str, expected: bool | str
         None, {"ppo.mirror_augmentation": text}).ppo.mirror_augmentation == expected
     with pytest.raises(ValueError, match="ppo.mirror_augmentation"):
         load_train_config(None, {"ppo.mirror_augmentation": "sometimes"})
+
+
+def test_env_info_holds_a_json_mirror_and_skewed_commands_declare_none() -> None:
+    import json
+
+    import gymnasium as gym
+
+    from crawler_rl.rl.envs import describe_env
+    from crawler_rl.sim.config import load_crawler_config
+    from crawler_rl.sim.env import CrawlerEnv
+
+    class NumpyMirrorEnv(gym.Env):
+        observation_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+        action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        mirror_spec = {"obs_perm": np.array([1, 0, 2]), "obs_sign": np.array([1, 1, -1]),
+                       "action_perm": np.array([0]), "action_sign": np.array([-1])}
+
+    info = describe_env(NumpyMirrorEnv(), "numpy-mirror")
+    assert json.loads(json.dumps(info))["mirror"] == SWAP.as_dict()
+    assert configured_mirror(True, info, 3, 1).spec == SWAP
+
+    config = load_crawler_config()
+    skewed = dataclasses.replace(config, task=dataclasses.replace(config.task,
+                                                                  omega_range=(-0.2, 0.8)))
+    env = CrawlerEnv(skewed)
+    try:
+        assert describe_env(env, "CrawlerVelocity-v0")["mirror"] is None
+    finally:
+        env.close()
