@@ -95,6 +95,10 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
     base = env.unwrapped
     mirror = getattr(base, "mirror_spec", None)  # checked where it is used (rl/symmetry.py)
     if mirror is not None:  # plain ints / floats, so env_info stays JSON
+        keys = {"obs_perm", "obs_sign", "action_perm", "action_sign"}
+        if not isinstance(mirror, dict) or set(mirror) != keys:
+            raise ValueError(f"env {env_id!r}: mirror_spec must be a dict with keys "
+                             f"{sorted(keys)}, got {mirror!r}")
         info["mirror"] = {key: [int(i) for i in mirror[key]]
                           for key in ("obs_perm", "action_perm")}
         info["mirror"].update({key: [float(x) for x in mirror[key]]

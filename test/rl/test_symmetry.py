@@ -221,6 +221,10 @@ def test_env_info_holds_a_json_mirror_and_skewed_commands_declare_none() -> None
                        "action_perm": np.array([0]), "action_sign": np.array([-1])}
 
     info = describe_env(NumpyMirrorEnv(), "numpy-mirror")
+    incomplete = NumpyMirrorEnv()
+    incomplete.mirror_spec = {"obs_perm": [1, 0, 2]}
+    with pytest.raises(ValueError, match="mirror_spec must be a dict with keys"):
+        describe_env(incomplete, "incomplete-mirror")
     assert json.loads(json.dumps(info))["mirror"] == SWAP.as_dict()
     assert configured_mirror(True, info, 3, 1).spec == SWAP
 
