@@ -1,10 +1,7 @@
-"""PyBullet crawler simulator (no ROS, no torch); importing it registers CrawlerVelocity-v0."""
+"""PyBullet crawler simulator (no ROS, no torch); the env id is registered by `crawler_rl`."""
 
 from __future__ import annotations
 
-import gymnasium as gym
+from crawler_rl import ENV_ID
 
-ENV_ID = "CrawlerVelocity-v0"
-
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="crawler_rl.sim.env:CrawlerEnv")
+__all__ = ["ENV_ID"]
