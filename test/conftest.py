@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import random
+import shutil
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +16,28 @@ import pytest
 # inherits SIGINT ignored and so would every child it execs: give them the default back.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def colcon_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`colcon build` of this source tree, once per test session: the install base.
+
+    Built as on a ROS 2 install (ament_python); `source <install base>/setup.bash` puts the
+    package on AMENT_PREFIX_PATH for `ros2 launch` / `ros2 run`.
+    """
+    base = tmp_path_factory.mktemp("colcon")
+    venv_bin = str(Path(sys.executable).parent)
+    colcon = shutil.which("colcon", path=venv_bin) or shutil.which("colcon")
+    assert colcon, "colcon is installed by the 'test' extra (colcon-common-extensions)"
+    subprocess.run(
+        [colcon, "build", "--base-paths", str(REPO), "--build-base", str(base / "build"),
+         "--install-base", str(base / "install")],
+        cwd=base, check=True, capture_output=True, timeout=300,
+    )
+    return base / "install"
 
 
 @pytest.fixture

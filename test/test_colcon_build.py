@@ -1,8 +1,8 @@
-"""`colcon build` of the package, as on a real ROS 2 install (ament_python layout)."""
+"""`colcon build` of the package, as on a real ROS 2 install (ament_python layout).
 
-import shutil
-import subprocess
-import sys
+The build itself is the session fixture `colcon_install` (test/conftest.py).
+"""
+
 from pathlib import Path
 
 import pytest
@@ -13,16 +13,8 @@ NODE_EXECUTABLES = ["actor_node", "inference_node", "learner_node", "head_node",
 
 
 @pytest.mark.slow
-def test_colcon_build_installs_nodes_and_share_files(tmp_path):
-    venv_bin = str(Path(sys.executable).parent)
-    colcon = shutil.which("colcon", path=venv_bin) or shutil.which("colcon")
-    assert colcon, "colcon is installed by the 'test' extra (colcon-common-extensions)"
-    subprocess.run(
-        [colcon, "build", "--base-paths", str(REPO), "--build-base", str(tmp_path / "build"),
-         "--install-base", str(tmp_path / "install")],
-        cwd=tmp_path, check=True, capture_output=True, timeout=300,
-    )
-    prefix = tmp_path / "install" / "crawler_rl"
+def test_colcon_build_installs_nodes_and_share_files(colcon_install: Path) -> None:
+    prefix = colcon_install / "crawler_rl"
     for exe in [*NODE_EXECUTABLES, "crawler-rl"]:
         assert (prefix / "lib" / "crawler_rl" / exe).is_file(), exe  # `ros2 run crawler_rl <exe>`
     share = prefix / "share" / "crawler_rl"

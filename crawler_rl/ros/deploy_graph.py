@@ -3,6 +3,9 @@
 - `deploy_graph`: controller_node only, started disabled (the robot's drivers are already up).
 - `sim_deploy_graph`: controller_node + robot_sim_node in lockstep (RViz is added by the launch
   file or by `run_deploy` when a display exists: it is not a crawler_rl executable).
+
+Both nodes are required (graph.py's stopping rule): a controller that refuses its model ends
+the launch with an error instead of leaving the rest running.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def controller_spec(policy: Path | None, start_enabled: bool,
             "start_enabled": start_enabled,
             **(parameters or {}),
         },
+        required=True,
     )
 
 
@@ -56,7 +60,7 @@ def sim_deploy_graph(policy: Path | None, use_ik_fallback: bool = False,
     if record is not None:
         sim_parameters["record_path"] = str(Path(record).resolve())
     return Graph([controller, NodeSpec(executable=ROBOT_SIM, name=ROBOT_SIM,
-                                       parameters=sim_parameters)])
+                                       parameters=sim_parameters, required=True)])
 
 
 def graph_from_launch_arguments(arguments: dict[str, str], sim: bool) -> Graph:

@@ -3,6 +3,10 @@
 `to_launch_description` turns a Graph into a ROS 2 LaunchDescription (launch/launch_ros are
 imported lazily: they are not installable in every environment); `crawler_rl.ros.launcher`
 runs the same Graph as plain OS processes.
+
+One stopping rule for both: a graph runs until one of its `required` nodes exits (the head, when
+the learner is done or failed); then every other node is stopped, and the run's exit status is
+that node's: 0 when it finished, non-zero when it failed. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ COMPOSED_EXECUTABLES = frozenset({"head_node"})
 """Executables holding several nodes: their NodeSpec name labels the process and is not
 applied as a `__node` remap (that would give every node in it the same name)."""
 RUN_CONFIG_NAME = "config.yaml"
+HEAD_STOP_TIMEOUT = 20.0
+"""Seconds the head gets to stop: its learner's grace (head_node.LEARNER_EXIT_GRACE, 10 s, for
+a last checkpoint) plus both torch processes' own exit."""
 
 
 @dataclass
@@ -34,6 +41,10 @@ class NodeSpec:
     respawn_delay: float = 0.0
     namespace: str = ""
     extra_args: list[str] = field(default_factory=list)
+    required: bool = False
+    """When it exits the whole graph stops, with its exit code (launch's `required` node)."""
+    stop_timeout: float | None = None
+    """Seconds from SIGINT to SIGTERM when a launch stops it (None: launch's default, 5 s)."""
 
 
 @dataclass
@@ -106,6 +117,8 @@ def training_graph(cfg: TrainConfig, actors: int, envs_per_actor: int, run_dir: 
             # Inference reads it here, the learner from config_file: both serve one device.
             "device": cfg.run.device,
         },
+        required=True,
+        stop_timeout=HEAD_STOP_TIMEOUT,
     )
     nodes = [head]
     if local_actors:
@@ -166,22 +179,51 @@ def to_launch_description(graph: Graph) -> Any:
     return LaunchDescription(launch_nodes(graph))
 
 
+class RequiredNodeFailed(RuntimeError):
+    """A required node exited non-zero: raised into the launch loop to fail the launch."""
+
+
+def end_launch_on_exit(event: Any, context: Any) -> Any:
+    """`on_exit` of a required node's launch action: end the whole launch.
+
+    `ros2 launch` returns non-zero only when an exception reaches its event loop
+    (launch.LaunchService.run_async; a Shutdown action alone exits 0), so a failed required
+    node raises; the launch then shuts every process down and exits 1. An exit during a
+    shutdown already under way (Ctrl-C) is the expected result of that shutdown.
+    """
+    from launch.actions import Shutdown
+
+    if context.is_shutdown:
+        return None
+    if event.returncode != 0:
+        raise RequiredNodeFailed(f"required node {event.process_name} exited with code "
+                                 f"{event.returncode}: ending the launch")
+    return Shutdown(reason=f"required node {event.process_name} finished")
+
+
+def launch_node_arguments(spec: NodeSpec) -> dict[str, Any]:
+    """Return the `launch_ros.actions.Node` keyword arguments that start `spec`."""
+    arguments: dict[str, Any] = {
+        "package": PACKAGE,
+        "executable": spec.executable,
+        "name": None if spec.executable in COMPOSED_EXECUTABLES else spec.name,
+        "namespace": spec.namespace or None,
+        "parameters": [dict(spec.parameters)],
+        "remappings": list(spec.remappings.items()),
+        "arguments": list(spec.extra_args),
+        "respawn": spec.respawn,
+        "respawn_delay": spec.respawn_delay,
+        "output": "screen",
+    }
+    if spec.required:
+        arguments["on_exit"] = end_launch_on_exit
+    if spec.stop_timeout is not None:
+        arguments["sigterm_timeout"] = str(spec.stop_timeout)
+    return arguments
+
+
 def launch_nodes(graph: Graph) -> list[Any]:
     """One `launch_ros.actions.Node` per NodeSpec (launch_ros imported lazily)."""
     from launch_ros.actions import Node
 
-    return [
-        Node(
-            package=PACKAGE,
-            executable=spec.executable,
-            name=None if spec.executable in COMPOSED_EXECUTABLES else spec.name,
-            namespace=spec.namespace or None,
-            parameters=[dict(spec.parameters)],
-            remappings=list(spec.remappings.items()),
-            arguments=list(spec.extra_args),
-            respawn=spec.respawn,
-            respawn_delay=spec.respawn_delay,
-            output="screen",
-        )
-        for spec in graph.nodes
-    ]
+    return [Node(**launch_node_arguments(spec)) for spec in graph.nodes]

@@ -7,7 +7,8 @@ processes the update runs on another core while inference keeps answering.
 
 The child gets the same ROS arguments, dies with the head (PR_SET_PDEATHSIG, SIGKILL), and
 when it exits on its own the head leaves with its exit code, so a launcher sees one process
-that fails and respawns as a whole.
+that fails and respawns as a whole. The learner exits 0 when training is done: the head then
+exits 0, and as the graph's required node (crawler_rl.ros.graph) it ends the whole run.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from crawler_rl.ros.runtime import spin_until_shutdown
 from crawler_rl.ros.signals import dump_stacks_on_sigusr1, request_stack_dumps, take_sigint
 
 LEARNER_MODULE = "crawler_rl.ros.learner_node"
-LEARNER_EXIT_GRACE = 5.0
-"""Seconds the learner gets to leave after SIGINT (it may be writing a checkpoint)."""
+LEARNER_EXIT_GRACE = 10.0
+"""Seconds the learner gets to leave after SIGINT (it may be writing a checkpoint; a torch
+process alone takes seconds to exit on a loaded machine). graph.HEAD_STOP_TIMEOUT covers it."""
 
 
 class LearnerExited(Exception):
@@ -92,8 +94,14 @@ def main(args: list[str] | None = None) -> None:
         spin_until_shutdown(executor.spin)
     except LearnerExited as exited:
         code = exited.code
-        node.get_logger().error(f"{exited}; head shutting down")
+        if code == 0:
+            node.get_logger().info("learner finished training; head shutting down")
+        else:
+            node.get_logger().error(f"{exited}; head shutting down")
     finally:
+        # Stopping now: a second Ctrl-C (a terminal's group SIGINT plus the launcher's own)
+        # must not cut the learner's last checkpoint short; launchers escalate to SIGTERM.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

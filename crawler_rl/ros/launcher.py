@@ -226,10 +226,11 @@ def _raise_terminate(signum: int, frame: Any) -> None:
 
 def run_graph(graph: Graph, total_steps: int | None, log_dir: Path | None = None,
               progress: bool = True, shutdown_timeout: float = 10.0) -> int:
-    """Run `graph` until the learner reports `done` (or, without total_steps, until Ctrl-C).
+    """Run `graph` until a required node exits (graph.py's stopping rule) or Ctrl-C.
 
-    Returns 0 on success, 130 on interruption, or the exit code of a non-respawning node
-    that died early.
+    `total_steps` sizes the progress bar (the learner's metrics). Returns the required node's
+    exit code (0 when the head finished training), 130 on interruption, or the exit code (1
+    for 0) of another non-respawning node that exited.
     """
     from tqdm import tqdm
 
@@ -248,14 +249,15 @@ def run_graph(graph: Graph, total_steps: int | None, log_dir: Path | None = None
                 if step > bar.n:
                     bar.update(step - bar.n)
                     bar.set_postfix(_postfix(metrics), refresh=False)
-                if metrics.get("done"):
-                    break
             else:
                 time.sleep(0.2)
             finished = processes.poll()
             if finished:
                 name, code = next(iter(finished.items()))
-                LOG.error("%s exited early with code %s; stopping the graph", name, code)
+                if processes.running[name].spec.required and code == 0:
+                    LOG.info("%s finished; stopping the graph", name)
+                    break
+                LOG.error("%s exited with code %s; stopping the graph", name, code)
                 result = code or 1
                 break
     except (KeyboardInterrupt, _Terminate):

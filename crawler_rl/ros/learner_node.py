@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
+from rclpy.task import Future
 from std_msgs.msg import String, UInt8MultiArray
 from std_srvs.srv import Trigger
 
@@ -118,6 +119,10 @@ class LearnerNode(Node):
             f"{self.params['envs_per_update']} envs x {self.cfg.ppo.num_steps} steps per update "
             f"on {describe_device(self.device)}"
         )
+        # Done when training is complete: `main` then leaves with exit code 0.
+        self.finished: Future = Future()
+        if self.done:
+            self.finish()
 
     def restore(self) -> None:
         """Load the newest good checkpoint of run_dir (CPU tensors) onto the policy's device."""
@@ -273,6 +278,13 @@ class LearnerNode(Node):
 
                 export_checkpoint(checkpoint, self.run_dir / "controller.onnx")
         self.publish_metrics()
+        if self.done:
+            self.finish()
+
+    def finish(self) -> None:
+        """Training is complete (final checkpoint and export written): log totals, leave."""
+        self.get_logger().info(f"training done: {json.dumps(self.status())}")
+        self.finished.set_result(True)
 
     def save(self) -> Path:
         """Write an atomic checkpoint (CPU tensors, whatever the device) and prune old ones."""
@@ -312,8 +324,8 @@ class LearnerNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    """Run the learner until shutdown."""
-    run_node(LearnerNode, args)
+    """Run the learner until training is done (exit code 0) or shutdown."""
+    run_node(LearnerNode, args, until=lambda node: node.finished)
 
 
 if __name__ == "__main__":

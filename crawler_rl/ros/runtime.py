@@ -12,6 +12,7 @@ import rclpy
 from rclpy.callback_groups import CallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.task import Future
 from std_srvs.srv import Trigger
 
 from crawler_rl.ros.signals import dump_stacks_on_sigusr1
@@ -80,14 +81,22 @@ def _context_goes_down(settle: float) -> bool:
     return True
 
 
-def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
-    """Init rclpy, spin the node until Ctrl-C or external shutdown, then clean up."""
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
+             until: Callable[[Any], Future] | None = None) -> None:
+    """Init rclpy, spin the node until Ctrl-C or external shutdown, then clean up.
+
+    With `until`, spinning also ends (normally, exit code 0) when `until(node)` completes.
+    """
     rclpy.init(args=args)
     dump_stacks_on_sigusr1()
     node = None
     try:
         node = make_node()
-        spin_until_shutdown(lambda: rclpy.spin(node))
+        if until is None:
+            spin_until_shutdown(lambda: rclpy.spin(node))
+        else:
+            finished = until(node)
+            spin_until_shutdown(lambda: rclpy.spin_until_future_complete(node, finished))
     finally:
         if node is not None:
             node.destroy_node()

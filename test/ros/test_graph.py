@@ -1,23 +1,24 @@
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
 from pathlib import Path
 
 import pytest
 import yaml
+from launch_file_rig import StartedNode, declared, evaluate, load, require_launch_ros, started
 
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.ros.graph import (
     LAUNCH_ARGUMENTS,
+    PACKAGE,
+    NodeSpec,
+    RequiredNodeFailed,
+    end_launch_on_exit,
     graph_from_launch_arguments,
+    launch_node_arguments,
     to_launch_description,
     training_graph,
 )
 from crawler_rl.ros.launcher import format_param, node_command
-
-LAUNCH_DIR = Path(__file__).resolve().parents[2] / "launch"
 
 
 def cfg() -> TrainConfig:
@@ -57,79 +58,68 @@ def test_node_command_types_parameters_for_rcl_yaml() -> None:
         format_param([1, 2])
 
 
-@pytest.fixture
-def fake_launch(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
-    """Minimal stand-ins for launch / launch_ros (not installable here): record what is built."""
-
-    class LaunchDescription:
-        def __init__(self, entities: list) -> None:
-            self.entities = list(entities)
-
-    class DeclareLaunchArgument:
-        def __init__(self, name: str, default_value: str, description: str) -> None:
-            self.name, self.default_value = name, default_value
-
-    class OpaqueFunction:
-        def __init__(self, function) -> None:
-            self.function = function
-
-    class Node:
-        def __init__(self, **kwargs) -> None:
-            self.kwargs = kwargs
-
-    launch = types.ModuleType("launch")
-    launch.LaunchDescription = LaunchDescription
-    launch_actions = types.ModuleType("launch.actions")
-    launch_actions.DeclareLaunchArgument = DeclareLaunchArgument
-    launch_actions.OpaqueFunction = OpaqueFunction
-    launch.actions = launch_actions
-    launch_ros = types.ModuleType("launch_ros")
-    launch_ros_actions = types.ModuleType("launch_ros.actions")
-    launch_ros_actions.Node = Node
-    launch_ros.actions = launch_ros_actions
-    for name, module in (("launch", launch), ("launch.actions", launch_actions),
-                         ("launch_ros", launch_ros), ("launch_ros.actions", launch_ros_actions)):
-        monkeypatch.setitem(sys.modules, name, module)
-    return types.SimpleNamespace(OpaqueFunction=OpaqueFunction, DeclareLaunchArgument=(
-        DeclareLaunchArgument))
+def expected_start(spec: NodeSpec) -> tuple:
+    """What launch_ros must start for a NodeSpec (as launch_file_rig.StartedNode fields)."""
+    timeout = "5" if spec.stop_timeout is None else str(spec.stop_timeout)
+    return (PACKAGE, spec.executable, None if spec.executable == "head_node" else spec.name,
+            spec.parameters, list(spec.remappings.items()), timeout)
 
 
-def load_launch_file(name: str):
-    spec = importlib.util.spec_from_file_location(name.replace(".", "_"), LAUNCH_DIR / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.generate_launch_description()
+def as_started(node: StartedNode) -> tuple:
+    return (node.package, node.executable, node.name, node.parameters, node.remappings,
+            node.sigterm_timeout)
 
 
 @pytest.mark.parametrize("part", ["train", "head", "actors"])
-def test_launch_files_start_exactly_the_graph(
-    part: str, fake_launch: types.SimpleNamespace, tmp_path: Path
-) -> None:
+def test_launch_files_start_exactly_the_graph(part: str, tmp_path: Path) -> None:
+    require_launch_ros()
     config = tmp_path / "train.yaml"
     config.write_text(yaml.safe_dump(cfg().to_dict()))
-    description = load_launch_file(f"{part}.launch.py")
-    declared = [e for e in description.entities
-                if isinstance(e, fake_launch.DeclareLaunchArgument)]
-    assert {d.name for d in declared} == set(LAUNCH_ARGUMENTS)
-    (opaque,) = [e for e in description.entities if isinstance(e, fake_launch.OpaqueFunction)]
+    description = load(f"{part}.launch.py")
+    assert declared(description) == {name: default
+                                     for name, (default, _) in LAUNCH_ARGUMENTS.items()}
     arguments = {"config": str(config), "run_dir": str(tmp_path / "run"), "actors": "2",
                  "envs_per_actor": "3", "resume": "false"}
-    nodes = opaque.function(types.SimpleNamespace(launch_configurations=arguments))
+    context, actions = evaluate(description, arguments)
     graph = graph_from_launch_arguments(arguments, part)
-    assert len(nodes) == len(graph.nodes) > 0
-    for node, spec in zip(nodes, graph.nodes, strict=True):
-        kwargs = node.kwargs
-        assert kwargs["package"] == "crawler_rl" and kwargs["executable"] == spec.executable
-        assert kwargs["name"] == (None if spec.executable == "head_node" else spec.name)
-        assert kwargs["parameters"] == [spec.parameters]
-        assert kwargs["respawn"] == spec.respawn
+    assert len(graph.nodes) > 0
+    assert [as_started(started(context, action)) for action in actions] == [
+        expected_start(spec) for spec in graph.nodes]
     if part != "actors":
         written = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
         assert written["ppo"]["num_steps"] == 8
 
 
-def test_to_launch_description_wraps_every_node(fake_launch, tmp_path: Path) -> None:
+def test_the_head_ends_the_launch_and_actors_respawn(tmp_path: Path) -> None:
+    graph = training_graph(cfg(), 2, 1, tmp_path)
+    head = launch_node_arguments(graph.by_name("head"))
+    actor = launch_node_arguments(graph.by_name("actor_1"))
+    assert head["on_exit"] is end_launch_on_exit and not head["respawn"]
+    assert "on_exit" not in actor and actor["respawn"] and actor["respawn_delay"] == 1.0
+
+
+def test_a_required_node_exit_shuts_the_launch_down_and_a_failure_fails_it() -> None:
+    require_launch_ros()
+    from launch.actions import Shutdown
+    from launch.events.process import ProcessExited
+
+    from launch import LaunchContext
+
+    def exited(code: int) -> ProcessExited:
+        return ProcessExited(action=None, name="head_node-1", cmd=["head_node"], cwd=None,
+                             env=None, pid=1, returncode=code)
+
+    context = LaunchContext()
+    assert isinstance(end_launch_on_exit(exited(0), context), Shutdown)
+    with pytest.raises(RequiredNodeFailed, match="head_node-1 exited with code -9"):
+        end_launch_on_exit(exited(-9), context)
+    context._set_is_shutdown(True)  # already stopping (Ctrl-C): its exit is expected
+    assert end_launch_on_exit(exited(-2), context) is None
+
+
+def test_to_launch_description_wraps_every_node(tmp_path: Path) -> None:
+    require_launch_ros()
     graph = training_graph(cfg(), 2, 1, tmp_path)
     description = to_launch_description(graph)
-    assert [e.kwargs["executable"] for e in description.entities] == [
+    assert [e.node_executable for e in description.entities] == [
         "head_node", "actor_node", "actor_node"]

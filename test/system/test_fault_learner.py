@@ -118,10 +118,14 @@ def test_head_killed_three_times_resumes_from_the_last_good_checkpoint(
             good = [p for p in list_checkpoints(run_dir)
                     if p != truncated or p.stat().st_size != truncated_size]
             expected_resumes.append(iteration_of(good[-1]) if good else 0)
-        assert monitor.wait_for(lambda: monitor.latest.get("done", False), 180), (
-            "no done metrics within 180 s of the last restart", monitor.latest)
-        learner = monitor.status("/learner/status")
-        assert learner is not None, monitor.status_failure
+        # The last restart is the run's last head: done, its learner exits 0 and so does it.
+        assert monitor.wait_for(lambda: processes.running["head"].respawns == KILLS, 30)
+        head.respawn = False
+        deadline = time.monotonic() + 180
+        while "head" not in (finished := processes.poll()) and time.monotonic() < deadline:
+            monitor.executor.spin_once(timeout_sec=0.05)
+        assert finished == {"head": 0}, (
+            "the head did not finish within 180 s of the last restart", finished, monitor.latest)
     finally:
         monitor.close()
         codes = processes.shutdown()
@@ -145,6 +149,7 @@ def test_head_killed_three_times_resumes_from_the_last_good_checkpoint(
     assert all(torch.isfinite(t).all() for t in final.model.values())
     assert not list((run_dir / "checkpoints").glob("*.tmp"))  # no half-written leftovers
     log = (run_dir / "logs" / "head.log").read_text()
+    learner = json.loads(re.findall(r"training done: (\{.*\})", log)[-1])  # its last status
     assert f"skipping bad checkpoint {truncated}" in log, log[-3000:]
     resumed = [int(n) for n in re.findall(r"resumed from \S*ckpt_(\d+)\.pt", log)]
     assert resumed == [r for r in expected_resumes if r > 0], (resumed, expected_resumes)
@@ -182,6 +187,7 @@ def test_a_run_resumed_from_its_final_checkpoint_reports_done_and_trains_no_more
     resumed = LearnerNode(context=ros_context, parameter_overrides=params)
     try:
         assert resumed.done and resumed.iteration == 3
-        assert read_metrics(tmp_path)[-1]["done"]  # the launcher stops on this line
+        assert read_metrics(tmp_path)[-1]["done"]
+        assert resumed.finished.done()  # its main returns: the learner exits 0 at once
     finally:
         resumed.destroy_node()
