@@ -12,9 +12,11 @@ import rclpy
 from rclpy.callback_groups import CallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from std_srvs.srv import Trigger
 
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
+from crawler_rl.stopping import exit_code
 
 
 def serve_status(node: Node, status: Callable[[], dict[str, Any]],
@@ -92,3 +94,27 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> No
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def run_node_until_signal(make_node: Callable[[], Node], on_signal: Callable[[Node], None],
+                          args: list[str] | None = None) -> None:
+    """Run a node like `run_node`; SIGINT or SIGTERM ends it with 130 or 143.
+
+    The callback that is running finishes first, then `on_signal(node)` runs (a final
+    checkpoint, say) before the node is destroyed.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = stop_on_signals()
+    dump_stacks_on_sigusr1()
+    node = None
+    try:
+        node = make_node()
+        spin_until_stopped(node, stop)
+        if stop.signum is not None:
+            on_signal(node)
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    if stop.signum is not None:
+        raise SystemExit(exit_code(stop.signum))
