@@ -1,11 +1,14 @@
 """The `crawler-rl` command: train, export, eval, deploy, actors and a baseline drive.
 
 Every subcommand imports its heavy modules lazily so `crawler-rl --help` stays instant.
+Stopping (docs/stopping.md): SIGINT, SIGTERM and SIGHUP end a command with 130, 143 and 129,
+after what it must do on the way out (a final checkpoint, a zero wheel command).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -194,14 +197,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `crawler-rl` console script."""
+    from crawler_rl.stopping import Stopped, exit_code
+
     args = build_parser().parse_args(argv)
+    # Started as a background job of a script, SIGINT arrives ignored: `kill -INT` must still
+    # stop the command the documented way (the long-running ones handle it themselves).
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return int(args.handler(args) or 0)
     except (ValueError, FileNotFoundError) as error:
         print(f"crawler-rl {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Stopped as stopped:
+        resume = "; continue with --resume" if args.command == "train" else ""
+        print(f"crawler-rl {args.command}: {stopped}{resume}", file=sys.stderr)
+        return stopped.exit_code
     except KeyboardInterrupt:
-        return 130
+        return exit_code(signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,17 @@ weights and every env's sampling noise with each request, so a worker's rollout 
 `collector.collect_rollout` on the same envs in-process. Env seeding is SyncVecEnv's (env i
 gets seed + i). Nothing is pickled: workers are forked (inheriting the configs) and messages
 are raw array bytes behind a JSON index.
+
+Workers die with the trainer whatever ends it (PR_SET_PDEATHSIG SIGKILL), ignore SIGINT (a
+Ctrl-C reaches the whole process group: the trainer decides how to stop) and die on SIGTERM.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
+import signal
 import struct
 from multiprocessing.connection import Connection
 from typing import Any
@@ -23,6 +28,7 @@ import torch
 from crawler_rl.rl.collector import InProcessCollector, check_noise_shape
 from crawler_rl.rl.config import EnvConfig, ModelConfig
 from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.stopping import STOP_SIGNALS, die_with_parent
 
 _RESET, _COLLECT, _CLOSE, _ERROR = b"R", b"P", b"C", b"E"
 _STATE = "state."
@@ -57,9 +63,17 @@ def _unpack(data: bytes) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _follow_the_trainer(trainer_pid: int) -> None:
+    """Signal dispositions of a worker (it inherits the trainer's handlers at fork)."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN if signum == signal.SIGINT else signal.SIG_DFL)
+    die_with_parent(signal.SIGKILL, trainer_pid)
+
+
 def _worker(connection: Connection, env_cfg: EnvConfig, model_cfg: ModelConfig, gamma: float,
-            num_envs: int, first_env: int) -> None:
+            num_envs: int, first_env: int, trainer_pid: int) -> None:
     """Serve reset/collect requests for `num_envs` envs until told to close."""
+    _follow_the_trainer(trainer_pid)
     from crawler_rl.rl.envs import describe_env, make_env_factory
     from crawler_rl.sim.vec_env import SyncVecEnv
 
@@ -118,19 +132,24 @@ class RolloutWorkers:
         self.offsets = np.cumsum([0, *self.counts[:-1]]).tolist()
         self.connections: list[Connection] = []
         self.processes = []
+        # Whether requests are out that the workers have not answered (see `close`).
+        self.busy = False
         for count, offset in zip(self.counts, self.offsets, strict=True):
             parent, child = context.Pipe()
             process = context.Process(target=_worker, args=(child, env_cfg, model_cfg, gamma,
-                                                            count, offset), daemon=True)
+                                                            count, offset, os.getpid()),
+                                      daemon=True)
             process.start()
             child.close()
             self.connections.append(parent)
             self.processes.append(process)
+        self.busy = True  # starting: `close` terminates them, e.g. on a stop signal
         try:
             ready = [self._receive(index) for index in range(num_workers)]
-        except RuntimeError:
+        except BaseException:
             self.close()  # the workers that did start
             raise
+        self.busy = False
         self.env_info: dict[str, Any] = json.loads(ready[0]["env_info"].tobytes())
         self.obs_dim = int(ready[0]["obs_dim"])
         self.action_dim = int(ready[0]["action_dim"])
@@ -152,11 +171,13 @@ class RolloutWorkers:
 
     def reset(self, seed: int | None = None) -> None:
         """Reset every env (env i gets seed + i)."""
+        self.busy = True
         for index, offset in enumerate(self.offsets):
             worker_seed = _NO_SEED if seed is None else seed + offset
             self._send(index, _RESET + struct.pack("<q", worker_seed))
         for index in range(len(self.connections)):
             self._receive(index)
+        self.busy = False
 
     def collect(self, policy: ActorCritic, noise: torch.Tensor) -> dict[str, np.ndarray]:
         """One rollout of all envs with `policy`'s current weights (see `collect_rollout`).
@@ -167,16 +188,25 @@ class RolloutWorkers:
         state = {_STATE + name: tensor.detach().cpu().numpy()
                  for name, tensor in policy.state_dict().items()}
         noise_np = noise.cpu().numpy()
+        self.busy = True
         for index, (offset, count) in enumerate(zip(self.offsets, self.counts, strict=True)):
             self._send(index, _COLLECT + _pack(
                 {**state, "noise": noise_np[:, offset:offset + count]}))
         parts = [self._receive(index) for index in range(len(self.connections))]
+        self.busy = False
         keys = set.intersection(*(set(part) for part in parts))
         return {key: np.concatenate([part[key] for part in parts], axis=-1 if key ==
                                     "last_values" else 1) for key in sorted(keys)}
 
     def close(self) -> None:
-        """Stop the workers (they close their envs)."""
+        """Stop the workers: idle ones close their envs, busy ones are terminated at once.
+
+        Busy: a rollout abandoned by a stop signal or an error; waiting for it would delay
+        the stop by a whole rollout.
+        """
+        if self.busy:
+            for process in self.processes:
+                process.terminate()
         for connection in self.connections:
             try:
                 connection.send_bytes(_CLOSE)
@@ -186,6 +216,6 @@ class RolloutWorkers:
         for process in self.processes:
             process.join(timeout=5.0)
             if process.is_alive():
-                process.terminate()
+                process.kill()
                 process.join(timeout=1.0)
         self.connections, self.processes = [], []

@@ -12,6 +12,11 @@ the envs are reset with a seed at the start and on resume. With `run.exact_resum
 re-seeded at every checkpoint boundary (iterations that are multiples of `run.checkpoint_every`),
 so resuming from a periodic checkpoint continues exactly like an uninterrupted run; that cuts
 every episode at the boundary, which costs sample efficiency, so it is off by default.
+
+Stopping: SIGINT, SIGTERM or SIGHUP abandons the rollout being collected (an update and a
+checkpoint are never cut), writes a final checkpoint of the last completed update, the one a
+periodic checkpoint at that iteration would be, and raises `stopping.Stopped`; `resume`
+continues from it. SIGKILL loses the iterations since the last periodic checkpoint.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +60,7 @@ from crawler_rl.rl.rollout_workers import RolloutWorkers
 from crawler_rl.rl.storage import RolloutStorage
 from crawler_rl.rl.symmetry import configured_mirror
 from crawler_rl.sim.vec_env import SyncVecEnv
+from crawler_rl.stopping import Stopped, StopRequest
 
 LOG = logging.getLogger(__name__)
 Collector = InProcessCollector | RolloutWorkers
@@ -146,11 +153,25 @@ def run_training(
     torch.set_num_threads(cfg.run.torch_threads)
     seed_everything(cfg.run.seed)
 
-    collector = make_collector(cfg)
-    try:
-        return _train(cfg, run_dir, resume, progress, on_iteration, device, collector)
-    finally:
-        collector.close()
+    with StopRequest() as stop:
+        with stop.interruptible():
+            collector = make_collector(cfg)
+        try:
+            return _train(cfg, run_dir, resume, progress, on_iteration, device, collector, stop)
+        finally:
+            collector.close()
+
+
+@dataclass
+class _UpdateBoundary:
+    """What a checkpoint holds besides the live policy and optimizer, taken after an update.
+
+    The next iteration draws noise and anneals the learning rate before its update: a stop
+    in between must checkpoint these values, not the advanced ones.
+    """
+
+    rng_state: dict[str, Any]
+    learning_rate: float
 
 
 def _train(
@@ -161,6 +182,7 @@ def _train(
     on_iteration: Callable[[dict[str, float]], None] | None,
     device: torch.device,
     collector: Collector,
+    stop: StopRequest,
 ) -> dict[str, Any]:
     """`run_training` once the collector exists (the caller closes it)."""
     from torch.utils.tensorboard import SummaryWriter
@@ -178,22 +200,27 @@ def _train(
     num_iterations = math.ceil(cfg.run.total_steps / batch_size)
 
     iteration, global_step = 0, 0
+    last_checkpoint: Path | None = None
     if resume:
         found = latest_good_checkpoint(run_dir)
         if found is None:
             LOG.warning("no usable checkpoint in %s: starting a new run", run_dir)
         else:
             iteration, global_step = _restore(found, policy, ppo, collector)
+            last_checkpoint = found
             LOG.info("resumed from %s (iteration %d, step %d)", found, iteration, global_step)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
-    def write_checkpoint(at_iteration: int) -> Path:
+    def write_checkpoint(at_iteration: int, boundary: _UpdateBoundary) -> Path:
         return save_checkpoint(checkpoint_path(run_dir, at_iteration), Checkpoint(
             model=policy.state_dict(), optimizer=ppo.optimizer.state_dict(),
             iteration=at_iteration, global_step=global_step, config=cfg.to_dict(),
-            learning_rate=ppo.learning_rate, obs_dim=collector.obs_dim,
-            action_dim=collector.action_dim, env_info=env_info, rng_state=capture_rng_state(),
+            learning_rate=boundary.learning_rate, obs_dim=collector.obs_dim,
+            action_dim=collector.action_dim, env_info=env_info, rng_state=boundary.rng_state,
         ))
+
+    def update_boundary() -> _UpdateBoundary:
+        return _UpdateBoundary(capture_rng_state(), ppo.learning_rate)
 
     writer = SummaryWriter(str(run_dir / "tb"))
     stats = RolloutStats(collector.num_envs)
@@ -202,23 +229,28 @@ def _train(
                desc=f"{cfg.run.run_name or run_dir.name} ({device})")
     first: dict[str, float] | None = None
     last: dict[str, float] = {}
-    last_checkpoint: Path | None = None
+    checkpointed_iteration = iteration  # the resumed checkpoint's, or none before an update
+    boundary = update_boundary()
+    stopped: Stopped | None = None
     start_time = time.perf_counter()
     start_step = global_step
     needs_reset = True
     try:
         while iteration < num_iterations:
-            if needs_reset or (cfg.run.exact_resume
-                               and iteration % cfg.run.checkpoint_every == 0):
-                collector.reset(seed=env_reset_seed(cfg, iteration))
-                stats.running_return[:] = 0.0  # a cut episode's return is not reported
-                needs_reset = False
-            iteration_start = time.perf_counter()
-            ppo.anneal(global_step / cfg.run.total_steps)
-            stats.begin()
-            # Sampling noise for every env from the seeded (and checkpointed) torch RNG.
-            noise = torch.randn(cfg.ppo.num_steps, collector.num_envs, collector.action_dim)
-            rollout = collector.collect(policy, noise)
+            # Up to the rollout's end a stop signal abandons the iteration at once; from the
+            # update on it waits for this check at the start of the next one.
+            with stop.interruptible():
+                if needs_reset or (cfg.run.exact_resume
+                                   and iteration % cfg.run.checkpoint_every == 0):
+                    collector.reset(seed=env_reset_seed(cfg, iteration))
+                    stats.running_return[:] = 0.0  # a cut episode's return is not reported
+                    needs_reset = False
+                iteration_start = time.perf_counter()
+                ppo.anneal(global_step / cfg.run.total_steps)
+                stats.begin()
+                # Sampling noise for every env from the seeded (and checkpointed) torch RNG.
+                noise = torch.randn(cfg.ppo.num_steps, collector.num_envs, collector.action_dim)
+                rollout = collector.collect(policy, noise)
             fill_storage(storage, rollout, stats)
             update = ppo.update(storage, torch.from_numpy(rollout["last_values"]).to(device))
             # The normalizer learns from rollouts only, after the update that used this
@@ -237,16 +269,27 @@ def _train(
             bar.update(batch_size)
             bar.set_postfix(_postfix(last), refresh=False)
 
+            boundary = update_boundary()
             if iteration % cfg.run.checkpoint_every == 0 or iteration == num_iterations:
-                last_checkpoint = write_checkpoint(iteration)
+                last_checkpoint = write_checkpoint(iteration, boundary)
+                checkpointed_iteration = iteration
                 prune_checkpoints(run_dir, cfg.run.keep_checkpoints)
+    except Stopped as signal_stop:
+        stopped = signal_stop
     finally:
         bar.close()
         writer.close()
+    if stopped is not None:
+        if checkpointed_iteration != iteration:
+            last_checkpoint = write_checkpoint(iteration, boundary)
+            prune_checkpoints(run_dir, cfg.run.keep_checkpoints)
+        where = (f"; final checkpoint {last_checkpoint} (iteration {iteration}, step "
+                 f"{global_step})" if last_checkpoint else " before the first update")
+        raise Stopped(stopped.signum, where)
 
     wall_time = time.perf_counter() - start_time
     if last_checkpoint is None:
-        last_checkpoint = write_checkpoint(iteration)
+        last_checkpoint = write_checkpoint(iteration, boundary)
     summary: dict[str, Any] = {
         "run_dir": str(run_dir),
         "env_id": cfg.env.env_id,

@@ -25,6 +25,7 @@ from crawler_rl.ros.graph import Graph, NodeSpec
 from crawler_rl.ros.launcher import ProcessGraph
 from crawler_rl.ros.onnx_controller import OnnxPolicy
 from crawler_rl.ros.recording import check_record_path
+from crawler_rl.stopping import StopRequest, child_setup, exit_code
 
 LOG = logging.getLogger(__name__)
 SQUARE_SECONDS = 1.0 + 4 * (4.0 + 3.2)
@@ -38,7 +39,7 @@ def _start_rviz() -> subprocess.Popen | None:
         LOG.info("RViz not started (rviz2 not found or no display)")
         return None
     return subprocess.Popen([rviz, "-d", str(config_path(RVIZ_CONFIG))],
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=child_setup(signal.SIGTERM))
 
 
 def build_graph(sim: bool, policy: Path | None, record: Path | None,
@@ -58,8 +59,9 @@ def run_deploy(sim: bool, policy: Path | None, record: Path | None = None,
                duration: float | None = None) -> int:
     """Run controller_node (and robot_sim_node) until Ctrl-C or `duration` seconds.
 
-    Returns 0, 130 on interruption, or the exit code of a node that stopped early (2: the
-    controller refused the model).
+    Returns 0, 128 + the signal number when stopped by SIGINT, SIGTERM or SIGHUP (the
+    controller's last command is zero in every case), or the exit code of a node that stopped
+    early (2: the controller refused the model).
     """
     if policy is not None:
         OnnxPolicy(policy)  # refuse a bad model here, with the message, before any process
@@ -72,9 +74,24 @@ def run_deploy(sim: bool, policy: Path | None, record: Path | None = None,
     if duration is not None and duration <= 0:
         raise ValueError(f"--duration must be > 0 s, got {duration!r}")
     graph = build_graph(sim, policy, record, duration)
+    with StopRequest() as stop:
+        result = _run_until_stopped(graph, sim, duration, stop)
+    if stop.signum is not None:
+        return exit_code(stop.signum)
+    if record is not None and result == 0:
+        if record.is_file():
+            print(f"recorded the run to {record}")
+        else:
+            LOG.error("robot_sim_node wrote no recording to %s", record)
+            result = 1
+    return result
+
+
+def _run_until_stopped(graph: Graph, sim: bool, duration: float | None,
+                       stop: StopRequest) -> int:
+    """Start the graph, watch it until a stop signal, `duration` or a node's early exit."""
     processes = ProcessGraph(graph)
     rviz = _start_rviz() if sim else None
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     result = 0
     end = time.monotonic() + duration if duration is not None else float("inf")
     try:
@@ -83,7 +100,7 @@ def run_deploy(sim: bool, policy: Path | None, record: Path | None = None,
             LOG.warning("controller_node started DISABLED: enable with "
                         "`ros2 service call /controller_node/enable std_srvs/srv/SetBool "
                         "\"{data: true}\"`")
-        while time.monotonic() < end:
+        while time.monotonic() < end and not stop.requested:
             time.sleep(0.2)
             finished = {name: code for name, code in processes.poll().items()
                         if name != SQUARE_PATH}
@@ -92,18 +109,9 @@ def run_deploy(sim: bool, policy: Path | None, record: Path | None = None,
                 LOG.error("%s exited early with code %s; stopping", name, code)
                 result = code or 1
                 break
-    except KeyboardInterrupt:
-        result = 130
     finally:
         processes.shutdown()
         if rviz is not None:
             rviz.terminate()
             rviz.wait(5.0)
-        signal.signal(signal.SIGTERM, previous)
-    if record is not None and result == 0:
-        if record.is_file():
-            print(f"recorded the run to {record}")
-        else:
-            LOG.error("robot_sim_node wrote no recording to %s", record)
-            result = 1
     return result

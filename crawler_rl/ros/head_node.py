@@ -13,7 +13,6 @@ exits 0, and as the graph's required node (crawler_rl.ros.graph) it ends the who
 
 from __future__ import annotations
 
-import ctypes
 import signal
 import subprocess
 import sys
@@ -23,7 +22,8 @@ from rclpy.executors import SingleThreadedExecutor
 
 from crawler_rl.ros.inference_node import InferenceNode
 from crawler_rl.ros.runtime import spin_until_shutdown
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, request_stack_dumps, take_sigint
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1, request_stack_dumps
+from crawler_rl.stopping import child_setup
 
 LEARNER_MODULE = "crawler_rl.ros.learner_node"
 LEARNER_EXIT_GRACE = 10.0
@@ -39,13 +39,6 @@ class LearnerExited(Exception):
         self.code = code
 
 
-def _die_with_head() -> None:
-    """In the learner child before exec: get SIGKILL when the head goes away; obey SIGINT."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    take_sigint()
-
-
 def start_learner(ros_args: list[str]) -> subprocess.Popen:
     """Start the learner node as a child process with the head's ROS arguments.
 
@@ -54,7 +47,7 @@ def start_learner(ros_args: list[str]) -> subprocess.Popen:
     and fail the head with exit code 1.
     """
     return subprocess.Popen([sys.executable, "-m", LEARNER_MODULE, *ros_args],
-                            preexec_fn=_die_with_head, process_group=0)
+                            preexec_fn=child_setup(signal.SIGKILL), process_group=0)
 
 
 def stop_learner(learner: subprocess.Popen) -> int:

@@ -1,14 +1,14 @@
 """Run a Graph as OS processes with real DDS: respawn, progress bar, clean shutdown.
 
 Each NodeSpec becomes `python -m crawler_rl.ros.<executable> --ros-args -r __node:=<name>
--p key:=value ...` in its own process group. Children get SIGTERM if the launcher dies
-(PR_SET_PDEATHSIG), and `shutdown` sends SIGINT, then SIGTERM, then SIGKILL, so no process
-outlives the launcher.
+-p key:=value ...` in its own process group. Children get SIGTERM if the launcher dies, also
+by SIGKILL (PR_SET_PDEATHSIG), and `shutdown` sends SIGINT, then SIGTERM, then SIGKILL, so no
+process outlives the launcher. SIGINT, SIGTERM or SIGHUP to the launcher shut the graph down
+and it exits with 130, 143 or 129.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -29,7 +29,8 @@ from crawler_rl.ros.graph import (
     training_graph,
     write_run_config,
 )
-from crawler_rl.ros.signals import request_stack_dumps, take_sigint
+from crawler_rl.ros.signals import request_stack_dumps
+from crawler_rl.stopping import StopRequest, child_setup, exit_code
 
 LOG = logging.getLogger(__name__)
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
@@ -72,13 +73,6 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the launcher goes away; obey SIGINT."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    take_sigint()
-
-
 @dataclass
 class ManagedProcess:
     """A running NodeSpec and its restart bookkeeping."""
@@ -107,7 +101,7 @@ class ProcessGraph:
             return subprocess.Popen(
                 node_command(spec), env=self.env, stdout=output,
                 stderr=subprocess.STDOUT if output else None,
-                start_new_session=True, preexec_fn=_die_with_parent,
+                start_new_session=True, preexec_fn=child_setup(signal.SIGTERM),
             )
         finally:
             if output is not None:
@@ -216,25 +210,23 @@ def _postfix(metrics: dict[str, Any]) -> dict[str, str]:
             if isinstance(metrics.get(key), (int, float))}
 
 
-class _Terminate(Exception):
-    """SIGTERM to the launcher: shut the graph down like Ctrl-C."""
-
-
-def _raise_terminate(signum: int, frame: Any) -> None:
-    raise _Terminate()
-
-
 def run_graph(graph: Graph, total_steps: int | None, log_dir: Path | None = None,
               progress: bool = True, shutdown_timeout: float = 10.0) -> int:
     """Run `graph` until a required node exits (graph.py's stopping rule) or Ctrl-C.
 
     `total_steps` sizes the progress bar (the learner's metrics). Returns the required node's
-    exit code (0 when the head finished training), 130 on interruption, or the exit code (1
-    for 0) of another non-respawning node that exited.
+    exit code (0 when the head finished training), 128 + the signal number when stopped by
+    SIGINT, SIGTERM or SIGHUP (checked every 0.2 s; a second one does not cut the shutdown
+    short), or the exit code (1 for 0) of another non-respawning node that exited.
     """
+    with StopRequest() as stop:
+        return _run_graph(graph, total_steps, log_dir, progress, shutdown_timeout, stop)
+
+
+def _run_graph(graph: Graph, total_steps: int | None, log_dir: Path | None, progress: bool,
+               shutdown_timeout: float, stop: StopRequest) -> int:
     from tqdm import tqdm
 
-    previous = signal.signal(signal.SIGTERM, _raise_terminate)
     processes = ProcessGraph(graph, log_dir)
     listener = MetricsListener() if total_steps is not None else None
     bar = tqdm(total=total_steps, disable=not progress or total_steps is None, unit="step",
@@ -242,7 +234,7 @@ def run_graph(graph: Graph, total_steps: int | None, log_dir: Path | None = None
     result = 0
     try:
         processes.start()
-        while True:
+        while not stop.requested:
             if listener is not None:
                 metrics = listener.spin_once(0.2)
                 step = int(metrics.get("global_step", 0))
@@ -260,8 +252,8 @@ def run_graph(graph: Graph, total_steps: int | None, log_dir: Path | None = None
                 LOG.error("%s exited with code %s; stopping the graph", name, code)
                 result = code or 1
                 break
-    except (KeyboardInterrupt, _Terminate):
-        result = 130
+        if stop.signum is not None:
+            result = exit_code(stop.signum)
     finally:
         bar.close()
         if listener is not None:
@@ -270,7 +262,6 @@ def run_graph(graph: Graph, total_steps: int | None, log_dir: Path | None = None
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True)
             (log_dir / "exit_codes.json").write_text(json.dumps(exit_codes))
-        signal.signal(signal.SIGTERM, previous)
     return result
 
 

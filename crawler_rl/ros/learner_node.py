@@ -48,7 +48,7 @@ from crawler_rl.ros import qos
 from crawler_rl.ros.codec import CodecError
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rollout import Rollout, decode_rollout
-from crawler_rl.ros.runtime import run_node, serve_status
+from crawler_rl.ros.runtime import run_node_until_signal, serve_status
 from crawler_rl.ros.weights import encode_weights
 
 PARAMS = (
@@ -84,6 +84,7 @@ class LearnerNode(Node):
                                    self.obs_dim, self.action_dim, self.device)
         self.ppo = PPO(self.policy, self.cfg.ppo, mirror)
         self.iteration = self.global_step = 0
+        self.saved_iteration = 0  # newest iteration on disk (0: nothing to save yet)
         if self.params["resume"]:
             self.restore()
         self.version = self.iteration
@@ -138,6 +139,7 @@ class LearnerNode(Node):
         self.ppo.load_optimizer_state(state.optimizer)
         self.ppo.set_learning_rate(state.learning_rate)
         self.iteration, self.global_step = state.iteration, state.global_step
+        self.saved_iteration = state.iteration
         self.get_logger().info(f"resumed from {found}")
 
     def publish_weights(self) -> None:
@@ -296,7 +298,13 @@ class LearnerNode(Node):
         ))
         prune_checkpoints(self.run_dir, self.cfg.run.keep_checkpoints)
         self.writer.flush()
+        self.saved_iteration = self.iteration
         return path
+
+    def save_final(self) -> None:
+        """On a stop signal: checkpoint the last completed update unless it is on disk."""
+        if self.iteration != self.saved_iteration:
+            self.get_logger().info(f"stopping: final checkpoint {self.save()}")
 
     def on_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """`~/save`: write a checkpoint now."""
@@ -324,8 +332,9 @@ class LearnerNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    """Run the learner until training is done (exit code 0) or shutdown."""
-    run_node(LearnerNode, args, until=lambda node: node.finished)
+    """Run the learner until training is done (exit 0) or stopped (final checkpoint, 130/143)."""
+    run_node_until_signal(LearnerNode, LearnerNode.save_final, args,
+                          until=lambda node: node.finished)
 
 
 if __name__ == "__main__":

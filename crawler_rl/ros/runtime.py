@@ -12,10 +12,12 @@ import rclpy
 from rclpy.callback_groups import CallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from rclpy.task import Future
 from std_srvs.srv import Trigger
 
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
+from crawler_rl.stopping import exit_code
 
 
 def serve_status(node: Node, status: Callable[[], dict[str, Any]],
@@ -51,15 +53,17 @@ def spin_until_shutdown(spin: Callable[[], None]) -> None:
             raise
 
 
-def spin_until_stopped(node: Node, stop: threading.Event, period: float = 0.05) -> None:
-    """Spin `node` until `stop` is set (see `signals.stop_on_signals`) or the context ends.
+def spin_until_stopped(node: Node, stop: threading.Event, period: float = 0.05,
+                       finished: Future | None = None) -> None:
+    """Spin `node` until `stop` is set, the context ends or `finished` is done.
 
-    The event is checked at least every `period` seconds; callbacks are never interrupted.
+    `stop` comes from `signals.stop_on_signals`. The event is checked at least every `period`
+    seconds; callbacks are never interrupted.
     """
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        while not stop.is_set() and rclpy.ok():
+        while not stop.is_set() and rclpy.ok() and not (finished is not None and finished.done()):
             executor.spin_once(timeout_sec=period)
     except ExternalShutdownException:
         pass
@@ -81,23 +85,41 @@ def _context_goes_down(settle: float) -> bool:
     return True
 
 
-def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
-             until: Callable[[Any], Future] | None = None) -> None:
-    """Init rclpy, spin the node until Ctrl-C or external shutdown, then clean up.
-
-    With `until`, spinning also ends (normally, exit code 0) when `until(node)` completes.
-    """
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
+    """Init rclpy, spin the node until Ctrl-C or external shutdown, then clean up."""
     rclpy.init(args=args)
     dump_stacks_on_sigusr1()
     node = None
     try:
         node = make_node()
-        if until is None:
-            spin_until_shutdown(lambda: rclpy.spin(node))
-        else:
-            finished = until(node)
-            spin_until_shutdown(lambda: rclpy.spin_until_future_complete(node, finished))
+        spin_until_shutdown(lambda: rclpy.spin(node))
     finally:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def run_node_until_signal(make_node: Callable[[], Node], on_signal: Callable[[Node], None],
+                          args: list[str] | None = None,
+                          until: Callable[[Any], Future] | None = None) -> None:
+    """Run a node like `run_node`; SIGINT or SIGTERM ends it with 130 or 143.
+
+    The callback that is running finishes first, then `on_signal(node)` runs (a final
+    checkpoint, say) before the node is destroyed. With `until`, the node also ends normally
+    (exit code 0) when `until(node)` completes.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = stop_on_signals()
+    dump_stacks_on_sigusr1()
+    node = None
+    try:
+        node = make_node()
+        spin_until_stopped(node, stop, finished=None if until is None else until(node))
+        if stop.signum is not None:
+            on_signal(node)
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    if stop.signum is not None:
+        raise SystemExit(exit_code(stop.signum))

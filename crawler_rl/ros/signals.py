@@ -10,7 +10,15 @@ import time
 from typing import Any
 
 
-def stop_on_signals() -> threading.Event:
+class SignalStop(threading.Event):
+    """Set by a stop signal; `signum` says which one (None while unset or set otherwise)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signum: int | None = None
+
+
+def stop_on_signals() -> SignalStop:
     """SIGINT and SIGTERM set the returned event instead of raising KeyboardInterrupt.
 
     Pair with `rclpy.init(signal_handler_options=SignalHandlerOptions.NO)` (rclpy's own handler
@@ -19,9 +27,11 @@ def stop_on_signals() -> threading.Event:
     the main thread is, e.g. inside rclpy taking a message, where pybind11 turns it into a
     RuntimeError and the node exits 1 instead of stopping cleanly.
     """
-    stop = threading.Event()
+    stop = SignalStop()
 
     def request_stop(signum: int, frame: Any) -> None:
+        if stop.signum is None:
+            stop.signum = signum
         stop.set()
 
     signal.signal(signal.SIGINT, request_stop)
@@ -46,13 +56,3 @@ def request_stack_dumps(pids: list[int], wait: float) -> None:
         except ProcessLookupError:
             pass
     time.sleep(wait)
-
-
-def take_sigint() -> None:
-    """In a child before exec: SIGINT back to its default action (Python: KeyboardInterrupt).
-
-    A process started as a background job of a non-interactive shell (`crawler-rl train &` in
-    a script, some CI runners) inherits SIGINT *ignored*, and exec keeps an ignored signal
-    ignored: its nodes would then sit through the graceful SIGINT stop until SIGKILL.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)

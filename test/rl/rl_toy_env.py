@@ -6,6 +6,8 @@ crawler under tether pull; the action is a residual that can cancel both.
 
 from __future__ import annotations
 
+import os
+
 import gymnasium as gym
 import numpy as np
 
@@ -46,3 +48,27 @@ class NaNAfterTenSteps(VelocityTrackingToy):
     def _obs(self) -> np.ndarray:
         obs = super()._obs()
         return np.full_like(obs, np.nan) if self.steps >= 10 else obs
+
+
+class SignalsTheTrainer(VelocityTrackingToy):
+    """The toy env that sends a stop signal to the trainer mid-rollout, as `kill` would.
+
+    Environment: TOY_STOP_PID (the trainer; unset: never), TOY_STOP_SIGNAL, TOY_STOP_AT_STEP
+    (steps of one env) and TOY_STOP_ONCE (a file: only the first env to get there signals).
+    """
+
+    def __init__(self, episode_steps: int = 50) -> None:
+        super().__init__(episode_steps)
+        self.total_steps = 0
+
+    def step(self, action):
+        self.total_steps += 1
+        pid = os.environ.get("TOY_STOP_PID")
+        if pid and self.total_steps == int(os.environ["TOY_STOP_AT_STEP"]):
+            try:
+                os.close(os.open(os.environ["TOY_STOP_ONCE"], os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                pass
+            else:
+                os.kill(int(pid), int(os.environ["TOY_STOP_SIGNAL"]))
+        return super().step(action)

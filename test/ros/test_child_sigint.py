@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from crawler_rl.ros import head_node, launcher
+from crawler_rl.stopping import child_setup
 
 REPORT = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
 
@@ -26,8 +26,8 @@ def sigint_ignored() -> Iterator[None]:
 
 @pytest.mark.parametrize(("preexec", "takes_sigint"), [
     (None, False),  # plain exec keeps the ignored disposition: what the fix is for
-    (launcher._die_with_parent, True),
-    (head_node._die_with_head, True),
+    (child_setup(signal.SIGTERM), True),  # the launcher's nodes
+    (child_setup(signal.SIGKILL), True),  # the head's learner
 ])
 def test_children_take_sigint_even_when_the_parent_ignores_it(
     sigint_ignored: None, preexec: Callable[[], None] | None, takes_sigint: bool
