@@ -20,6 +20,9 @@ COMPOSED_EXECUTABLES = frozenset({"head_node"})
 """Executables holding several nodes: their NodeSpec name labels the process and is not
 applied as a `__node` remap (that would give every node in it the same name)."""
 RUN_CONFIG_NAME = "config.yaml"
+RESPAWN_MARGIN = 2
+"""Actor ids the inference node tracks beyond the graph's actors: a worker restarted under
+other ids is served before its old ids time out."""
 
 
 @dataclass
@@ -100,6 +103,9 @@ def training_graph(cfg: TrainConfig, actors: int, envs_per_actor: int, run_dir: 
             "run_dir": str(run_dir),
             "resume": bool(resume),
             "envs_per_update": actors * envs_per_actor,
+            # Inference bounds its buffers by the graph: no message makes it track more.
+            "max_actors": actors + RESPAWN_MARGIN,
+            "max_envs_per_actor": envs_per_actor,
             "num_steps": cfg.ppo.num_steps,
             "seed": cfg.run.seed,
             "torch_threads": cfg.run.torch_threads,
