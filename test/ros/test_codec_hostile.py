@@ -1,5 +1,7 @@
 """Hostile but well-framed messages: every decoder raises CodecError and nothing else.
 
+(The launcher's training-metrics parser, the one JSON-only reader, returns None instead.)
+
 Random bytes rarely get past the magic; these messages carry a valid header, index length
 and padding, and put the hostility where the decoders must check it: sizes, shapes, dtypes,
 names, versions and meta values of the index (huge, negative, float, bool, null, nested,
@@ -29,6 +31,7 @@ from crawler_rl.ros.codec import (
     decode_tensors,
     encode_tensors,
 )
+from crawler_rl.ros.launcher import parse_metrics
 from crawler_rl.ros.rollout import Rollout, decode_rollout, encode_rollout, rollout_elements
 from crawler_rl.ros.weights import (
     architecture,
@@ -277,3 +280,17 @@ def test_rollout_fields_need_their_dtypes_and_flags() -> None:
     with pytest.raises(CodecError, match="flags"):
         decode_rollout(bytes(flags))
     np.testing.assert_array_equal(decode_rollout(ROLLOUT).obs, np.ones((3, 2, 4)))
+
+
+@FUZZ
+@given(HOSTILE, st.none() | st.sampled_from(RAW_TOKENS), st.data())
+def test_hostile_training_metrics_never_reach_the_progress_bar(
+    value: Any, raw: str | None, data: st.DataObject
+) -> None:
+    key = data.draw(st.sampled_from(["global_step", "done", "mean_reward"]))
+    text = dump({"global_step": 5, "done": False, key: "@RAW@" if raw else value}, raw)
+    text = data.draw(st.sampled_from([text, text[:-1], json.dumps(value, allow_nan=True)]))
+    metrics = parse_metrics(text)
+    if metrics is not None:
+        assert type(metrics.get("global_step", 0)) is int
+        assert isinstance(metrics.get("done", False), bool)
