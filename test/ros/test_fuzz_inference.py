@@ -6,6 +6,7 @@ by `test_injected_faults_over_dds_are_counted_and_the_good_actor_keeps_stepping`
 
 from __future__ import annotations
 
+import copy
 import json
 import struct
 from collections import Counter
@@ -233,15 +234,29 @@ def test_learner_rejects_bad_rollouts_and_rolls_back_a_non_finite_update(
         for payload in data.draw(st.permutations(bad)):
             node.on_rollout(UInt8MultiArray(data=payload))
         assert node.counters["rejected_rollouts"] == len(bad) and node.iteration == 0
-        # finite but absurd rewards overflow the returns: the update is rolled back whole
-        node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 0, 3e38))))
-        assert node.counters["rejected_updates"] == 1 and node.iteration == 0
         for name, tensor in node.policy.state_dict().items():
             assert torch.equal(tensor, initial[name]), name
+        node.on_rollout(UInt8MultiArray(data=good))  # one update: the optimizer has state
+        assert node.iteration == 1 and node.counters["rollouts"] == 1
+        model = {k: v.clone() for k, v in node.policy.state_dict().items()}
+        moments = copy.deepcopy(node.ppo.optimizer.state_dict())
+        learning_rate = node.ppo.learning_rate
+        # finite but absurd rewards overflow the returns: the update is rolled back whole
+        # (the linear schedule has lowered the learning rate for it by then)
+        node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 1, 3e38))))
+        assert node.counters["rejected_updates"] == 1 and node.iteration == 1
+        for name, tensor in node.policy.state_dict().items():
+            assert torch.equal(tensor, model[name]), name
+        assert node.ppo.learning_rate == learning_rate
+        after = node.ppo.optimizer.state_dict()
+        assert after["param_groups"] == moments["param_groups"]
+        for index, state in moments["state"].items():
+            for key, value in state.items():
+                assert torch.equal(after["state"][index][key], value), (index, key)
         node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 5))))
         assert node.counters["future_rollouts"] == 1
-        node.on_rollout(UInt8MultiArray(data=good))
-        assert node.iteration == 1 and node.counters["rollouts"] == 2
+        node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 1))))
+        assert node.iteration == 2 and node.counters["rollouts"] == 3
         assert all(torch.isfinite(t).all() for t in node.policy.state_dict().values())
     finally:
         node.destroy_node()
