@@ -26,7 +26,7 @@ def test_pendulum_runs_through_the_ros_graph(ros_domain: int, tmp_path: Path) ->
     # episode for the initial policy on the seeded episodes of policy_check. These settings
     # (gamma 0.9, 10 epochs, lr 3e-3) took the local trainer to about 500 in 30k steps (3
     # seeds); through this graph, with rollouts 1-3 policy versions old, the same budget gave
-    # only about 1,230 (3 runs): the test asserts that improvement, not a swing-up.
+    # only about 1,230 (2 runs): the test asserts that improvement, not a swing-up.
     cfg = TrainConfig.from_dict({
         "env": {"env_id": "CrawlerVelocity-v0"},  # the --env flag below must win
         "ppo": {"num_steps": steps, "gamma": 0.9, "gae_lambda": 0.95, "num_epochs": 10,
