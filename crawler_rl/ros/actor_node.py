@@ -25,6 +25,7 @@ from crawler_rl.rl.envs import ActionScaler, check_box_spaces, make_env_factory
 from crawler_rl.ros import qos
 from crawler_rl.ros.codec import CodecError, ObsBatch, decode_action_batch, encode_obs_batch
 from crawler_rl.ros.params import ParamSpec, declare_validated
+from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.runtime import run_node, serve_status
 from crawler_rl.sim.vec_env import SyncVecEnv
 
@@ -75,8 +76,8 @@ class ActorNode(Node):
         serve_status(self, self.status)
         self.latencies: deque[float] = deque(maxlen=2000)
         self.episode_returns: deque[float] = deque(maxlen=100)
-        self.counters = {"steps": 0, "resends": 0, "bad_actions": 0, "restarts": 0,
-                         "episodes": 0}
+        self.counters = {"steps": 0, "resends": 0, "restarts": 0, "episodes": 0}
+        self.rejections = Rejections(self.get_logger())
         self.policy_version = 0
         self.outgoing = b""
         self.start_session(self.params["seed"] + 1000 * self.actor_id)
@@ -127,18 +128,16 @@ class ActorNode(Node):
         try:
             reply = decode_action_batch(msg.data)
         except CodecError as error:
-            self.counters["bad_actions"] += 1
-            self.get_logger().warning(f"dropping malformed action message: {error}")
+            self.rejections.reject("malformed_actions",
+                                   f"dropping malformed action message: {error}")
             return
         if (reply.actor_id, reply.session, reply.seq) != (self.actor_id, self.session, self.seq):
             return  # another actor's reply, or a late duplicate
         expected = (self.envs.num_envs, self.envs.action_dim)
         if reply.actions.shape != expected or not np.all(np.isfinite(reply.actions)):
-            self.counters["bad_actions"] += 1
-            self.get_logger().warning(
-                f"rejecting actions of shape {reply.actions.shape} (expected {expected}) "
-                "or with non-finite values; waiting for a resend"
-            )
+            self.rejections.reject(
+                "bad_actions", f"rejecting actions of shape {reply.actions.shape} (expected "
+                f"{expected}) or with non-finite values; waiting for a resend")
             return
         self.latencies.append(time.monotonic() - self.first_sent_at)
         self.policy_version = reply.policy_version
@@ -168,6 +167,9 @@ class ActorNode(Node):
         latencies = np.array(self.latencies) if self.latencies else np.zeros(1)
         return {
             **self.counters,
+            "malformed_actions": 0,
+            "bad_actions": 0,
+            **self.rejections.counts,
             "actor_id": self.actor_id,
             "num_envs": self.envs.num_envs,
             "policy_version": self.policy_version,

@@ -25,6 +25,7 @@ class Verdict(StrEnum):
     STALE_SEQ = "stale_seq"
     NON_FINITE = "non_finite"
     WRONG_SIZE = "wrong_size"
+    TOO_MANY_ENVS = "too_many_envs"
     UNKNOWN_ACTOR = "unknown_actor"
 
 
@@ -108,8 +109,10 @@ class ActorState:
 class InferenceBatcher:
     """Dynamic batching over actors: run when every live actor waits or `max_wait` passed.
 
-    At most `max_actors` actor ids are tracked at once: a step from a new id beyond that is
-    rejected as `unknown_actor` (a corrupt id must not allocate trajectory buffers).
+    Memory is bounded by the graph, not by messages: at most `max_actors` actor ids are
+    tracked at once (a step from a new id beyond that is rejected as `unknown_actor`), and
+    a step of more than `max_envs_per_actor` envs is rejected as `too_many_envs`, so no
+    message allocates trajectory buffers beyond `max_actors x max_envs_per_actor` envs.
     """
 
     obs_dim: int
@@ -118,12 +121,13 @@ class InferenceBatcher:
     max_wait: float
     actor_timeout: float
     max_actors: int = 1024
+    max_envs_per_actor: int = 4096
     actors: dict[int, ActorState] = field(default_factory=dict)
     counters: Counter = field(default_factory=Counter)
 
     def submit(self, batch: ObsBatch, now: float) -> Verdict:
         """Validate and queue one actor step; duplicates and stale/bad data are not queued."""
-        verdict = self._check(batch)
+        verdict = self.check(batch)
         if verdict is not Verdict.ACCEPTED:
             self.counters[verdict.value] += 1
             return verdict
@@ -162,9 +166,12 @@ class InferenceBatcher:
         self.counters["accepted_steps"] += 1
         return Verdict.ACCEPTED
 
-    def _check(self, batch: ObsBatch) -> Verdict:
+    def check(self, batch: ObsBatch) -> Verdict:
+        """Whether one step suits this graph on its own (size, envs, finite values)."""
         if batch.obs.shape[1] != self.obs_dim:
             return Verdict.WRONG_SIZE
+        if batch.num_envs > self.max_envs_per_actor:
+            return Verdict.TOO_MANY_ENVS
         for array in (batch.obs, batch.rewards, batch.final_obs, batch.tracking_error):
             if not np.all(np.isfinite(array)):
                 return Verdict.NON_FINITE

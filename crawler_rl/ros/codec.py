@@ -39,6 +39,7 @@ Never pickle: a message is only numbers and a JSON index.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
@@ -59,7 +60,16 @@ DTYPES: dict[str, np.dtype] = {
     "u1": np.dtype("u1"),
 }
 MAX_ELEMENTS = 1 << 28
-"""Refuse sizes that would ask for more than ~1 GiB of float32 (corrupt header guard)."""
+"""Ceiling of elements in one message (~1 GiB of float32); nodes pass tighter limits sized
+from their configuration (`decode_tensors(max_elements=...)`)."""
+MAX_INDEX_BYTES = 1 << 20
+"""Longest JSON index of a TENSORS message."""
+MAX_TENSORS = 256
+"""Most tensors in one TENSORS message."""
+MAX_NDIM = 8
+"""Most dimensions of one tensor."""
+MAX_NAME_CHARS = 256
+"""Longest tensor name."""
 
 
 class Kind(IntEnum):
@@ -119,8 +129,17 @@ def _pack_header(kind: Kind, actor_id: int, session: int, seq: int) -> bytes:
     return HEADER.pack(MAGIC, WIRE_VERSION, int(kind), 0, actor_id, session, seq)
 
 
+def _byte_view(data: bytes | bytearray | memoryview) -> memoryview:
+    """Return a flat byte view of a message buffer; CodecError for anything else."""
+    try:
+        return memoryview(data).cast("B")
+    except (TypeError, ValueError) as error:
+        raise CodecError(f"message is not a byte buffer: {error}") from error
+
+
 def decode_header(data: bytes | bytearray | memoryview) -> Header:
     """Check magic, version and kind; raise CodecError naming what is wrong."""
+    data = _byte_view(data)
     if len(data) < HEADER.size:
         raise CodecError(
             f"message of {len(data)} bytes is shorter than the {HEADER.size}-byte header"
@@ -192,7 +211,7 @@ def _as_flags(values: np.ndarray, name: str) -> np.ndarray:
 
 def decode_obs_batch(data: bytes | bytearray | memoryview) -> ObsBatch:
     """Parse an OBS_BATCH message; raise CodecError on any size or flag inconsistency."""
-    view = memoryview(data).cast("B")
+    view = _byte_view(data)
     header = _expect_kind(view, Kind.OBS_BATCH)
     if len(view) < HEADER.size + _OBS_SIZES.size:
         raise CodecError("OBS_BATCH message is truncated before its sizes")
@@ -248,7 +267,7 @@ def encode_action_batch(batch: ActionBatch) -> bytes:
 
 def decode_action_batch(data: bytes | bytearray | memoryview) -> ActionBatch:
     """Parse an ACTION_BATCH message; raise CodecError on size mismatch."""
-    view = memoryview(data).cast("B")
+    view = _byte_view(data)
     header = _expect_kind(view, Kind.ACTION_BATCH)
     if len(view) < HEADER.size + _ACTION_SIZES.size:
         raise CodecError("ACTION_BATCH message is truncated before its sizes")
@@ -291,40 +310,97 @@ def encode_tensors(
     return b"".join((prefix, text, bytes(_padding(len(prefix) + len(text))), *blobs))
 
 
+class _IndexError(ValueError):
+    """A JSON index that parses but must be refused (non-finite number, repeated key)."""
+
+
+def _refuse_constant(name: str) -> float:
+    raise _IndexError(f"{name} is not a number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _IndexError(f"{text} overflows a float")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _IndexError("an object repeats a key")
+    return result
+
+
+def _parse_index(raw: bytes) -> tuple[dict[str, Any], list[Any]]:
+    """Strict JSON: no NaN/Infinity, no float overflow, no repeated keys, bounded nesting."""
+    try:
+        index = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant,
+                           parse_float=_finite_float, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise CodecError(f"bad TENSORS index: {error}") from error
+    if not isinstance(index, dict) or set(index) != {"meta", "tensors"}:
+        raise CodecError("TENSORS index must be an object with exactly 'meta' and 'tensors'")
+    meta, entries = index["meta"], index["tensors"]
+    if not isinstance(meta, dict) or not isinstance(entries, list):
+        raise CodecError("TENSORS index: 'meta' must be an object and 'tensors' a list")
+    if len(entries) > MAX_TENSORS:
+        raise CodecError(f"TENSORS index lists {len(entries)} tensors, at most {MAX_TENSORS}")
+    return meta, entries
+
+
+def _tensor_entry(entry: Any, max_elements: int) -> tuple[str, np.dtype, tuple[int, ...], int]:
+    """Check one [name, dtype, shape] entry; return it with its element count."""
+    if not isinstance(entry, list) or len(entry) != 3:
+        raise CodecError(f"TENSORS entry {entry!r:.80} is not [name, dtype, shape]")
+    name, code, shape = entry
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_CHARS:
+        raise CodecError(f"TENSORS entry name {name!r:.80} is not a string of 1 to "
+                         f"{MAX_NAME_CHARS} characters")
+    if not isinstance(code, str) or code not in DTYPES:
+        raise CodecError(f"tensor {name!r}: dtype {code!r:.40} is not one of {sorted(DTYPES)}")
+    # type() is int: bool is an int subclass, and 2.0 or "2" are not sizes.
+    if (not isinstance(shape, list) or len(shape) > MAX_NDIM
+            or not all(type(dim) is int and 0 <= dim <= max_elements for dim in shape)):
+        raise CodecError(f"tensor {name!r}: shape {shape!r:.80} is not a list of at most "
+                         f"{MAX_NDIM} sizes in [0, {max_elements}]")
+    count = math.prod(shape)  # Python ints: no overflow, however large the sizes
+    if count > max_elements:
+        raise CodecError(f"tensor {name!r} of shape {shape} has {count} elements, more than "
+                         f"the {max_elements} allowed")
+    return name, DTYPES[code], tuple(shape), count
+
+
 def decode_tensors(
-    data: bytes | bytearray | memoryview,
+    data: bytes | bytearray | memoryview, max_elements: int = MAX_ELEMENTS,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any], Header]:
-    """Parse a TENSORS message into (arrays, meta, header); arrays are read-only views."""
-    view = memoryview(data).cast("B")
+    """Parse a TENSORS message into (arrays, meta, header); arrays are read-only views.
+
+    Raises CodecError, and nothing else, for any message that is not well-formed or holds
+    more than `max_elements` elements in all.
+    """
+    view = _byte_view(data)
     header = _expect_kind(view, Kind.TENSORS)
     if len(view) < HEADER.size + _INDEX_LEN.size:
         raise CodecError("TENSORS message is truncated before its index length")
     (length,) = _INDEX_LEN.unpack_from(view, HEADER.size)
     offset = HEADER.size + _INDEX_LEN.size
-    if offset + length > len(view):
-        raise CodecError(f"TENSORS index length {length} runs past the {len(view)}-byte message")
-    try:
-        index = json.loads(bytes(view[offset : offset + length]).decode())
-        meta, entries = index["meta"], index["tensors"]
-        if not isinstance(meta, dict) or not isinstance(entries, list):
-            raise TypeError("meta must be an object and tensors a list")
-    except (ValueError, KeyError, TypeError) as error:
-        raise CodecError(f"bad TENSORS index: {error}") from error
+    if length > MAX_INDEX_BYTES or offset + length > len(view):
+        raise CodecError(f"TENSORS index length {length} runs past the {len(view)}-byte "
+                         f"message or the {MAX_INDEX_BYTES}-byte limit")
+    meta, entries = _parse_index(bytes(view[offset : offset + length]))
     offset += length + _padding(offset + length)
     tensors: dict[str, np.ndarray] = {}
+    total = 0
     for entry in entries:
-        try:
-            name, code, shape = entry
-            dtype = DTYPES[code]
-            shape = tuple(int(dim) for dim in shape)
-        except (ValueError, KeyError, TypeError) as error:
-            raise CodecError(f"bad TENSORS index entry {entry!r}") from error
-        if any(dim < 0 for dim in shape) or name in tensors:
-            raise CodecError(f"bad or repeated TENSORS entry {name!r} with shape {shape}")
-        count = int(np.prod(shape, dtype=np.int64))
+        name, dtype, shape, count = _tensor_entry(entry, max_elements)
+        if name in tensors:
+            raise CodecError(f"TENSORS index repeats the name {name!r}")
+        total += count
         size = count * dtype.itemsize
-        if count > MAX_ELEMENTS or offset + size > len(view):
-            raise CodecError(f"tensor {name!r} of shape {shape} runs past the message end")
+        if total > max_elements or offset + size > len(view):
+            raise CodecError(f"tensor {name!r} of shape {shape} runs past the message end or "
+                             f"the {max_elements}-element limit")
         tensors[name] = np.frombuffer(view, dtype=dtype, count=count, offset=offset).reshape(shape)
         offset += size + _padding(size)
     if offset != len(view):

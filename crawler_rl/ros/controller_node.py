@@ -2,11 +2,14 @@
 
 Subscribes: `cmd_vel` (Twist, or TwistStamped with `cmd_vel_stamped`), `odom`, `imu`,
 `joint_states`, optional `tether_tension`. Publishes: `<controller_name>/commands`
-(Float64MultiArray [left, right] rad/s). Service: `~/enable` (std_srvs/SetBool).
+(Float64MultiArray [left, right] rad/s). Services: `~/enable` (std_srvs/SetBool), `~/status`
+(std_srvs/Trigger, JSON: enabled, last fault, counts of bad input per kind).
 
 Safety: wheel speeds are clamped and rate limited; the command is zero while the velocity command
 or any state input is older than its timeout, when a reading or the model output is non-finite,
 and on shutdown. Disabling publishes one zero command, then nothing (another source may drive).
+A non-finite or unusable reading is counted per kind and logged once; while it is the latest
+of its input the command stays zero.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from crawler_rl.ros.onnx_controller import (
     VelocityController,
 )
 from crawler_rl.ros.params import ParamSpec, declare_validated
-from crawler_rl.ros.runtime import spin_until_stopped
+from crawler_rl.ros.rejections import Rejections
+from crawler_rl.ros.runtime import serve_status, spin_until_stopped
 from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
 from crawler_rl.sim.action import ActionSpec
 
@@ -105,6 +109,7 @@ class ControllerNode(Node):
         self.arrival_ns: dict[str, int | None] = dict.fromkeys(inputs)
         self.last_fault = ""
         self.enabled = False
+        self.rejections = Rejections(self.get_logger())
 
         self.command_publisher = self.create_publisher(
             Float64MultiArray,
@@ -131,6 +136,7 @@ class ControllerNode(Node):
         # step) sees the IMU and wheel speeds of the same step, as in training.
         self.create_subscription(Odometry, robot.ODOM_TOPIC, self.on_odometry, sensor_qos)
         self.create_service(SetBool, "~/enable", self.on_enable)
+        serve_status(self, self.status)
         self.step_on_odometry = param("control_trigger") == "odometry"
         self.timer = self.create_timer(self.control_dt, self.on_timer)
         if param("start_enabled"):
@@ -198,9 +204,16 @@ class ControllerNode(Node):
         """Node clock time (sim time under use_sim_time)."""
         return self.get_clock().now().nanoseconds
 
+    def count_non_finite(self, kind: str, values: tuple[float, ...]) -> None:
+        """Count a reading with non-finite values (kept: it zeroes the command while latest)."""
+        if not all(math.isfinite(value) for value in values):
+            self.rejections.reject(f"non_finite_{kind}", f"non-finite {kind} reading "
+                                   f"{values!r}: zero wheel command while it is the latest")
+
     def on_cmd_vel(self, msg: Twist) -> None:
         """Store the commanded (v, omega)."""
         self.commanded_twist = np.array([msg.linear.x, msg.angular.z])
+        self.count_non_finite("cmd_vel", (msg.linear.x, msg.angular.z))
         self.arrival_ns["cmd_vel"] = self.now_ns()
 
     def on_cmd_vel_stamped(self, msg: TwistStamped) -> None:
@@ -210,6 +223,7 @@ class ControllerNode(Node):
     def on_odometry(self, msg: Odometry) -> None:
         """Store the measured forward velocity (body frame); step here if triggered by odometry."""
         self.measured_twist[0] = msg.twist.twist.linear.x
+        self.count_non_finite("odom", (msg.twist.twist.linear.x,))
         self.arrival_ns["odom"] = self.now_ns()
         if self.step_on_odometry:
             self.control_step()
@@ -219,23 +233,31 @@ class ControllerNode(Node):
         self.measured_twist[1] = msg.angular_velocity.z
         if self.param("gravity_source") == "orientation":
             q = msg.orientation
-            self.gravity_body = robot.gravity_from_orientation(np.array([q.x, q.y, q.z, q.w]))
+            quaternion = np.array([q.x, q.y, q.z, q.w])
+            usable = np.all(np.isfinite(quaternion)) and np.linalg.norm(quaternion) > 1e-6
+            self.gravity_body = (robot.gravity_from_orientation(quaternion) if usable
+                                 else np.full(3, np.nan))
         else:
             a = msg.linear_acceleration
             self.gravity_body = robot.gravity_from_accelerometer(np.array([a.x, a.y, a.z]))
+        self.count_non_finite("imu", (msg.angular_velocity.z, *self.gravity_body))
         self.arrival_ns["imu"] = self.now_ns()
 
     def on_joint_states(self, msg: JointState) -> None:
-        """Store the wheel speeds (messages without both wheel joints are ignored)."""
+        """Store the wheel speeds (messages without both wheel joints are counted, not used)."""
         indices = robot.joint_indices(list(msg.name), self.wheel_joints)
         if indices is None or len(msg.velocity) <= max(indices):
+            self.rejections.reject("joint_states_without_wheels", "ignoring joint_states "
+                                   f"without velocities of both wheel joints {self.wheel_joints}")
             return
         self.wheel_speeds = np.array([msg.velocity[indices[0]], msg.velocity[indices[1]]])
+        self.count_non_finite("joint_states", tuple(self.wheel_speeds))
         self.arrival_ns["joint_states"] = self.now_ns()
 
     def on_tether_tension(self, msg: Float64) -> None:
         """Store the tether tension [N]."""
         self.tether_tension = msg.data
+        self.count_non_finite("tether_tension", (msg.data,))
         self.arrival_ns["tether"] = self.now_ns()
 
     def stale_inputs(self, now_ns: int) -> str:
@@ -306,6 +328,10 @@ class ControllerNode(Node):
         response.message = "enabled" if request.data else "disabled"
         self.get_logger().info(f"controller {response.message}")
         return response
+
+    def status(self) -> dict[str, object]:
+        """Return enabled, the current fault ('' when driving) and bad input per kind."""
+        return {"enabled": self.enabled, "fault": self.last_fault, **self.rejections.counts}
 
     def stop_wheels(self) -> None:
         """Publish a zero command and wait briefly until subscribers have it (shutdown path)."""

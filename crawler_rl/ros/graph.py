@@ -27,6 +27,9 @@ RUN_CONFIG_NAME = "config.yaml"
 HEAD_STOP_TIMEOUT = 20.0
 """Seconds the head gets to stop: its learner's grace (head_node.LEARNER_EXIT_GRACE, 10 s, for
 a last checkpoint) plus both torch processes' own exit."""
+RESPAWN_MARGIN = 2
+"""Actor ids the inference node tracks beyond the graph's actors: a worker restarted under
+other ids is served before its old ids time out."""
 
 
 @dataclass
@@ -111,6 +114,9 @@ def training_graph(cfg: TrainConfig, actors: int, envs_per_actor: int, run_dir: 
             "run_dir": str(run_dir),
             "resume": bool(resume),
             "envs_per_update": actors * envs_per_actor,
+            # Inference bounds its buffers by the graph: no message makes it track more.
+            "max_actors": actors + RESPAWN_MARGIN,
+            "max_envs_per_actor": envs_per_actor,
             "num_steps": cfg.ppo.num_steps,
             "seed": cfg.run.seed,
             "torch_threads": cfg.run.torch_threads,

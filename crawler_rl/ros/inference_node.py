@@ -1,10 +1,13 @@
 """Inference node: batch all actors' observations, run the policy once, reply, ship rollouts.
 
-The policy network is built from the first (latched) weights message of the learner, whose
-index names obs_dim, action_dim and the model config; until then the latest step of each actor
-is held and answered once the weights arrive. While the learner is away the last weights keep
-serving; when it comes back with an older version (resumed from a checkpoint) every partial
-trajectory is discarded, so no rollout mixes the lost policy with the resumed one.
+The policy network is built from the run's TrainConfig (`config_file`, as the learner reads
+it: obs/action dims of its env, the model section); a weights message is loaded only if its
+architecture equals that one, so no message decides what the node allocates. Until the first
+(latched) weights of the learner arrive, the latest step of each actor is held and answered
+once they do. While the learner is away the last weights keep serving; when it comes back with
+an older version (resumed from a checkpoint) every partial trajectory is discarded, so no
+rollout mixes the lost policy with the resumed one. The graph sets `max_actors` and
+`max_envs_per_actor` from its actor count, so a flood of strangers allocates nothing.
 Rejected input is counted in `~/status` and logged once per kind. The policy runs on the
 `device` parameter's torch device (auto: a GPU when torch sees one); replies leave as numpy.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,8 +26,9 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import UInt8MultiArray
 
-from crawler_rl.rl.config import TrainConfig
+from crawler_rl.rl.config import load_train_config
 from crawler_rl.rl.device import DEVICE_FORMS, describe_device, resolve_setting
+from crawler_rl.rl.envs import check_box_spaces, make_env_factory
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.ros import qos
 from crawler_rl.ros.batching import InferenceBatcher, Verdict
@@ -35,11 +40,20 @@ from crawler_rl.ros.codec import (
     encode_action_batch,
 )
 from crawler_rl.ros.params import ParamSpec, declare_validated
+from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.rollout import encode_rollout
 from crawler_rl.ros.runtime import run_node, serve_status
-from crawler_rl.ros.weights import WeightsError, check_state, decode_weights
+from crawler_rl.ros.weights import (
+    architecture,
+    check_architecture,
+    check_state,
+    decode_weights,
+    state_elements,
+)
 
 PARAMS = (
+    ParamSpec("config_file", "", "TrainConfig YAML of the run, as the learner's ('': packaged "
+              "config/train.yaml): fixes the policy architecture", read_only=True),
     ParamSpec("num_steps", 64, "steps per env in one shipped rollout", 1, 100_000,
               read_only=True),
     ParamSpec("max_wait", 0.005, "seconds to wait for the other actors before running a batch",
@@ -50,6 +64,8 @@ PARAMS = (
     ParamSpec("seed", 0, "seed of the action sampling", 0, 2**31 - 1, read_only=True),
     ParamSpec("max_actors", 1024, "actor ids served at once; steps of further ids are rejected",
               1, 1_000_000),
+    ParamSpec("max_envs_per_actor", 4096, "envs in one actor's step; larger steps are rejected",
+              1, 4096, read_only=True),
     ParamSpec("device", "auto", f"torch device of the policy, {DEVICE_FORMS} (auto: CUDA when "
               "torch sees a GPU, else the CPU)", read_only=True),
 )
@@ -63,13 +79,23 @@ class InferenceNode(Node):
         self.params = declare_validated(self, PARAMS)
         self.device = resolve_setting(self.params["device"], "parameter 'device'")
         torch.set_num_threads(self.params["torch_threads"])
+        config_file = self.params["config_file"]
+        cfg = load_train_config(Path(config_file) if config_file else None)
+        probe = make_env_factory(cfg.env)()
+        obs_dim, action_dim = check_box_spaces(probe, cfg.env.env_id)
+        probe.close()
+        self.architecture = architecture(obs_dim, action_dim, cfg.to_dict()["model"])
+        self.policy = ActorCritic(obs_dim, action_dim, cfg.model).to(self.device).eval()
+        self.weights_elements = state_elements(self.policy.state_dict())
         torch.manual_seed(self.params["seed"])
-        self.policy: ActorCritic | None = None
+        self.has_weights = False
         self.policy_version = 0
-        self.batcher: InferenceBatcher | None = None
-        self.malformed = 0
-        self.rejected_weights = 0
-        self.logged_kinds: set[str] = set()
+        self.batcher = InferenceBatcher(
+            obs_dim, action_dim, self.params["num_steps"], self.params["max_wait"],
+            self.params["actor_timeout"], self.params["max_actors"],
+            self.params["max_envs_per_actor"],
+        )
+        self.rejections = Rejections(self.get_logger())
         self.early_steps: dict[int, ObsBatch] = {}
         self.batch_envs: deque[int] = deque(maxlen=5000)
         # One group: batching state is touched only from this node's callbacks, one at a time.
@@ -93,46 +119,24 @@ class InferenceNode(Node):
         self.create_timer(1.0, self.on_liveness, callback_group=group)
         self.get_logger().info(f"inference: policy on {describe_device(self.device)}")
 
-    def warn_once(self, kind: str, message: str) -> None:
-        """Log the first rejection of each kind; the `~/status` counters count them all."""
-        if kind not in self.logged_kinds:
-            self.logged_kinds.add(kind)
-            self.get_logger().warning(f"{message} (further '{kind}' rejections only counted)")
-
     def on_weights(self, msg: UInt8MultiArray) -> None:
-        """Load a new policy version (building the network on the first one)."""
+        """Load a new policy version if it has the configured architecture."""
         try:
-            state, meta, version = decode_weights(msg.data)
-            if self.policy is None:
-                model_cfg = TrainConfig.from_dict({"model": meta["model"]}).model
-                policy = ActorCritic(int(meta["obs_dim"]), int(meta["action_dim"]), model_cfg)
-                policy.load_state_dict(state)
-                self.policy = policy.to(self.device).eval()
-                self.batcher = InferenceBatcher(
-                    policy.obs_dim, policy.action_dim, self.params["num_steps"],
-                    self.params["max_wait"], self.params["actor_timeout"],
-                    self.params["max_actors"],
-                )
-            else:
-                dims = (int(meta["obs_dim"]), int(meta["action_dim"]))
-                if dims != (self.policy.obs_dim, self.policy.action_dim):
-                    raise WeightsError(f"weights for (obs_dim, action_dim) {dims}, serving "
-                                       f"{(self.policy.obs_dim, self.policy.action_dim)}")
-                check_state(state, self.policy.state_dict())
-                self.policy.load_state_dict(state)  # copies the CPU weights onto the device
-        except (WeightsError, CodecError, KeyError, ValueError, TypeError,
-                RuntimeError) as error:
-            self.rejected_weights += 1
-            self.warn_once("rejected_weights",
-                           f"rejecting weights, serving the last ones: {error}")
+            state, meta, version = decode_weights(msg.data, self.weights_elements)
+            check_architecture(meta, self.architecture)
+            check_state(state, self.policy.state_dict())
+        except CodecError as error:  # WeightsError included
+            self.rejections.reject("rejected_weights",
+                                   f"rejecting weights, serving the last ones: {error}")
             return
-        if version < self.policy_version:
-            assert self.batcher is not None
+        self.policy.load_state_dict(state)  # copies the CPU weights onto the device
+        if self.has_weights and version < self.policy_version:
             self.batcher.restart_trajectories()
             self.get_logger().warning(
                 f"policy version went back from {self.policy_version} to {version} (learner "
                 "resumed from a checkpoint): partial trajectories discarded"
             )
+        self.has_weights = True
         self.policy_version = version
         early, self.early_steps = self.early_steps, {}
         for batch in early.values():
@@ -143,20 +147,30 @@ class InferenceNode(Node):
         try:
             batch = decode_obs_batch(msg.data)
         except CodecError as error:
-            self.malformed += 1
-            self.warn_once("malformed", f"dropping malformed observation: {error}")
+            self.rejections.reject("malformed", f"dropping malformed observation: {error}")
             return
-        if self.batcher is None:
+        if not self.has_weights:
             # No weights yet: hold the newest step per actor and answer it once they come.
-            if batch.actor_id in self.early_steps or (
+            verdict = self.batcher.check(batch)
+            if verdict is not Verdict.ACCEPTED:
+                self.batcher.counters[verdict.value] += 1
+                self.reject_step(batch, verdict)
+            elif batch.actor_id in self.early_steps or (
                     len(self.early_steps) < self.params["max_actors"]):
                 self.early_steps[batch.actor_id] = batch
+            else:
+                self.batcher.counters[Verdict.UNKNOWN_ACTOR.value] += 1
+                self.reject_step(batch, Verdict.UNKNOWN_ACTOR)
             return
         self.accept(batch)
 
+    def reject_step(self, batch: ObsBatch, verdict: Verdict) -> None:
+        """Log the first step of each kind the batcher refused (it counts them all)."""
+        self.rejections.log_once(verdict.value, f"rejected step {batch.seq} of actor "
+                                              f"{batch.actor_id}: {verdict.value}")
+
     def accept(self, batch: ObsBatch) -> None:
         """Submit a decoded step to the batcher; answer duplicates, run a ready batch."""
-        assert self.batcher is not None
         now = time.monotonic()
         self.batcher.max_wait = self.params["max_wait"]
         self.batcher.actor_timeout = self.params["actor_timeout"]
@@ -167,8 +181,7 @@ class InferenceNode(Node):
             if reply is not None:
                 self.action_pub.publish(UInt8MultiArray(data=reply))
         elif verdict is not Verdict.ACCEPTED:
-            self.warn_once(verdict.value, f"rejected step {batch.seq} of actor "
-                                          f"{batch.actor_id}: {verdict.value}")
+            self.reject_step(batch, verdict)
         if self.batcher.ready(now):
             self.run_batch()
         elif self.deadline_timer.is_canceled() and self.batcher.waiting():
@@ -176,8 +189,6 @@ class InferenceNode(Node):
 
     def on_deadline(self) -> None:
         """Run a partial batch once the oldest waiting step is `max_wait` old."""
-        if self.batcher is None:
-            return
         if self.batcher.ready(time.monotonic()):
             self.run_batch()
         if not self.batcher.waiting():
@@ -185,14 +196,11 @@ class InferenceNode(Node):
 
     def on_liveness(self) -> None:
         """Drop actors that went silent (their partial trajectories are discarded)."""
-        if self.batcher is None:
-            return
         for actor_id in self.batcher.drop_stale(time.monotonic()):
             self.get_logger().warning(f"actor {actor_id} timed out; dropped its partial data")
 
     def run_batch(self) -> None:
         """One policy forward pass for all waiting actors, then reply and record."""
-        assert self.batcher is not None and self.policy is not None
         batches = self.batcher.take()
         obs = torch.from_numpy(np.concatenate([b.obs for b in batches])).to(self.device)
         final_obs = torch.from_numpy(np.concatenate([b.final_obs for b in batches]))
@@ -221,14 +229,14 @@ class InferenceNode(Node):
     def status(self) -> dict[str, object]:
         """Counters of accepted/rejected data, live actors and inference batch sizes."""
         sizes = np.array(self.batch_envs) if self.batch_envs else np.zeros(1)
-        counters = dict(self.batcher.counters) if self.batcher else {}
         return {
-            **counters,
-            "malformed": self.malformed,
-            "rejected_weights": self.rejected_weights,
+            "malformed": 0,
+            "rejected_weights": 0,
+            **self.batcher.counters,
+            **self.rejections.counts,
             "policy_version": self.policy_version,
             "device": describe_device(self.device),
-            "live_actors": len(self.batcher.actors) if self.batcher else 0,
+            "live_actors": len(self.batcher.actors),
             "batches": len(self.batch_envs),
             "batch_envs_mean": float(sizes.mean()),
             "batch_envs_p50": float(np.percentile(sizes, 50)),

@@ -167,6 +167,20 @@ class ProcessGraph:
         return {name: m.process.wait() for name, m in self.running.items()}
 
 
+def parse_metrics(text: str) -> dict[str, Any] | None:
+    """Return the learner's metrics, or None for other text (any peer may publish it)."""
+    try:
+        metrics = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(metrics, dict):
+        return None
+    step, done = metrics.get("global_step", 0), metrics.get("done", False)
+    if type(step) is not int or step < 0 or not isinstance(done, bool):
+        return None
+    return metrics
+
+
 class MetricsListener:
     """Subscribe to the learner's latched JSON metrics in a private rclpy context."""
 
@@ -183,13 +197,18 @@ class MetricsListener:
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node("training_monitor", context=self.context)
         self.latest: dict[str, Any] = {}
+        self.rejected = 0
         self.node.create_subscription(String, qos.METRICS_TOPIC, self._on_metrics,
                                       qos.metrics_qos())
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
 
     def _on_metrics(self, msg: Any) -> None:
-        self.latest = json.loads(msg.data)
+        metrics = parse_metrics(msg.data)
+        if metrics is None:
+            self.rejected += 1
+        else:
+            self.latest = metrics
 
     def spin_once(self, timeout: float) -> dict[str, Any]:
         """Process pending messages for up to `timeout` seconds; return the latest metrics."""

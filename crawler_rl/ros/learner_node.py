@@ -47,7 +47,7 @@ from crawler_rl.rl.trainer import describe_env, make_env_factory, seed_everythin
 from crawler_rl.ros import qos
 from crawler_rl.ros.codec import CodecError
 from crawler_rl.ros.params import ParamSpec, declare_validated
-from crawler_rl.ros.rollout import Rollout, decode_rollout
+from crawler_rl.ros.rollout import Rollout, decode_rollout, rollout_elements
 from crawler_rl.ros.runtime import run_node_until_signal, serve_status
 from crawler_rl.ros.weights import encode_weights
 
@@ -166,12 +166,15 @@ class LearnerNode(Node):
         """Validate a rollout, queue it, and update once enough env columns arrived."""
         if self.done:
             return
+        max_envs = self.params["envs_per_update"]  # one actor's envs never exceed all of them
         try:
-            rollout = decode_rollout(msg.data)
+            rollout = decode_rollout(msg.data, rollout_elements(
+                self.cfg.ppo.num_steps, max_envs, self.obs_dim, self.action_dim))
             rollout.check(self.obs_dim, self.action_dim)
-            if rollout.num_steps != self.cfg.ppo.num_steps:
-                raise ValueError(f"rollout has {rollout.num_steps} steps, expected "
-                                 f"ppo.num_steps={self.cfg.ppo.num_steps}")
+            if rollout.num_steps != self.cfg.ppo.num_steps or rollout.num_envs > max_envs:
+                raise ValueError(f"rollout of {rollout.num_steps} steps x {rollout.num_envs} "
+                                 f"envs, expected ppo.num_steps={self.cfg.ppo.num_steps} x at "
+                                 f"most envs_per_update={max_envs}")
         except (CodecError, ValueError) as error:
             self.counters["rejected_rollouts"] += 1
             self.warn_once("rejected_rollouts", f"rejecting rollout: {error}")

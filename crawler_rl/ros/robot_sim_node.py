@@ -4,6 +4,7 @@ Subscribes: `<controller_name>/commands` (Float64MultiArray wheel speeds [rad/s]
 (only to draw the commanded velocity). Publishes: `odom`, `imu`, `joint_states`,
 `tether_tension`, `markers` (hull, tether, commanded vs achieved velocity), latched
 `robot_description`, `/tf` when tf2_msgs is importable, and `/clock` with `publish_clock`.
+Service `~/status` (std_srvs/Trigger, JSON): steps, late commands, bad input per kind.
 
 Steps one control period per timer tick: `sim_speed` 1.0 is real time, 2.0 twice as fast.
 With `lockstep` (the sim deploy graph sets it; default off, free-running like the real motor
@@ -35,8 +36,9 @@ from crawler_rl.ros import robot_interface as robot
 from crawler_rl.ros.markers import scene_markers
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.recording import FrameRecorder, check_record_path
+from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.robot_tf import joint_transform, parse_joints, tf_message_type
-from crawler_rl.ros.runtime import spin_until_stopped
+from crawler_rl.ros.runtime import serve_status, spin_until_stopped
 from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
 
 SURFACE_SLOPES = {"deck": 0.0, "incline": 45.0, "vertical": 90.0, "curved": 30.0}
@@ -115,6 +117,8 @@ class RobotSimNode(Node):
         self.last_step_ns = 0
         self.steps = 0
         self.late_commands = 0
+        self.applied_commands = 0
+        self.rejections = Rejections(self.get_logger())
 
         sensor_qos = robot.sensor_publisher_qos()
         self.odom_publisher = self.create_publisher(Odometry, robot.ODOM_TOPIC, sensor_qos)
@@ -146,6 +150,7 @@ class RobotSimNode(Node):
             robot.command_qos(),
         )
         self.create_subscription(Twist, robot.CMD_VEL_TOPIC, self.on_cmd_vel, robot.command_qos())
+        serve_status(self, self.status)
         self.timer = self.create_timer(self.sim.control_dt / param("sim_speed"), self.on_timer)
         self.get_logger().info(
             f"simulating {self.scenario.surface} at {slope:.0f} deg, tether "
@@ -161,9 +166,11 @@ class RobotSimNode(Node):
         """Hold the latest [left, right] wheel speed command (as a motor driver does)."""
         command = np.asarray(msg.data, dtype=np.float64)
         if command.shape != (2,) or not np.all(np.isfinite(command)):
-            self.get_logger().error(f"ignoring wheel command {list(msg.data)!r}: need 2 finite")
+            self.rejections.reject("bad_wheel_commands", f"ignoring wheel command "
+                                   f"{list(msg.data)[:4]!r}: need 2 finite values")
             return
         self.wheel_command = command
+        self.applied_commands += 1
         if self.awaiting_command:
             self.awaiting_command = False
             if self.wall_ns() - self.last_step_ns >= self.step_period_ns:
@@ -185,7 +192,17 @@ class RobotSimNode(Node):
 
     def on_cmd_vel(self, msg: Twist) -> None:
         """Remember the commanded twist for the velocity markers."""
-        self.commanded_twist = np.array([msg.linear.x, msg.angular.z])
+        twist = np.array([msg.linear.x, msg.angular.z])
+        if not np.all(np.isfinite(twist)):
+            self.rejections.reject("bad_cmd_vel", f"ignoring non-finite cmd_vel {twist!r}")
+            return
+        self.commanded_twist = twist
+
+    def status(self) -> dict[str, object]:
+        """Return steps, late and applied wheel commands and bad input counted per kind."""
+        return {"steps": self.steps, "late_commands": self.late_commands,
+                "applied_commands": self.applied_commands, "bad_wheel_commands": 0,
+                **self.rejections.counts}
 
     def step(self) -> None:
         """Advance one control period and publish everything."""

@@ -54,7 +54,10 @@ def test_actor_steps_on_replies_and_resends_when_unanswered(rclpy_default: None)
                 ActionBatch(batch.actor_id, batch.session, batch.seq, 4, actions))))
 
         reply(first, np.zeros((2, 1), np.float32))  # wrong shape: rejected, still waiting
-        assert spin_until(executor, lambda: actor.counters["bad_actions"] == 1)
+        reply(first, np.full((3, 1), np.nan, np.float32))  # non-finite: rejected too
+        replies.publish(UInt8MultiArray(data=b"CRWL-not-actions"))  # not a message at all
+        assert spin_until(executor, lambda: actor.status()["bad_actions"] == 2
+                          and actor.status()["malformed_actions"] == 1)
         reply(first, np.full((3, 1), 0.5, np.float32))
         assert spin_until(executor, lambda: any(b.seq == 1 for b in received))
         second = next(b for b in received if b.seq == 1)

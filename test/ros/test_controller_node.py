@@ -16,7 +16,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Imu, JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64, Float64MultiArray
 from std_srvs.srv import SetBool
 
 from crawler_rl.ros import robot_interface as robot
@@ -138,6 +138,34 @@ def test_non_finite_model_output_zeroes_the_wheels(rig: tuple) -> None:
     assert len(fake.commands) >= 3
     assert np.all(np.array(fake.commands) == 0.0)
     assert "non-finite model output" in node.last_fault
+
+
+def test_bad_readings_are_counted_zero_the_wheels_and_good_ones_drive_again(
+    rig: tuple,
+) -> None:
+    node, fake, executor = rig
+    tension = fake.node.create_publisher(Float64, robot.TETHER_TENSION_TOPIC,
+                                         robot.sensor_publisher_qos())
+    good = lambda: (fake.publish_state(), fake.publish_cmd(0.1, 0.2))  # noqa: E731
+    run_for(executor, 0.4, good)
+    assert np.any(fake.commands[-1] != 0.0)
+    run_for(executor, 0.3, lambda: (fake.publish_state(), fake.publish_cmd(float("nan"))))
+    assert np.all(fake.commands[-3:] == np.zeros(2)) and "non-finite command" in node.last_fault
+    imu = Imu()
+    imu.orientation.w = 0.0  # all-zero quaternion: no orientation at all
+    fake.imu.publish(imu)
+    run_for(executor, 0.05)
+    fake.joints.publish(JointState(name=["tether_drum"], velocity=[1.0]))
+    run_for(executor, 0.05)
+    tension.publish(Float64(data=float("inf")))
+    run_for(executor, 0.05)
+    status = node.status()
+    assert status["non_finite_cmd_vel"] >= 5, status
+    assert (status["non_finite_imu"], status["joint_states_without_wheels"],
+            status["non_finite_tether_tension"]) == (1, 1, 1), status
+    tension.publish(Float64(data=5.0))
+    run_for(executor, 0.4, good)
+    assert np.any(fake.commands[-1] != 0.0) and node.last_fault == ""
 
 
 def test_disabled_until_enabled_and_one_zero_on_disable(context: Context,

@@ -6,10 +6,12 @@ by `test_injected_faults_over_dds_are_counted_and_the_good_actor_keeps_stepping`
 
 from __future__ import annotations
 
+import copy
 import json
 import struct
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +23,7 @@ from hypothesis import strategies as st
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
-from ros_helpers import spin_until
+from ros_helpers import pendulum_inference_params, spin_until
 from std_msgs.msg import UInt8MultiArray
 from std_srvs.srv import Trigger
 
@@ -37,8 +39,9 @@ from crawler_rl.ros.weights import encode_weights
 OBS_DIM, ACTION_DIM, K = 3, 1, 2
 MODEL = TrainConfig().to_dict()["model"]
 META = {"obs_dim": OBS_DIM, "action_dim": ACTION_DIM, "model": MODEL}
-COUNTED = ("malformed", "non_finite", "wrong_size", "duplicate", "stale_seq", "unknown_actor",
-           "accepted_steps", "rejected_weights")
+COUNTED = ("malformed", "non_finite", "wrong_size", "too_many_envs", "duplicate", "stale_seq",
+           "unknown_actor", "accepted_steps", "rejected_weights")
+MAX_ENVS = K + 1
 
 
 @pytest.fixture
@@ -122,9 +125,10 @@ def fault(kind: str, actor: GoodActor, data: st.DataObject) -> tuple[str, bytes]
     if kind == "wrong_obs_dim":
         dim = data.draw(st.integers(1, 8).filter(lambda d: d != OBS_DIM))
         return "wrong_size", obs_message(0, actor.session, actor.seq + 1, obs_dim=dim)
-    if kind == "wrong_num_envs":
+    if kind == "wrong_num_envs":  # the node serves at most MAX_ENVS envs per actor
         envs = data.draw(st.integers(1, 5).filter(lambda k: k != K))
-        return "wrong_size", obs_message(0, actor.session, actor.seq + 1, num_envs=envs)
+        counter = "too_many_envs" if envs > MAX_ENVS else "wrong_size"
+        return counter, obs_message(0, actor.session, actor.seq + 1, num_envs=envs)
     if kind == "duplicate":
         return "duplicate", obs_message(0, actor.session, actor.seq)
     if kind == "stale":
@@ -152,10 +156,11 @@ def counted(node: InferenceNode) -> Counter:
 @given(st.lists(st.sampled_from(OBS_FAULTS + tuple(f"w_{w}" for w in WEIGHT_FAULTS)),
                 min_size=1, max_size=25), st.data())
 def test_fuzzed_observations_and_weights_are_counted_never_served(
-    rclpy_default: None, kinds: list[str], data: st.DataObject
+    rclpy_default: None, tmp_path_factory: pytest.TempPathFactory, kinds: list[str],
+    data: st.DataObject,
 ) -> None:
-    node = InferenceNode(parameter_overrides=[Parameter("num_steps", value=4),
-                                              Parameter("max_actors", value=1)])
+    node = InferenceNode(parameter_overrides=pendulum_inference_params(
+        tmp_path_factory.getbasetemp(), num_steps=4, max_actors=1, max_envs_per_actor=MAX_ENVS))
     try:
         node.on_weights(UInt8MultiArray(data=weights_message(1)))
         actor = GoodActor()
@@ -229,25 +234,39 @@ def test_learner_rejects_bad_rollouts_and_rolls_back_a_non_finite_update(
         for payload in data.draw(st.permutations(bad)):
             node.on_rollout(UInt8MultiArray(data=payload))
         assert node.counters["rejected_rollouts"] == len(bad) and node.iteration == 0
-        # finite but absurd rewards overflow the returns: the update is rolled back whole
-        node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 0, 3e38))))
-        assert node.counters["rejected_updates"] == 1 and node.iteration == 0
         for name, tensor in node.policy.state_dict().items():
             assert torch.equal(tensor, initial[name]), name
+        node.on_rollout(UInt8MultiArray(data=good))  # one update: the optimizer has state
+        assert node.iteration == 1 and node.counters["rollouts"] == 1
+        model = {k: v.clone() for k, v in node.policy.state_dict().items()}
+        moments = copy.deepcopy(node.ppo.optimizer.state_dict())
+        learning_rate = node.ppo.learning_rate
+        # finite but absurd rewards overflow the returns: the update is rolled back whole
+        # (the linear schedule has lowered the learning rate for it by then)
+        node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 1, 3e38))))
+        assert node.counters["rejected_updates"] == 1 and node.iteration == 1
+        for name, tensor in node.policy.state_dict().items():
+            assert torch.equal(tensor, model[name]), name
+        assert node.ppo.learning_rate == learning_rate
+        after = node.ppo.optimizer.state_dict()
+        assert after["param_groups"] == moments["param_groups"]
+        for index, state in moments["state"].items():
+            for key, value in state.items():
+                assert torch.equal(after["state"][index][key], value), (index, key)
         node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 5))))
         assert node.counters["future_rollouts"] == 1
-        node.on_rollout(UInt8MultiArray(data=good))
-        assert node.iteration == 1 and node.counters["rollouts"] == 2
+        node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 1))))
+        assert node.iteration == 2 and node.counters["rollouts"] == 3
         assert all(torch.isfinite(t).all() for t in node.policy.state_dict().values())
     finally:
         node.destroy_node()
 
 
 def test_injected_faults_over_dds_are_counted_and_the_good_actor_keeps_stepping(
-    rclpy_default: None,
+    rclpy_default: None, tmp_path: Path,
 ) -> None:
-    node = InferenceNode(parameter_overrides=[Parameter("num_steps", value=2),
-                                              Parameter("max_actors", value=2)])
+    node = InferenceNode(parameter_overrides=pendulum_inference_params(
+        tmp_path, num_steps=2, max_actors=2))
     peer = rclpy.create_node("fuzzer")
     replies: list = []
     peer.create_subscription(UInt8MultiArray, qos.ACTION_TOPIC,
@@ -299,10 +318,11 @@ def test_injected_faults_over_dds_are_counted_and_the_good_actor_keeps_stepping(
         peer.destroy_node()
 
 
-def test_inference_parameters_are_validated_at_start_and_on_change(rclpy_default: None) -> None:
+def test_inference_parameters_are_validated_at_start_and_on_change(rclpy_default: None,
+                                                                   tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"'max_actors' = 0 .*\[1, 1000000\]"):
-        InferenceNode(parameter_overrides=[Parameter("max_actors", value=0)])
-    node = InferenceNode()
+        InferenceNode(parameter_overrides=pendulum_inference_params(tmp_path, max_actors=0))
+    node = InferenceNode(parameter_overrides=pendulum_inference_params(tmp_path))
     try:
         result = node.set_parameters([Parameter("max_wait", value=-0.5)])[0]
         assert not result.successful and "'max_wait' = -0.5" in result.reason

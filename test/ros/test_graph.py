@@ -32,6 +32,8 @@ def test_training_graph_has_head_and_respawning_actors(tmp_path: Path) -> None:
     head = graph.by_name("head")
     assert head.parameters["envs_per_update"] == 15 and head.parameters["num_steps"] == 8
     assert head.parameters["resume"] is True and not head.respawn
+    # Inference bounds what it tracks by the graph: 3 actors + the respawn margin, 5 envs each.
+    assert (head.parameters["max_actors"], head.parameters["max_envs_per_actor"]) == (5, 5)
     # Inference takes the device from here, the learner from config_file: they agree.
     assert head.parameters["device"] == "auto"
     on_cpu = TrainConfig.from_dict({"run": {"device": "cpu"}})

@@ -12,7 +12,7 @@ import yaml
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
-from ros_helpers import spin_until
+from ros_helpers import pendulum_inference_params, spin_until
 from std_msgs.msg import UInt8MultiArray
 from std_srvs.srv import Trigger
 
@@ -43,8 +43,9 @@ def obs_step(seq: int, value: float = 0.1, session: int = 9) -> bytes:
         np.zeros((0, OBS_DIM), np.float32)))
 
 
-def test_inference_replies_ships_rollouts_and_counts_bad_data(rclpy_default: None) -> None:
-    node = InferenceNode(parameter_overrides=[Parameter("num_steps", value=2)])
+def test_inference_replies_ships_rollouts_and_counts_bad_data(rclpy_default: None,
+                                                             tmp_path: Path) -> None:
+    node = InferenceNode(parameter_overrides=pendulum_inference_params(tmp_path, num_steps=2))
     peer = rclpy.create_node("fake_peer")
     replies, rollouts = [], []
     peer.create_subscription(UInt8MultiArray, qos.ACTION_TOPIC,
@@ -78,8 +79,8 @@ def test_inference_replies_ships_rollouts_and_counts_bad_data(rclpy_default: Non
         obs_pub.publish(UInt8MultiArray(data=obs_step(2)))
         obs_pub.publish(UInt8MultiArray(data=obs_step(3, value=np.nan)))
         obs_pub.publish(UInt8MultiArray(data=b"garbage-garbage-garbage-garbage"))
-        assert spin_until(executor, lambda: node.malformed == 1
-                          and node.batcher.counters["non_finite"] == 1)
+        assert spin_until(executor, lambda: node.status()["malformed"] == 1
+                          and node.status()["non_finite"] == 1)
         assert spin_until(executor, lambda: sum(r.seq == 2 for r in replies) == 2)
         client = peer.create_client(Trigger, "/inference/status")
         assert client.wait_for_service(timeout_sec=5.0)
@@ -96,9 +97,11 @@ def test_inference_replies_ships_rollouts_and_counts_bad_data(rclpy_default: Non
         peer.destroy_node()
 
 
-def test_inference_device_parameter_is_checked_at_start(rclpy_default: None) -> None:
+def test_inference_device_parameter_is_checked_at_start(rclpy_default: None,
+                                                        tmp_path: Path) -> None:
     if torch.cuda.is_available():
-        node = InferenceNode(parameter_overrides=[Parameter("device", value="cuda")])
+        node = InferenceNode(parameter_overrides=pendulum_inference_params(tmp_path,
+                                                                           device="cuda"))
         try:
             assert node.device.type == "cuda" and node.status()["device"].startswith("cuda:")
         finally:

@@ -13,6 +13,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from ros_helpers import spin_until
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64, Float64MultiArray, String
 from visualization_msgs.msg import Marker, MarkerArray
@@ -97,10 +98,17 @@ def test_drives_forward_and_publishes_the_robot_topics(wall: tuple, tmp_path: Pa
 def test_ignores_malformed_wheel_commands(wall: tuple) -> None:
     node, listener, executor = wall
     spin(executor, 0.2)
-    listener.wheels.publish(Float64MultiArray(data=[float("nan"), 1.0]))
-    listener.wheels.publish(Float64MultiArray(data=[1.0, 2.0, 3.0]))
-    spin(executor, 0.3)
-    np.testing.assert_array_equal(node.wheel_command, np.zeros(2))
+    listener.wheels.publish(Float64MultiArray(data=[2.0, 2.0]))
+    assert spin_until(executor, lambda: node.applied_commands == 1)
+    for bad in ([float("nan"), 1.0], [1.0, 2.0, 3.0], [], [float("inf"), float("-inf")]):
+        listener.wheels.publish(Float64MultiArray(data=bad))
+    # all four arrived and were counted; the last good command still holds
+    assert spin_until(executor, lambda: node.status()["bad_wheel_commands"] == 4)
+    np.testing.assert_array_equal(node.wheel_command, [2.0, 2.0])
+    listener.wheels.publish(Float64MultiArray(data=[-1.5, 3.0]))  # a good one is applied again
+    assert spin_until(executor, lambda: node.applied_commands == 2)
+    np.testing.assert_array_equal(node.wheel_command, [-1.5, 3.0])
+    assert node.status()["bad_wheel_commands"] == 4
 
 
 def test_deck_gravity_points_through_the_plate(ros_context: Context, tmp_path: Path) -> None:

@@ -133,7 +133,16 @@ def test_chain_tether_pulls_and_reports_tension(config):
 def test_drive_baseline_prints_table_and_returns_rmse(capsys):
     result = drive_baseline("vertical", 20.0, seconds=4.0, seed=3)
     assert {"rmse_v", "rmse_omega", "segments"} <= set(result)
-    assert result["rmse_v"] > 0.0 and np.isfinite(result["rmse_omega"])
+    # It drives: the error stays well below the commanded speed (a crawler that does not move
+    # has rmse_v = |v|), and the pooled RMSE is the time-weighted one of the segments.
+    segments = result["segments"]
+    seconds = np.array([segment["seconds"] for segment in segments])
+    for key in ("rmse_v", "rmse_omega"):
+        pooled = np.sqrt(np.sum(seconds * [s[key] ** 2 for s in segments]) / seconds.sum())
+        assert result[key] == pytest.approx(pooled, rel=1e-9), key
+    speed = np.sqrt(np.sum(seconds * [s["v"] ** 2 for s in segments]) / seconds.sum())
+    assert 0.0 < result["rmse_v"] < 0.5 * speed, (result["rmse_v"], speed)
+    assert not result["detached"] and result["mean_tension"] > 1.0  # 20 m hanging on a wall
     out = capsys.readouterr().out
     assert "RMSE v" in out and "vertical" in out
     with pytest.raises(ValueError, match="surface"):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from policy_check import trained_and_initial_returns
 from test_training_e2e import REPO, processes_in_domain, read_metrics
 
 from crawler_rl.rl.config import TrainConfig
@@ -20,12 +21,16 @@ from crawler_rl.rl.config import TrainConfig
 
 @pytest.mark.slow
 def test_pendulum_runs_through_the_ros_graph(ros_domain: int, tmp_path: Path) -> None:
-    actors, envs, steps, iterations = 2, 8, 32, 40
-    # Pendulum's reward is -(angle^2 + 0.1 speed^2 + 0.001 torque^2) per step, about -6 for
-    # the initial policy; ~80k steps (about 50 s here) lift it to about -3.
+    actors, envs, steps, iterations = 2, 8, 32, 60
+    # Pendulum's cost is angle^2 + 0.1 speed^2 + 0.001 torque^2 per step: about 1,320 per
+    # episode for the initial policy on the seeded episodes of policy_check. These settings
+    # (gamma 0.9, 10 epochs, lr 3e-3) took the local trainer to about 500 in 30k steps (3
+    # seeds); through this graph, with rollouts 1-3 policy versions old, the same budget gave
+    # only about 1,230 (2 runs): the test asserts that improvement, not a swing-up.
     cfg = TrainConfig.from_dict({
         "env": {"env_id": "CrawlerVelocity-v0"},  # the --env flag below must win
-        "ppo": {"num_steps": steps, "gamma": 0.95, "gae_lambda": 0.95},
+        "ppo": {"num_steps": steps, "gamma": 0.9, "gae_lambda": 0.95, "num_epochs": 10,
+                "learning_rate": 0.003, "lr_schedule": "constant"},
         "model": {"init_std": 0.5},
         "run": {"total_steps": iterations * actors * envs * steps, "export_onnx": False,
                 "checkpoint_every": 1000, "seed": 1},
@@ -54,11 +59,11 @@ def test_pendulum_runs_through_the_ros_graph(ros_domain: int, tmp_path: Path) ->
     metrics = [m for m in read_metrics(run_dir) if m["iteration"] > 0]
     assert [m["policy_version"] for m in metrics] == list(range(1, iterations + 1))
     assert sorted(metrics[-1]["actor_ids"]) == [0, 1]
-    # Learning itself is proven through this graph on a non-crawler env by test_training_e2e
-    # (module:Class toy env). Pendulum's swing-up did not improve reliably within a CI-sized
-    # budget (one run in three stayed at about -6 per step), so here it must stay finite.
     rewards = [m["mean_reward"] for m in metrics]
-    assert all(math.isfinite(r) and -17.0 <= r <= 0.0 for r in rewards), rewards
+    assert all(math.isfinite(r) for r in rewards), rewards
+    trained, initial = trained_and_initial_returns(run_dir)
+    print(json.dumps({"metric": "pendulum_returns", "trained": trained, "initial": initial}))
+    assert trained > initial, (trained, initial)
     codes = json.loads((run_dir / "logs" / "exit_codes.json").read_text())
     assert set(codes.values()) == {0}, codes
     time.sleep(0.5)
