@@ -105,6 +105,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         Path(args.out_dir),
         seed=args.seed,
         episodes=args.episodes,
+        replay=args.replay,
+        replay_format=f".{args.replay_format}",
     )
     return 0
 
@@ -164,12 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--episodes", type=int, default=1,
                           help="episodes per scenario (other seeds); RMSE pools their steps")
+    evaluate.add_argument("--replay", default=None, metavar="SCENARIOS",
+                          help="'all' or scenario labels (deck/short,curved/long): replay each "
+                          "one's first episode per controller into <out-dir>/replay/")
+    evaluate.add_argument("--replay-format", choices=["png", "gif", "mp4"], default="png",
+                          help="replay figure (png) or animation (gif, mp4)")
     evaluate.set_defaults(handler=_cmd_eval)
 
     deploy = sub.add_parser("deploy", help="run the ONNX controller node (and a simulated robot)")
     deploy.add_argument("--sim", action="store_true", help="also start robot_sim_node")
     deploy.add_argument("--policy", default=None, help="controller.onnx")
-    deploy.add_argument("--record", default=None, help="render the simulated run to PNG/GIF")
+    deploy.add_argument("--record", default=None,
+                        help="run.mcap: every topic (ros2 bag / Foxglove); run.png / .gif / .mp4: "
+                        "replay of the simulated run")
     deploy.add_argument("--duration", type=float, default=None, help="seconds, then stop")
     deploy.set_defaults(handler=_cmd_deploy)
 

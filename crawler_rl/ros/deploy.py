@@ -19,6 +19,7 @@ from crawler_rl.ros.deploy_graph import (
     RVIZ_CONFIG,
     SQUARE_PATH,
     deploy_graph,
+    is_mcap,
     sim_deploy_graph,
 )
 from crawler_rl.ros.graph import Graph, NodeSpec
@@ -45,9 +46,10 @@ def build_graph(sim: bool, policy: Path | None, record: Path | None,
                 duration: float | None) -> Graph:
     """Return the graph `run_deploy` starts (deploy or sim graph, plus the demo square)."""
     if not sim:
-        if record is not None:
-            raise ValueError("--record needs --sim (it renders the simulated crawler)")
-        return deploy_graph(policy)
+        if record is not None and not is_mcap(record):
+            raise ValueError("--record needs --sim for a replay (.png/.gif/.mp4: it draws the "
+                             "simulated crawler); a .mcap recording works on the robot too")
+        return deploy_graph(policy, record=record)
     graph = sim_deploy_graph(policy, record=record)
     if record is not None or duration is not None:
         graph.nodes.append(NodeSpec(executable=SQUARE_PATH, name=SQUARE_PATH))
@@ -67,7 +69,7 @@ def run_deploy(sim: bool, policy: Path | None, record: Path | None = None,
         raise ValueError("deploy on the robot needs --policy controller.onnx")
     if record is not None:
         record = check_record_path(record)
-        if duration is None:
+        if duration is None and sim:  # on the robot a recording runs until Ctrl-C
             duration = SQUARE_SECONDS
     if duration is not None and duration <= 0:
         raise ValueError(f"--duration must be > 0 s, got {duration!r}")
