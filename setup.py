@@ -15,6 +15,7 @@ NODES = {
     "robot_sim_node": "crawler_rl.ros.robot_sim_node:main",
     "square_path": "crawler_rl.ros.square_path:main",
     "recorder_node": "crawler_rl.ros.recorder_node:main",
+    "web_view_node": "crawler_rl.ros.web_view_node:main",
 }
 
 # ROS 2 itself comes from the distribution on a real install; in a plain venv use the

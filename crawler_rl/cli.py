@@ -119,6 +119,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         policy=Path(args.policy) if args.policy else None,
         record=Path(args.record) if args.record else None,
         duration=args.duration,
+        view=args.view,
     )
 
 
@@ -180,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run.mcap: every topic (ros2 bag / Foxglove); run.png / .gif / .mp4: "
                         "replay of the simulated run")
     deploy.add_argument("--duration", type=float, default=None, help="seconds, then stop")
+    deploy.add_argument("--view", type=int, nargs="?", const=8765, default=None, metavar="PORT",
+                        help="live view in a browser at http://127.0.0.1:PORT/ (default 8765)")
     deploy.set_defaults(handler=_cmd_deploy)
 
     actors = sub.add_parser("actors", help="start actor nodes only (worker machines)")

@@ -3,6 +3,7 @@
 - `deploy_graph`: controller_node only, started disabled (the robot's drivers are already up).
 - `sim_deploy_graph`: controller_node + robot_sim_node in lockstep (RViz is added by the launch
   file or by `run_deploy` when a display exists: it is not a crawler_rl executable).
+- `web_view_spec`: the live view in a browser (`crawler-rl deploy --view`).
 - `record` ending in .mcap adds recorder_node (every topic to MCAP); .png / .gif / .mp4 make
   robot_sim_node draw the run's replay.
 """
@@ -18,6 +19,7 @@ CONTROLLER = "controller_node"
 ROBOT_SIM = "robot_sim_node"
 SQUARE_PATH = "square_path"
 RECORDER = "recorder_node"
+WEB_VIEW = "web_view_node"
 MCAP_SUFFIX = ".mcap"
 RVIZ_CONFIG = "crawler.rviz"
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -42,6 +44,11 @@ def recorder_spec(output: Path) -> NodeSpec:
     """recorder_node writing every topic of the graph to `output` (.mcap)."""
     return NodeSpec(executable=RECORDER, name=RECORDER,
                     parameters={"output": str(Path(output).resolve())})
+
+
+def web_view_spec(port: int) -> NodeSpec:
+    """web_view_node serving the live browser view on localhost:`port`."""
+    return NodeSpec(executable=WEB_VIEW, name=WEB_VIEW, parameters={"port": int(port)})
 
 
 def is_mcap(record: Path | None) -> bool:

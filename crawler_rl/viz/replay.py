@@ -67,8 +67,8 @@ def _robot_outline(center: np.ndarray, heading: float, footprint: tuple[float, f
                    ) -> np.ndarray:
     """Outline the chassis, nose forward, as a closed polygon. Shape: (6, 2)."""
     half_length, half_width = 0.5 * footprint[0], 0.5 * footprint[1]
-    corners = np.array([[-half_length, -half_width], [half_length, -half_width],
-                        [1.35 * half_length, 0.0], [half_length, half_width],
+    corners = np.array([[-half_length, -half_width], [0.2 * half_length, -half_width],
+                        [1.8 * half_length, 0.0], [0.2 * half_length, half_width],
                         [-half_length, half_width], [-half_length, -half_width]])
     cos, sin = np.cos(heading), np.sin(heading)
     return corners @ np.array([[cos, sin], [-sin, cos]]) + center
