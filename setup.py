@@ -14,6 +14,8 @@ NODES = {
     "controller_node": "crawler_rl.ros.controller_node:main",
     "robot_sim_node": "crawler_rl.ros.robot_sim_node:main",
     "square_path": "crawler_rl.ros.square_path:main",
+    "recorder_node": "crawler_rl.ros.recorder_node:main",
+    "web_view_node": "crawler_rl.ros.web_view_node:main",
 }
 
 # ROS 2 itself comes from the distribution on a real install; in a plain venv use the
@@ -28,7 +30,7 @@ ROS_WHEELS = [
     "ros-std-srvs",
     "ros-visualization-msgs",
 ]
-TRAIN = ["torch>=2.3", "tensorboard", "tqdm", "onnx", "onnxscript", "matplotlib"]
+TRAIN = ["torch>=2.3", "tensorboard", "tqdm", "onnx", "onnxscript", "matplotlib", "imageio"]
 TEST = ["pytest", "hypothesis", "mcap-ros2-support", "colcon-common-extensions", "ruff"]
 
 setup(

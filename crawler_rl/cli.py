@@ -108,6 +108,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         Path(args.out_dir),
         seed=args.seed,
         episodes=args.episodes,
+        replay=args.replay,
+        replay_format=f".{args.replay_format}",
     )
     return 0
 
@@ -120,6 +122,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
         policy=Path(args.policy) if args.policy else None,
         record=Path(args.record) if args.record else None,
         duration=args.duration,
+        view=args.view,
     )
 
 
@@ -167,13 +170,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--episodes", type=int, default=1,
                           help="episodes per scenario (other seeds); RMSE pools their steps")
+    evaluate.add_argument("--replay", default=None, metavar="SCENARIOS",
+                          help="'all' or scenario labels (deck/short,curved/long): replay each "
+                          "one's first episode per controller into <out-dir>/replay/")
+    evaluate.add_argument("--replay-format", choices=["png", "gif", "mp4"], default="png",
+                          help="replay figure (png) or animation (gif, mp4)")
     evaluate.set_defaults(handler=_cmd_eval)
 
     deploy = sub.add_parser("deploy", help="run the ONNX controller node (and a simulated robot)")
     deploy.add_argument("--sim", action="store_true", help="also start robot_sim_node")
     deploy.add_argument("--policy", default=None, help="controller.onnx")
-    deploy.add_argument("--record", default=None, help="render the simulated run to PNG/GIF")
+    deploy.add_argument("--record", default=None,
+                        help="run.mcap: every topic (ros2 bag / Foxglove); run.png / .gif / .mp4: "
+                        "replay of the simulated run")
     deploy.add_argument("--duration", type=float, default=None, help="seconds, then stop")
+    deploy.add_argument("--view", type=int, nargs="?", const=8765, default=None, metavar="PORT",
+                        help="live view in a browser at http://127.0.0.1:PORT/ (default 8765)")
     deploy.set_defaults(handler=_cmd_deploy)
 
     actors = sub.add_parser("actors", help="start actor nodes only (worker machines)")

@@ -9,7 +9,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_EXECUTABLES = ["actor_node", "inference_node", "learner_node", "head_node",
-                    "controller_node", "robot_sim_node", "square_path"]
+                    "controller_node", "robot_sim_node", "square_path", "recorder_node",
+                    "web_view_node"]
 
 
 @pytest.mark.slow

@@ -14,10 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from crawler_rl.rl.eval_replay import select_scenarios, write_replays
 from crawler_rl.sim.action import ActionSpec, inverse_kinematics
 
 WheelSpeedController = Callable[[np.ndarray], np.ndarray]
 """obs (OBS_DIM,) -> wheel speed command (2,) [rad/s]."""
+StepObserver = Callable[[Any, float, np.ndarray], None]
+"""(sim, time [s], commanded twist) after each step, e.g. a replay recorder."""
 
 
 def action_for_wheel_speeds(
@@ -32,7 +35,8 @@ def action_for_wheel_speeds(
 
 
 def run_episode(
-    env: Any, controller: WheelSpeedController | None, scenario: Any, seed: int
+    env: Any, controller: WheelSpeedController | None, scenario: Any, seed: int,
+    observe: StepObserver | None = None,
 ) -> dict[str, list[float]]:
     """Drive one held-out episode; controller None means the IK baseline (action 0)."""
     obs, _ = env.reset(seed=seed, options={"scenario": scenario})
@@ -55,6 +59,8 @@ def run_episode(
         trace["cmd_omega"].append(float(commanded[1]))
         trace["v"].append(float(v))
         trace["omega"].append(float(omega))
+        if observe is not None:
+            observe(sim, step * sim.control_dt, commanded)
         done = bool(terminated or truncated)
     trace["terminated"] = [float(terminated)]
     return trace
@@ -87,14 +93,16 @@ def run_episodes(
 
 
 def run_evaluation(
-    policy: Path | None, baseline: str | None, out_dir: Path, seed: int = 0, episodes: int = 1
+    policy: Path | None, baseline: str | None, out_dir: Path, seed: int = 0, episodes: int = 1,
+    replay: str | None = None, replay_format: str = ".png",
 ) -> dict[str, Any]:
     """Evaluate `policy` (controller.onnx) and/or `baseline` ("ik") on the held-out scenarios.
 
     Each scenario runs `episodes` episodes (seeds seed + index + 1000 * episode: other command
     schedules and randomization draws) and its RMSE pools their steps. Writes
     <out_dir>/report.json and <out_dir>/tracking.png, prints the RMSE table and returns the
-    report dict.
+    report dict. `replay` ("all" or scenario labels, comma-separated) also writes each chosen
+    scenario's first episode as <out_dir>/replay/<scenario>_<controller><replay_format>.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -119,6 +127,7 @@ def run_evaluation(
 
     env = gym.make("CrawlerVelocity-v0")
     scenarios = held_out_scenarios()
+    replayed = select_scenarios(scenarios, replay) if replay else []
     results: list[dict[str, Any]] = []
     try:
         for index, scenario in enumerate(scenarios):
@@ -130,6 +139,10 @@ def run_evaluation(
                 entry[name] = {**tracking_rmse(trace), "terminated": bool(trace["terminated"][0]),
                                "trace": {k: v for k, v in trace.items() if k != "terminated"}}
             results.append(entry)
+        for scenario in replayed:
+            index = scenarios.index(scenario)
+            write_replays(env, controllers, scenario, seed + index,
+                          Path(out_dir) / "replay", replay_format)
     finally:
         env.close()
 

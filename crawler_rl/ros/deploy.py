@@ -19,7 +19,9 @@ from crawler_rl.ros.deploy_graph import (
     RVIZ_CONFIG,
     SQUARE_PATH,
     deploy_graph,
+    is_mcap,
     sim_deploy_graph,
+    web_view_spec,
 )
 from crawler_rl.ros.graph import Graph, NodeSpec
 from crawler_rl.ros.launcher import ProcessGraph
@@ -43,20 +45,24 @@ def _start_rviz() -> subprocess.Popen | None:
 
 
 def build_graph(sim: bool, policy: Path | None, record: Path | None,
-                duration: float | None) -> Graph:
-    """Return the graph `run_deploy` starts (deploy or sim graph, plus the demo square)."""
+                duration: float | None, view: int | None = None) -> Graph:
+    """Return the graph `run_deploy` starts (deploy or sim graph, the demo square, the view)."""
     if not sim:
-        if record is not None:
-            raise ValueError("--record needs --sim (it renders the simulated crawler)")
-        return deploy_graph(policy)
-    graph = sim_deploy_graph(policy, record=record)
-    if record is not None or duration is not None:
-        graph.nodes.append(NodeSpec(executable=SQUARE_PATH, name=SQUARE_PATH))
+        if record is not None and not is_mcap(record):
+            raise ValueError("--record needs --sim for a replay (.png/.gif/.mp4: it draws the "
+                             "simulated crawler); a .mcap recording works on the robot too")
+        graph = deploy_graph(policy, record=record)
+    else:
+        graph = sim_deploy_graph(policy, record=record)
+        if record is not None or duration is not None or view is not None:
+            graph.nodes.append(NodeSpec(executable=SQUARE_PATH, name=SQUARE_PATH))
+    if view is not None:
+        graph.nodes.append(web_view_spec(view))
     return graph
 
 
 def run_deploy(sim: bool, policy: Path | None, record: Path | None = None,
-               duration: float | None = None) -> int:
+               duration: float | None = None, view: int | None = None) -> int:
     """Run controller_node (and robot_sim_node) until Ctrl-C or `duration` seconds.
 
     Returns 0, 128 + the signal number when stopped by SIGINT, SIGTERM or SIGHUP (the
@@ -69,13 +75,15 @@ def run_deploy(sim: bool, policy: Path | None, record: Path | None = None,
         raise ValueError("deploy on the robot needs --policy controller.onnx")
     if record is not None:
         record = check_record_path(record)
-        if duration is None:
+        if duration is None and sim:  # on the robot a recording runs until Ctrl-C
             duration = SQUARE_SECONDS
     if duration is not None and duration <= 0:
         raise ValueError(f"--duration must be > 0 s, got {duration!r}")
-    graph = build_graph(sim, policy, record, duration)
+    if view is not None and not 0 < view < 65536:
+        raise ValueError(f"--view port must be in 1..65535, got {view!r}")
+    graph = build_graph(sim, policy, record, duration, view)
     with StopRequest() as stop:
-        result = _run_until_stopped(graph, sim, duration, stop)
+        result = _run_until_stopped(graph, sim, duration, stop, view)
     if stop.signum is not None:
         return exit_code(stop.signum)
     if record is not None and result == 0:
@@ -88,7 +96,7 @@ def run_deploy(sim: bool, policy: Path | None, record: Path | None = None,
 
 
 def _run_until_stopped(graph: Graph, sim: bool, duration: float | None,
-                       stop: StopRequest) -> int:
+                       stop: StopRequest, view: int | None) -> int:
     """Start the graph, watch it until a stop signal, `duration` or a node's early exit."""
     processes = ProcessGraph(graph)
     rviz = _start_rviz() if sim else None
@@ -96,6 +104,8 @@ def _run_until_stopped(graph: Graph, sim: bool, duration: float | None,
     end = time.monotonic() + duration if duration is not None else float("inf")
     try:
         processes.start()
+        if view is not None:
+            print(f"live view: http://127.0.0.1:{view}/ (web_view_node)", flush=True)
         if not sim:
             LOG.warning("controller_node started DISABLED: enable with "
                         "`ros2 service call /controller_node/enable std_srvs/srv/SetBool "

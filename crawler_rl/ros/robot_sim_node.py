@@ -35,11 +35,12 @@ from visualization_msgs.msg import MarkerArray
 from crawler_rl.ros import robot_interface as robot
 from crawler_rl.ros.markers import scene_markers
 from crawler_rl.ros.params import ParamSpec, declare_validated
-from crawler_rl.ros.recording import FrameRecorder, check_record_path
 from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.robot_tf import joint_transform, parse_joints, tf_message_type
 from crawler_rl.ros.runtime import serve_status, spin_until_stopped
 from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
+from crawler_rl.viz.replay import check_replay_path, write_replay
+from crawler_rl.viz.trace import trace_for_sim
 
 SURFACE_SLOPES = {"deck": 0.0, "incline": 45.0, "vertical": 90.0, "curved": 30.0}
 """Slope used when `slope_deg` is negative (the surface's usual slope) [deg]."""
@@ -66,8 +67,9 @@ PARAMETERS = (
     ParamSpec("controller_name", robot.DEFAULT_CONTROLLER_NAME,
               "wheel commands on <name>/commands", read_only=True),
     ParamSpec("odom_frame", "odom", "odometry frame (the simulator's world)", read_only=True),
-    ParamSpec("record_path", "", "save frames to this .png strip / .gif at exit", read_only=True),
-    ParamSpec("record_every", 20, "keep every n-th control step's frame", low=1, high=10000,
+    ParamSpec("record_path", "", "write the run's replay at exit: .png figure, .gif/.mp4 "
+              "animation", read_only=True),
+    ParamSpec("record_every", 1, "replay: sample every n-th control step", low=1, high=10000,
               read_only=True),
 )
 
@@ -95,13 +97,12 @@ class RobotSimNode(Node):
             surface=param("surface"), slope_deg=slope, hull_radius=param("hull_radius"),
             tether_length=param("tether_length"), randomize=param("randomize"),
         )
-        self.recorder = None
-        if param("record_path"):
-            self.record_path = check_record_path(Path(param("record_path")))
-            self.recorder = FrameRecorder(param("record_every"))
+        self.record_path = (check_replay_path(Path(param("record_path")))
+                            if param("record_path") else None)
         config = load_crawler_config(Path(param("crawler_config")) if param("crawler_config")
                                      else None)
         self.sim = CrawlerSim(config, self.scenario, np.random.default_rng(param("seed")))
+        self.trace = trace_for_sim(self.sim) if self.record_path else None
         self.urdf = robot_urdf(config.robot)
         self.joints = parse_joints(self.urdf)
         self.base_frame = self.joints[0].parent if self.joints else "base_link"
@@ -231,8 +232,8 @@ class RobotSimNode(Node):
         ))
         if self.tf_publisher is not None:
             self.publish_tf(position, orientation, stamp)
-        if self.recorder is not None and self.recorder.wants_frame():
-            self.recorder.add(self.sim.render_rgb(320, 240))
+        if self.trace is not None and self.steps % self.params["record_every"] == 0:
+            self.trace.add_from_sim(self.sim, self.sim_time, self.commanded_twist)
 
     def publish_sensors(self, reading: Any, stamp: Time) -> None:
         """IMU (gravity-referenced orientation, gyro, accelerometer), encoders, load cell."""
@@ -291,9 +292,9 @@ class RobotSimNode(Node):
             self.get_logger().info(
                 f"lockstep: {self.late_commands} late wheel commands in {self.steps} steps"
             )
-        if self.recorder is not None and self.recorder.frames:
-            path = self.recorder.save(self.record_path)
-            self.get_logger().info(f"saved {len(self.recorder.frames)} frames to {path}")
+        if self.trace is not None and len(self.trace):
+            path = write_replay(self.trace, self.record_path)
+            self.get_logger().info(f"wrote the replay of {self.sim_time:.1f} s to {path}")
         self.sim.close()
 
 

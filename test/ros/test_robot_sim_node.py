@@ -67,7 +67,7 @@ def start(context: Context, tmp_path: Path, **params: object) -> Iterator[tuple]
 @pytest.fixture()
 def wall(ros_context: Context, tmp_path: Path) -> Iterator[tuple]:
     yield from start(ros_context, tmp_path, surface="vertical", tether_length=25.0,
-                     record_path=str(tmp_path / "run.png"), record_every=5)
+                     record_path=str(tmp_path / "run.png"), record_every=2)
 
 
 def test_drives_forward_and_publishes_the_robot_topics(wall: tuple, tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_rejects_bad_scenario_parameters(ros_context: Context) -> None:
     with pytest.raises(ValueError, match="surface"):
         RobotSimNode(context=ros_context, parameter_overrides=[Parameter("surface",
                                                                          value="moon")])
-    with pytest.raises(ValueError, match="record path"):
+    with pytest.raises(ValueError, match="replay path"):
         RobotSimNode(context=ros_context, parameter_overrides=[Parameter("record_path",
                                                                          value="/tmp/x.bmp")])
 
