@@ -12,7 +12,6 @@ import rclpy
 from rclpy.callback_groups import CallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.task import Future
 from std_srvs.srv import Trigger
 
 from crawler_rl.ros.signals import dump_stacks_on_sigusr1
@@ -81,22 +80,14 @@ def _context_goes_down(settle: float) -> bool:
     return True
 
 
-def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
-             until: Callable[[Any], Future] | None = None) -> None:
-    """Init rclpy, spin the node until Ctrl-C or external shutdown, then clean up.
-
-    With `until`, spinning also ends (normally, exit code 0) when `until(node)` completes.
-    """
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
+    """Init rclpy, spin the node until Ctrl-C or external shutdown, then clean up."""
     rclpy.init(args=args)
     dump_stacks_on_sigusr1()
     node = None
     try:
         node = make_node()
-        if until is None:
-            spin_until_shutdown(lambda: rclpy.spin(node))
-        else:
-            finished = until(node)
-            spin_until_shutdown(lambda: rclpy.spin_until_future_complete(node, finished))
+        spin_until_shutdown(lambda: rclpy.spin(node))
     finally:
         if node is not None:
             node.destroy_node()
