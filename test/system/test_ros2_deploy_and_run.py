@@ -28,15 +28,11 @@ from rclpy.executors import SingleThreadedExecutor
 
 from crawler_rl.ros import robot_interface as robot
 
+require_launch_ros()  # else the whole module is skipped, saying why
 pytestmark = pytest.mark.slow
 POLICY = REPO / "test" / "data" / "controller.onnx"
 START_S = 90.0
 """Longest wait for the first message of freshly started nodes (imports, discovery, 2 cores)."""
-
-
-@pytest.fixture(autouse=True)
-def _launch_ros() -> None:
-    require_launch_ros()
 
 
 class OdometryProbe:

@@ -27,14 +27,10 @@ from crawler_rl.rl.checkpoint import list_checkpoints
 from crawler_rl.rl.config import load_train_config
 from crawler_rl.ros.graph import HEAD_STOP_TIMEOUT
 
+require_launch_ros()  # else the whole module is skipped, saying why
 pytestmark = pytest.mark.slow
 START_S = 120.0
 """Longest wait for a launch's first PPO update (imports, discovery, 64 env steps, 2 cores)."""
-
-
-@pytest.fixture(autouse=True)
-def _launch_ros() -> None:
-    require_launch_ros()
 
 
 def long_smoke_config(tmp_path: Path) -> Path:
