@@ -209,7 +209,7 @@ def end_launch_on_exit(event: Any, context: Any) -> Any:
 
 def launch_node_arguments(spec: NodeSpec) -> dict[str, Any]:
     """Return the `launch_ros.actions.Node` keyword arguments that start `spec`."""
-    arguments: dict[str, Any] = {
+    node_kwargs: dict[str, Any] = {
         "package": PACKAGE,
         "executable": spec.executable,
         "name": None if spec.executable in COMPOSED_EXECUTABLES else spec.name,
@@ -222,10 +222,10 @@ def launch_node_arguments(spec: NodeSpec) -> dict[str, Any]:
         "output": "screen",
     }
     if spec.required:
-        arguments["on_exit"] = end_launch_on_exit
+        node_kwargs["on_exit"] = end_launch_on_exit
     if spec.stop_timeout is not None:
-        arguments["sigterm_timeout"] = str(spec.stop_timeout)
-    return arguments
+        node_kwargs["sigterm_timeout"] = str(spec.stop_timeout)
+    return node_kwargs
 
 
 def launch_nodes(graph: Graph) -> list[Any]:

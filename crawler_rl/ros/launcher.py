@@ -140,6 +140,8 @@ class ProcessGraph:
     def shutdown(self, timeout: float = 10.0) -> dict[str, int]:
         """SIGINT every child, then SIGTERM and SIGKILL the process groups that linger.
 
+        Each phase waits `timeout` seconds; after SIGINT, a node with a longer `stop_timeout`
+        (the head: its learner's last checkpoint) gets that long, as under `ros2 launch`.
         Before SIGKILL a lingering node gets SIGUSR1: it writes its threads' stacks to its log.
         """
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
@@ -153,7 +155,10 @@ class ProcessGraph:
                     os.killpg(managed.process.pid, sig)
                 except ProcessLookupError:
                     pass
-            deadline = time.monotonic() + timeout
+            wait = timeout
+            if sig == signal.SIGINT:
+                wait = max([timeout, *(m.spec.stop_timeout or 0.0 for m in alive)])
+            deadline = time.monotonic() + wait
             for managed in alive:
                 try:
                     managed.process.wait(max(deadline - time.monotonic(), 0.01))

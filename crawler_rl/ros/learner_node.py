@@ -24,7 +24,6 @@ import numpy as np
 import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.task import Future
 from std_msgs.msg import String, UInt8MultiArray
 from std_srvs.srv import Trigger
 
@@ -120,8 +119,6 @@ class LearnerNode(Node):
             f"{self.params['envs_per_update']} envs x {self.cfg.ppo.num_steps} steps per update "
             f"on {describe_device(self.device)}"
         )
-        # Done when training is complete: `main` then leaves with exit code 0.
-        self.finished: Future = Future()
         if self.done:
             self.finish()
 
@@ -287,9 +284,13 @@ class LearnerNode(Node):
             self.finish()
 
     def finish(self) -> None:
-        """Training is complete (final checkpoint and export written): log totals, leave."""
+        """Training is complete (final checkpoint and export written): log the totals and end.
+
+        Shutting the node's context down ends its spin as an external shutdown does, so the
+        process exits 0; the head then exits 0 too and ends the run (graph.py).
+        """
         self.get_logger().info(f"training done: {json.dumps(self.status())}")
-        self.finished.set_result(True)
+        self.context.try_shutdown()
 
     def save(self) -> Path:
         """Write an atomic checkpoint (CPU tensors, whatever the device) and prune old ones."""
@@ -336,8 +337,7 @@ class LearnerNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Run the learner until training is done (exit 0) or stopped (final checkpoint, 130/143)."""
-    run_node_until_signal(LearnerNode, LearnerNode.save_final, args,
-                          until=lambda node: node.finished)
+    run_node_until_signal(LearnerNode, LearnerNode.save_final, args)
 
 
 if __name__ == "__main__":

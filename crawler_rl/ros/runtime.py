@@ -13,7 +13,6 @@ from rclpy.callback_groups import CallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
-from rclpy.task import Future
 from std_srvs.srv import Trigger
 
 from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
@@ -53,17 +52,15 @@ def spin_until_shutdown(spin: Callable[[], None]) -> None:
             raise
 
 
-def spin_until_stopped(node: Node, stop: threading.Event, period: float = 0.05,
-                       finished: Future | None = None) -> None:
-    """Spin `node` until `stop` is set, the context ends or `finished` is done.
+def spin_until_stopped(node: Node, stop: threading.Event, period: float = 0.05) -> None:
+    """Spin `node` until `stop` is set (see `signals.stop_on_signals`) or the context ends.
 
-    `stop` comes from `signals.stop_on_signals`. The event is checked at least every `period`
-    seconds; callbacks are never interrupted.
+    The event is checked at least every `period` seconds; callbacks are never interrupted.
     """
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        while not stop.is_set() and rclpy.ok() and not (finished is not None and finished.done()):
+        while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=period)
     except ExternalShutdownException:
         pass
@@ -100,13 +97,12 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> No
 
 
 def run_node_until_signal(make_node: Callable[[], Node], on_signal: Callable[[Node], None],
-                          args: list[str] | None = None,
-                          until: Callable[[Any], Future] | None = None) -> None:
+                          args: list[str] | None = None) -> None:
     """Run a node like `run_node`; SIGINT or SIGTERM ends it with 130 or 143.
 
     The callback that is running finishes first, then `on_signal(node)` runs (a final
-    checkpoint, say) before the node is destroyed. With `until`, the node also ends normally
-    (exit code 0) when `until(node)` completes.
+    checkpoint, say) before the node is destroyed. A node that shuts its own context down (the
+    learner when training is done) ends normally, with exit code 0.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = stop_on_signals()
@@ -114,7 +110,7 @@ def run_node_until_signal(make_node: Callable[[], Node], on_signal: Callable[[No
     node = None
     try:
         node = make_node()
-        spin_until_stopped(node, stop, finished=None if until is None else until(node))
+        spin_until_stopped(node, stop)
         if stop.signum is not None:
             on_signal(node)
     finally:

@@ -6,6 +6,8 @@ The tools run on the session's colcon build (fixture colcon_install), as on a RO
 from __future__ import annotations
 
 import math
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -14,9 +16,11 @@ import rclpy
 from launch_rig import (
     CLEAN_EXIT_S,
     REPO,
+    SMOKE_CONFIG,
     Ros2Process,
     nothing_left,
     require_launch_ros,
+    wait_until,
 )
 from nav_msgs.msg import Odometry
 from rclpy.context import Context
@@ -24,15 +28,11 @@ from rclpy.executors import SingleThreadedExecutor
 
 from crawler_rl.ros import robot_interface as robot
 
+require_launch_ros()  # else the whole module is skipped, saying why
 pytestmark = pytest.mark.slow
 POLICY = REPO / "test" / "data" / "controller.onnx"
 START_S = 90.0
 """Longest wait for the first message of freshly started nodes (imports, discovery, 2 cores)."""
-
-
-@pytest.fixture(autouse=True)
-def _launch_ros() -> None:
-    require_launch_ros()
 
 
 class OdometryProbe:
@@ -56,6 +56,11 @@ class OdometryProbe:
         while not condition() and time.monotonic() < deadline:
             self.executor.spin_once(timeout_sec=0.05)
         return condition()
+
+    def node_names(self) -> set[str]:
+        """Fully qualified names of the nodes discovered in the test's domain."""
+        return {f"{ns.rstrip('/')}/{name}"
+                for name, ns in self.node.get_node_names_and_namespaces()}
 
     def close(self) -> None:
         self.executor.shutdown()
@@ -94,4 +99,72 @@ def test_sim_deploy_launch_drives_the_simulated_crawler_with_the_policy(
     assert code == 0, text[-4000:]
     assert "driving (policy)" in text and "rviz2" not in text, text[-4000:]
     assert "escalating" not in text, text[-4000:]
+    assert nothing_left(ros_domain, pids) == {}
+
+
+RUN_COMMANDS = {
+    # executable: (arguments after --ros-args, the node names it brings up)
+    "actor_node": (["-p", "num_envs:=1"], {"/actor"}),
+    "inference_node": ([], {"/inference"}),
+    "learner_node": (["-p", f"config_file:={SMOKE_CONFIG}", "-p", "run_dir:=learner_run"],
+                     {"/learner"}),
+    "head_node": (["-r", "__ns:=/head", "-p", f"config_file:={SMOKE_CONFIG}",
+                   "-p", "run_dir:=head_run"], {"/head/inference", "/head/learner"}),
+    "controller_node": (["-p", "use_ik_fallback:=true"], {"/controller_node"}),
+    "robot_sim_node": ([], {"/robot_sim_node"}),
+    "square_path": (["-p", "side_seconds:=120.0"], {"/square_path"}),
+}
+
+
+def test_ros2_run_starts_every_node_and_ctrl_c_stops_it(
+    colcon_install: Path, ros_context: Context, ros_domain: int, tmp_path: Path
+) -> None:
+    probe = OdometryProbe(ros_context)
+    runs: dict[str, Ros2Process] = {}
+    expected = set().union(*(names for _, names in RUN_COMMANDS.values()))
+    try:
+        for executable, (arguments, _) in RUN_COMMANDS.items():
+            runs[executable] = Ros2Process(
+                colcon_install, tmp_path / f"{executable}.log", "run", "crawler_rl",
+                executable, "--ros-args", *arguments, cwd=tmp_path)
+        up = probe.spin_until(lambda: expected <= probe.node_names(), 2 * START_S)
+        logs = {name: run.tail(1500) for name, run in runs.items()}
+        assert up, (expected - probe.node_names(), logs)
+        pids = [pid for run in runs.values() for pid in [run.pid, *run.descendants()]]
+        for run in runs.values():
+            run.ctrl_c()
+        codes = {name: run.wait(CLEAN_EXIT_S) for name, run in runs.items()}
+    finally:
+        probe.close()
+        for run in runs.values():
+            run.stop()
+    assert codes == dict.fromkeys(RUN_COMMANDS, 0), {
+        name: runs[name].tail(1500) for name, code in codes.items() if code}
+    assert nothing_left(ros_domain, pids) == {}
+
+
+def test_deploy_launch_starts_the_controller_disabled_and_refuses_a_bad_model(
+    colcon_install: Path, ros_domain: int, tmp_path: Path
+) -> None:
+    good = Ros2Process(colcon_install, tmp_path / "good.log", "launch", "crawler_rl",
+                       "deploy.launch.py", f"policy:={POLICY}", cwd=tmp_path)
+    bad_model = tmp_path / "controller.onnx"
+    bad_model.write_bytes(b"not an onnx model")
+    bad = Ros2Process(colcon_install, tmp_path / "bad.log", "launch", "crawler_rl",
+                      "deploy.launch.py", f"policy:={bad_model}", cwd=tmp_path)
+    try:
+        # A controller that refuses its model is a required node failing: the launch ends.
+        bad_code = bad.wait(START_S)
+        assert wait_until(lambda: "disabled: call ~/enable" in good.text(), START_S), (
+            good.tail())
+        pids = good.descendants()
+        os.kill(good.pid, signal.SIGINT)
+        good_code = good.wait(CLEAN_EXIT_S)
+    finally:
+        good.stop()
+        bad.stop()
+    assert bad_code != 0 and "refusing to start" in bad.text(), bad.tail()
+    assert "required node controller_node-1 exited with code 2" in bad.text(), bad.tail()
+    assert good_code == 0, good.tail()
+    assert "escalating" not in good.text(), good.tail()
     assert nothing_left(ros_domain, pids) == {}
