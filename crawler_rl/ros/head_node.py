@@ -21,7 +21,11 @@ from rclpy.executors import SingleThreadedExecutor
 
 from crawler_rl.ros.inference_node import InferenceNode
 from crawler_rl.ros.runtime import spin_until_shutdown
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, request_stack_dumps
+from crawler_rl.ros.signals import (
+    dump_stacks_on_sigusr1,
+    ignore_stop_signals,
+    request_stack_dumps,
+)
 from crawler_rl.stopping import child_setup
 
 LEARNER_MODULE = "crawler_rl.ros.learner_node"
@@ -87,6 +91,7 @@ def main(args: list[str] | None = None) -> None:
         code = exited.code
         node.get_logger().error(f"{exited}; head shutting down")
     finally:
+        ignore_stop_signals()  # a repeated signal must not cut the learner's final checkpoint
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

@@ -56,3 +56,15 @@ def request_stack_dumps(pids: list[int], wait: float) -> None:
         except ProcessLookupError:
             pass
     time.sleep(wait)
+
+
+def ignore_stop_signals() -> None:
+    """SIGINT and SIGTERM ignored from now on: for a process already on its way out.
+
+    A node whose launcher died gets PR_SET_PDEATHSIG once per exiting launcher thread, so
+    several SIGTERMs within moments; once rclpy has shut down (and restored SIGTERM's default
+    action) a later one would kill the node in the middle of its cleanup. Whoever started the
+    process still ends it with SIGKILL if it hangs.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
