@@ -43,9 +43,9 @@ def assert_same_training_state(a: Checkpoint, b: Checkpoint) -> None:
 
 
 @pytest.mark.parametrize(("workers", "stop_signal", "during"), [
-    (1, signal.SIGINT, "rollout"),
-    (2, signal.SIGTERM, "rollout"),
-    (2, signal.SIGHUP, "update"),
+    pytest.param(1, signal.SIGINT, "rollout", id="in-process-sigint-mid-rollout"),
+    pytest.param(2, signal.SIGTERM, "rollout", id="workers-sigterm-mid-rollout"),
+    pytest.param(2, signal.SIGHUP, "update", id="workers-sighup-during-update"),
 ])
 def test_stop_signal_writes_the_last_update_s_checkpoint_and_resume_continues_there(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, stop_signal: int, during: str

@@ -29,6 +29,7 @@ from crawler_rl.rl.config import load_train_config
 from crawler_rl.rl.trainer import run_training
 from crawler_rl.ros import robot_interface as robot
 
+pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 CRAWLER_RL = shutil.which("crawler-rl") or "crawler-rl"
 POLICY = REPO / "test" / "data" / "controller.onnx"
