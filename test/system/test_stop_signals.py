@@ -34,8 +34,10 @@ REPO = Path(__file__).resolve().parents[2]
 CRAWLER_RL = shutil.which("crawler-rl") or "crawler-rl"
 POLICY = REPO / "test" / "data" / "controller.onnx"
 CHECKPOINT_EVERY = 3
-GRACE_S = 10.0
-"""How long the run's processes may take to go once the top process has exited."""
+GRACE_S = 30.0
+"""How long the run's processes may take to go once the top process has exited: after a
+SIGKILL of the launcher the head still waits for its learner's last checkpoint, bounded by
+`signals.ignore_stop_signals` (normally a few seconds)."""
 
 # (signal, how it is started, to the process group like Ctrl-C in a terminal)
 STOPS = [
