@@ -96,3 +96,15 @@ def test_stop_signal_writes_the_last_update_s_checkpoint_and_resume_continues_th
     run_training(config(100, workers), tmp_path / "stopped", resume=True, progress=False,
                  on_iteration=lambda stats: steps.append(stats["global_step"]))
     assert steps[0] == 3 * BATCH and steps[-1] == 6 * BATCH
+
+
+def test_a_stop_signal_during_the_last_update_is_not_lost(tmp_path: Path) -> None:
+    def stop_at_the_end(stats: dict[str, float]) -> None:
+        if stats["global_step"] == 2 * BATCH:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    cfg = toy_config(ppo={"num_steps": STEPS}, run={"total_steps": 2 * BATCH})
+    with pytest.raises(Stopped, match="as training finished") as stopped:
+        run_training(cfg, tmp_path, progress=False, on_iteration=stop_at_the_end)
+    assert stopped.value.exit_code == 143
+    assert load_checkpoint(list_checkpoints(tmp_path)[-1]).global_step == 2 * BATCH
