@@ -11,6 +11,8 @@ import torch
 from rl_fixtures import toy_config
 
 from crawler_rl.rl.checkpoint import Checkpoint, list_checkpoints, load_checkpoint
+from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.rl.rollout_workers import RolloutWorkers
 from crawler_rl.rl.trainer import run_training
 from crawler_rl.stopping import Stopped
 
@@ -108,3 +110,21 @@ def test_a_stop_signal_during_the_last_update_is_not_lost(tmp_path: Path) -> Non
         run_training(cfg, tmp_path, progress=False, on_iteration=stop_at_the_end)
     assert stopped.value.exit_code == 143
     assert load_checkpoint(list_checkpoints(tmp_path)[-1]).global_step == 2 * BATCH
+
+
+def test_workers_leave_ctrl_c_and_hangups_to_the_trainer_and_end_on_sigterm() -> None:
+    cfg = toy_config()
+    workers = RolloutWorkers(cfg.env, cfg.model, 0.9, num_envs=2, num_workers=2)
+    try:
+        for process in workers.processes:  # what a terminal sends the whole process group
+            os.kill(process.pid, signal.SIGINT)
+            os.kill(process.pid, signal.SIGHUP)
+        workers.reset(seed=0)
+        policy = ActorCritic(workers.obs_dim, workers.action_dim, cfg.model)
+        rollout = workers.collect(policy, torch.zeros(3, 2, workers.action_dim))
+        assert rollout["obs"].shape[:2] == (3, 2)
+        os.kill(workers.processes[0].pid, signal.SIGTERM)
+        workers.processes[0].join(10)
+        assert workers.processes[0].exitcode == -signal.SIGTERM
+    finally:
+        workers.close()
