@@ -163,8 +163,8 @@ class RolloutWorkers:
     def _receive(self, index: int) -> dict[str, np.ndarray]:
         try:
             data = self.connections[index].recv_bytes()
-        except EOFError:
-            raise RuntimeError(f"env worker {index} exited unexpectedly") from None
+        except (EOFError, OSError) as error:  # a killed worker: EOF or connection reset
+            raise RuntimeError(f"env worker {index} exited unexpectedly ({error!r})") from None
         if data[:1] == _ERROR:
             raise RuntimeError(f"env worker {index} failed: {data[1:].decode()}")
         return _unpack(data)

@@ -126,5 +126,7 @@ def test_workers_leave_ctrl_c_and_hangups_to_the_trainer_and_end_on_sigterm() ->
         os.kill(workers.processes[0].pid, signal.SIGTERM)
         workers.processes[0].join(10)
         assert workers.processes[0].exitcode == -signal.SIGTERM
+        with pytest.raises(RuntimeError, match="env worker 0 exited unexpectedly"):
+            workers.collect(policy, torch.zeros(3, 2, workers.action_dim))
     finally:
         workers.close()
