@@ -8,8 +8,9 @@ weights and every env's sampling noise with each request, so a worker's rollout 
 gets seed + i). Nothing is pickled: workers are forked (inheriting the configs) and messages
 are raw array bytes behind a JSON index.
 
-Workers die with the trainer whatever ends it (PR_SET_PDEATHSIG SIGKILL), ignore SIGINT (a
-Ctrl-C reaches the whole process group: the trainer decides how to stop) and die on SIGTERM.
+Workers die with the trainer whatever ends it (PR_SET_PDEATHSIG SIGKILL), ignore SIGINT and
+SIGHUP (a Ctrl-C or a hangup reaches the whole process group: the trainer decides how to stop)
+and die on SIGTERM.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import torch
 from crawler_rl.rl.collector import InProcessCollector, check_noise_shape
 from crawler_rl.rl.config import EnvConfig, ModelConfig
 from crawler_rl.rl.policy import ActorCritic
-from crawler_rl.stopping import STOP_SIGNALS, die_with_parent
+from crawler_rl.stopping import die_with_parent
 
 _RESET, _COLLECT, _CLOSE, _ERROR = b"R", b"P", b"C", b"E"
 _STATE = "state."
@@ -64,9 +65,14 @@ def _unpack(data: bytes) -> dict[str, np.ndarray]:
 
 
 def _follow_the_trainer(trainer_pid: int) -> None:
-    """Signal dispositions of a worker (it inherits the trainer's handlers at fork)."""
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN if signum == signal.SIGINT else signal.SIG_DFL)
+    """Signal dispositions of a worker (it inherits the trainer's handlers at fork).
+
+    Ctrl-C and a terminal's hangup reach the whole process group: the trainer decides (under
+    `nohup` it ignores SIGHUP, and its workers must live on too). SIGTERM ends a worker.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent(signal.SIGKILL, trainer_pid)
 
 
@@ -157,8 +163,8 @@ class RolloutWorkers:
     def _receive(self, index: int) -> dict[str, np.ndarray]:
         try:
             data = self.connections[index].recv_bytes()
-        except EOFError:
-            raise RuntimeError(f"env worker {index} exited unexpectedly") from None
+        except (EOFError, OSError) as error:  # a killed worker: EOF or connection reset
+            raise RuntimeError(f"env worker {index} exited unexpectedly ({error!r})") from None
         if data[:1] == _ERROR:
             raise RuntimeError(f"env worker {index} failed: {data[1:].decode()}")
         return _unpack(data)

@@ -157,9 +157,14 @@ def run_training(
         with stop.interruptible():
             collector = make_collector(cfg)
         try:
-            return _train(cfg, run_dir, resume, progress, on_iteration, device, collector, stop)
+            summary = _train(cfg, run_dir, resume, progress, on_iteration, device, collector,
+                             stop)
         finally:
             collector.close()
+        if stop.signum is not None:  # it came during the last update or the export
+            raise Stopped(stop.signum,
+                          f" as training finished; checkpoint {summary['checkpoint']}")
+        return summary
 
 
 @dataclass

@@ -22,7 +22,11 @@ from rclpy.executors import SingleThreadedExecutor
 
 from crawler_rl.ros.inference_node import InferenceNode
 from crawler_rl.ros.runtime import spin_until_shutdown
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, request_stack_dumps
+from crawler_rl.ros.signals import (
+    dump_stacks_on_sigusr1,
+    ignore_stop_signals,
+    request_stack_dumps,
+)
 from crawler_rl.stopping import child_setup
 
 LEARNER_MODULE = "crawler_rl.ros.learner_node"
@@ -92,9 +96,7 @@ def main(args: list[str] | None = None) -> None:
         else:
             node.get_logger().error(f"{exited}; head shutting down")
     finally:
-        # Stopping now: a second Ctrl-C (a terminal's group SIGINT plus the launcher's own)
-        # must not cut the learner's last checkpoint short; launchers escalate to SIGTERM.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        ignore_stop_signals()  # a repeated signal must not cut the learner's final checkpoint
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faulthandler
+import math
 import os
 import signal
 import threading
@@ -56,3 +57,18 @@ def request_stack_dumps(pids: list[int], wait: float) -> None:
         except ProcessLookupError:
             pass
     time.sleep(wait)
+
+
+def ignore_stop_signals(deadline: float = 30.0) -> None:
+    """Ignore SIGINT and SIGTERM from now on; SIGALRM ends the process after `deadline` s.
+
+    For a process on its way out. A node whose launcher died gets PR_SET_PDEATHSIG once per
+    exiting launcher thread, so several SIGTERMs within moments; once rclpy has shut down (and
+    restored SIGTERM's default action) a later one would kill the node in the middle of its
+    cleanup. The alarm keeps a hung cleanup from outliving a launcher that is no longer there
+    to send SIGKILL.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(math.ceil(deadline))

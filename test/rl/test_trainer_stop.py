@@ -11,6 +11,8 @@ import torch
 from rl_fixtures import toy_config
 
 from crawler_rl.rl.checkpoint import Checkpoint, list_checkpoints, load_checkpoint
+from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.rl.rollout_workers import RolloutWorkers
 from crawler_rl.rl.trainer import run_training
 from crawler_rl.stopping import Stopped
 
@@ -43,9 +45,9 @@ def assert_same_training_state(a: Checkpoint, b: Checkpoint) -> None:
 
 
 @pytest.mark.parametrize(("workers", "stop_signal", "during"), [
-    (1, signal.SIGINT, "rollout"),
-    (2, signal.SIGTERM, "rollout"),
-    (2, signal.SIGHUP, "update"),
+    pytest.param(1, signal.SIGINT, "rollout", id="in-process-sigint-mid-rollout"),
+    pytest.param(2, signal.SIGTERM, "rollout", id="workers-sigterm-mid-rollout"),
+    pytest.param(2, signal.SIGHUP, "update", id="workers-sighup-during-update"),
 ])
 def test_stop_signal_writes_the_last_update_s_checkpoint_and_resume_continues_there(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int, stop_signal: int, during: str
@@ -96,3 +98,35 @@ def test_stop_signal_writes_the_last_update_s_checkpoint_and_resume_continues_th
     run_training(config(100, workers), tmp_path / "stopped", resume=True, progress=False,
                  on_iteration=lambda stats: steps.append(stats["global_step"]))
     assert steps[0] == 3 * BATCH and steps[-1] == 6 * BATCH
+
+
+def test_a_stop_signal_during_the_last_update_is_not_lost(tmp_path: Path) -> None:
+    def stop_at_the_end(stats: dict[str, float]) -> None:
+        if stats["global_step"] == 2 * BATCH:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    cfg = toy_config(ppo={"num_steps": STEPS}, run={"total_steps": 2 * BATCH})
+    with pytest.raises(Stopped, match="as training finished") as stopped:
+        run_training(cfg, tmp_path, progress=False, on_iteration=stop_at_the_end)
+    assert stopped.value.exit_code == 143
+    assert load_checkpoint(list_checkpoints(tmp_path)[-1]).global_step == 2 * BATCH
+
+
+def test_workers_leave_ctrl_c_and_hangups_to_the_trainer_and_end_on_sigterm() -> None:
+    cfg = toy_config()
+    workers = RolloutWorkers(cfg.env, cfg.model, 0.9, num_envs=2, num_workers=2)
+    try:
+        for process in workers.processes:  # what a terminal sends the whole process group
+            os.kill(process.pid, signal.SIGINT)
+            os.kill(process.pid, signal.SIGHUP)
+        workers.reset(seed=0)
+        policy = ActorCritic(workers.obs_dim, workers.action_dim, cfg.model)
+        rollout = workers.collect(policy, torch.zeros(3, 2, workers.action_dim))
+        assert rollout["obs"].shape[:2] == (3, 2)
+        os.kill(workers.processes[0].pid, signal.SIGTERM)
+        workers.processes[0].join(10)
+        assert workers.processes[0].exitcode == -signal.SIGTERM
+        with pytest.raises(RuntimeError, match="env worker 0 exited unexpectedly"):
+            workers.collect(policy, torch.zeros(3, 2, workers.action_dim))
+    finally:
+        workers.close()

@@ -43,9 +43,17 @@ class ShellRun:
         else:
             os.kill(self.pid, signum)
 
-    def wait(self, timeout: float) -> int:
-        """Exit status as a shell reports it: the code, or 128 + the signal that killed it."""
-        code = self.shell.wait(timeout)
+    def wait(self, timeout: float, while_waiting: Callable[[], object] | None = None) -> int:
+        """Exit status as a shell reports it: the code, or 128 + the signal that killed it.
+
+        `while_waiting` is called repeatedly meanwhile (it should take a short while).
+        """
+        deadline = time.monotonic() + timeout
+        while while_waiting is not None and self.shell.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.shell.args, timeout)
+            while_waiting()
+        code = self.shell.wait(max(deadline - time.monotonic(), 0.01))
         return 128 - code if code < 0 else code
 
     def output(self) -> str:

@@ -7,24 +7,37 @@ SIGKILL as a shell reports it), and training must resume from its final checkpoi
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
 from shell_runs import BACKGROUND, FOREGROUND, ShellRun, start
+from std_msgs.msg import Float64MultiArray
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from crawler_rl.rl.checkpoint import list_checkpoints, load_checkpoint
 from crawler_rl.rl.config import load_train_config
 from crawler_rl.rl.trainer import run_training
+from crawler_rl.ros import robot_interface as robot
 
+pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 CRAWLER_RL = shutil.which("crawler-rl") or "crawler-rl"
+POLICY = REPO / "test" / "data" / "controller.onnx"
 CHECKPOINT_EVERY = 3
-GRACE_S = 10.0
-"""How long the run's processes may take to go once the top process has exited."""
+GRACE_S = 30.0
+"""How long the run's processes may take to go once the top process has exited: after a
+SIGKILL of the launcher the head still waits for its learner's last checkpoint, bounded by
+`signals.ignore_stop_signals` (normally a few seconds)."""
 
 # (signal, how it is started, to the process group like Ctrl-C in a terminal)
 STOPS = [
@@ -35,11 +48,12 @@ STOPS = [
 ]
 
 
-def smoke_config(tmp_path: Path, **env: object) -> tuple[Path, int]:
-    """The smoke config with rollout workers and sparse checkpoints; (path, steps/iteration)."""
+def smoke_config(tmp_path: Path, checkpoint_every: int = CHECKPOINT_EVERY,
+                 **env: object) -> tuple[Path, int]:
+    """The smoke config, endless, with sparse checkpoints; (path, steps per iteration)."""
     cfg = yaml.safe_load((REPO / "config" / "train_smoke.yaml").read_text())
     cfg["env"].update(env)
-    cfg["run"].update({"total_steps": 10**7, "checkpoint_every": CHECKPOINT_EVERY,
+    cfg["run"].update({"total_steps": 10**7, "checkpoint_every": checkpoint_every,
                        "export_onnx": False, "device": "cpu"})
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -53,15 +67,16 @@ def logged_steps(run_dir: Path) -> list[list[int]]:
              if any(value.tag == "charts/sps" for value in event.summary.value)] for f in files]
 
 
-def stop_busy_run(run: ShellRun, ready: object, stop_signal: int, group: bool,
-                  expected_processes: int) -> tuple[int, dict[int, str]]:
+def stop_busy_run(run: ShellRun, ready: Callable[[], bool], stop_signal: int, group: bool,
+                  expected_processes: int, while_waiting: Callable[[], object] | None = None,
+                  ) -> tuple[int, dict[int, str]]:
     """Wait until busy, signal, wait; return (exit status, processes left after the grace)."""
     try:
         run.wait_until(ready, timeout=180)
         running = run.processes()
         assert len(running) >= expected_processes, running
         run.send(stop_signal, group=group)
-        code = run.wait(timeout=60)
+        code = run.wait(timeout=60, while_waiting=while_waiting)
         return code, run.leftovers(GRACE_S)
     finally:
         run.kill_all()
@@ -102,3 +117,126 @@ def test_local_training_stops_without_orphans_and_resumes_from_its_final_checkpo
     run_training(cfg, run_dir, resume=True, progress=False,
                  on_iteration=lambda stats: steps.append(stats["global_step"]))
     assert steps == [resumed_at + batch, resumed_at + 2 * batch]
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """The learner's metrics lines (one at start and one per update, per learner process)."""
+    path = run_dir / "metrics.jsonl"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return [json.loads(line) for line in lines if line.endswith("}")]
+
+
+ROS_STOPS = [stop for stop in STOPS if stop.id != "ctrl-c"]  # the launcher's nodes have own
+# sessions: Ctrl-C reaches the launcher only, as a plain SIGINT does
+
+
+def learner_updated_twice(run_dir: Path) -> Callable[[], bool]:
+    return lambda: any(m["iteration"] >= 2 for m in read_metrics(run_dir))
+
+
+@pytest.mark.parametrize(("stop_signal", "how", "group"), ROS_STOPS)
+def test_ros_training_stops_without_orphans_and_the_learner_keeps_its_last_update(
+    tmp_path: Path, ros_domain: int, stop_signal: int, how: str, group: bool
+) -> None:
+    config, _ = smoke_config(tmp_path, checkpoint_every=1000)  # only a final one is written
+    run_dir = tmp_path / "run"
+    train = [CRAWLER_RL, "train", "--backend", "ros", "--config", str(config), "--run-dir",
+             str(run_dir), "--no-progress"]
+    run = start(train, tmp_path / "train.log", how)
+    # launcher, head, learner, actor
+    code, left = stop_busy_run(run, learner_updated_twice(run_dir), stop_signal, group, 4)
+    assert left == {}, left
+    expect_exit(run, code, stop_signal)
+
+    # Even after SIGKILL of the launcher: its head gets SIGTERM (PR_SET_PDEATHSIG) and stops
+    # the learner with SIGINT.
+    head_log = (run_dir / "logs" / "head.log").read_text()[-3000:]
+    assert list_checkpoints(run_dir), head_log
+    newest = load_checkpoint(list_checkpoints(run_dir)[-1])
+    done = read_metrics(run_dir)[-1]
+    assert newest.global_step == done["global_step"], head_log
+    if stop_signal != signal.SIGTERM:
+        return  # one resume through the graph is enough: the learner resumes the same way
+
+    batch = done["global_step"] // done["iteration"]
+    resume = start([*train, "--resume", "--total-steps", str(newest.global_step + 2 * batch)],
+                   tmp_path / "resume.log", FOREGROUND)
+    try:
+        assert resume.wait(timeout=180) == 0, resume.output()[-3000:]
+    finally:
+        resume.kill_all()
+    session = read_metrics(run_dir)[-1]["session"]
+    steps = [m["global_step"] for m in read_metrics(run_dir) if m["session"] == session]
+    assert steps == [newest.global_step + step * batch for step in range(3)]
+
+
+def test_learner_stopped_by_sigterm_keeps_its_last_update_and_the_run_ends_with_143(
+    tmp_path: Path, ros_domain: int
+) -> None:
+    config, _ = smoke_config(tmp_path, checkpoint_every=1000)
+    run_dir = tmp_path / "run"
+    run = start([CRAWLER_RL, "train", "--backend", "ros", "--config", str(config), "--run-dir",
+                 str(run_dir), "--no-progress"], tmp_path / "train.log", FOREGROUND)
+    try:
+        run.wait_until(learner_updated_twice(run_dir), timeout=180)
+        learners = [pid for pid, command in run.processes().items() if "learner_node" in command]
+        assert len(learners) == 1, run.processes()
+        os.kill(learners[0], signal.SIGTERM)  # as a process manager stopping it would
+        code = run.wait(timeout=60)  # the head leaves with the learner's code, the graph ends
+        left = run.leftovers(GRACE_S)
+    finally:
+        run.kill_all()
+    assert left == {}, left
+    assert code == 143, run.output()[-3000:]
+    assert json.loads((run_dir / "logs" / "exit_codes.json").read_text())["head"] == 143
+    newest = load_checkpoint(list_checkpoints(run_dir)[-1])
+    assert newest.global_step == read_metrics(run_dir)[-1]["global_step"]
+
+
+@pytest.mark.parametrize(("stop_signal", "how", "group"), ROS_STOPS)
+def test_actor_fleet_stops_without_orphans(
+    tmp_path: Path, ros_domain: int, stop_signal: int, how: str, group: bool
+) -> None:
+    config, _ = smoke_config(tmp_path)
+    run = start([CRAWLER_RL, "actors", "--count", "2", "--config", str(config)],
+                tmp_path / "actors.log", how)
+
+    def both_actors_up() -> bool:
+        return all(f"actor {index}:" in run.output() for index in range(2))
+
+    code, left = stop_busy_run(run, both_actors_up, stop_signal, group, 3)
+    assert left == {}, left
+    expect_exit(run, code, stop_signal)
+
+
+@pytest.mark.parametrize(("stop_signal", "how", "group"), ROS_STOPS)
+def test_deploy_stops_without_orphans_and_the_wheels_end_at_rest(
+    tmp_path: Path, ros_context: Context, stop_signal: int, how: str, group: bool
+) -> None:
+    node = Node("wheel_listener", context=ros_context)
+    commands: list[np.ndarray] = []
+    node.create_subscription(
+        Float64MultiArray, robot.wheel_command_topic(robot.DEFAULT_CONTROLLER_NAME),
+        lambda msg: commands.append(np.array(msg.data)), robot.command_qos())
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    # --duration adds the square driver: the controller is driving when the signal comes
+    run = start([CRAWLER_RL, "deploy", "--sim", "--policy", str(POLICY), "--duration", "600"],
+                tmp_path / "deploy.log", how)
+
+    def driving() -> bool:
+        executor.spin_once(timeout_sec=0.05)
+        return bool(commands) and bool(np.any(commands[-1] != 0))
+
+    try:
+        # deploy, controller_node, robot_sim_node, square_path
+        code, left = stop_busy_run(run, driving, stop_signal, group, 4,
+                                   while_waiting=lambda: executor.spin_once(timeout_sec=0.05))
+        for _ in range(20):  # what was sent on the way out
+            executor.spin_once(timeout_sec=0.05)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+    assert left == {}, left
+    expect_exit(run, code, stop_signal)
+    np.testing.assert_array_equal(commands[-1], np.zeros(2))
