@@ -193,6 +193,15 @@ def test_training_survives_a_hostile_peer_and_counts_every_message(
             send(qos.WEIGHTS_TOPIC, [payload])
             counted("/inference/status", {"rejected_weights": sent})
         inference = counted("/inference/status", {**obs_counts, "rejected_weights": 4})
+        # Weights of the right architecture cannot be told from the learner's without SROS2:
+        # inference serves them, their rollouts are too old for the learner, which sends its
+        # own weights again, so training goes on instead of stalling.
+        send(qos.WEIGHTS_TOPIC, [encode_weights(
+            ActorCritic(OBS_DIM, ACTION_DIM, cfg.model).state_dict(),
+            {"obs_dim": OBS_DIM, "action_dim": ACTION_DIM, "model": cfg.to_dict()["model"]},
+            0)])
+        assert monitor.wait_for(lambda: (monitor.status("/learner/status") or {}).get(
+            "weights_republished", 0) >= 1, 60)
         learner = counted("/learner/status", {"rejected_rollouts": len(hostile_rollouts())})
         actors = [counted(f"/actor_{i}/status", {"malformed_actions": 3})
                   for i in range(ACTORS)]
