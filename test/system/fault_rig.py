@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import rclpy
+import yaml
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import String
@@ -29,6 +33,22 @@ def toy_config(actors: int, envs: int, steps: int, iterations: int, **run: Any) 
         "ppo": {"num_steps": steps},
         "run": {"total_steps": iterations * actors * envs * steps, "export_onnx": False, **run},
     })
+
+
+def start_cli_training(cfg: TrainConfig, actors: int, envs: int,
+                       workdir: Path) -> tuple[subprocess.Popen, Path]:
+    """`crawler-rl train --backend ros` on `cfg` as a subprocess; return it and its run dir."""
+    config = Path(workdir) / "train.yaml"
+    config.write_text(yaml.safe_dump(cfg.to_dict()))
+    run_dir = Path(workdir) / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(TOY_ENV_DIR)])}
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "crawler_rl.cli", "train", "--backend", "ros", "--config",
+         str(config), "--actors", str(actors), "--envs-per-actor", str(envs), "--run-dir",
+         str(run_dir), "--no-progress"],
+        env=env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    return launcher, run_dir
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -10,17 +10,14 @@ still beats the initial one on fixed seeded episodes.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rclpy
-from fault_rig import REPO, TOY_ENV_DIR, GraphMonitor, read_metrics, toy_config
+from fault_rig import GraphMonitor, read_metrics, start_cli_training, toy_config
 from policy_check import trained_and_initial_returns
 from rclpy.context import Context
 from std_msgs.msg import UInt8MultiArray
@@ -140,16 +137,7 @@ def test_training_survives_a_hostile_peer_and_counts_every_message(
     ros_context: Context, tmp_path: Path,
 ) -> None:
     cfg = toy_config(ACTORS, ENVS, STEPS, ITERATIONS, checkpoint_every=5)
-    config = tmp_path / "train.yaml"
-    config.write_text(json.dumps(cfg.to_dict()))
-    run_dir = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(TOY_ENV_DIR)])}
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "crawler_rl.cli", "train", "--backend", "ros", "--config",
-         str(config), "--actors", str(ACTORS), "--envs-per-actor", str(ENVS), "--run-dir",
-         str(run_dir), "--no-progress"],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    launcher, run_dir = start_cli_training(cfg, ACTORS, ENVS, tmp_path)
     monitor = GraphMonitor(ros_context, None)
     peer = rclpy.create_node("hostile_peer", context=ros_context)
     publishers = {topic: peer.create_publisher(UInt8MultiArray, topic, qos.TOPIC_QOS[topic]())
