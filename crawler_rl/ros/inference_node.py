@@ -134,7 +134,8 @@ class InferenceNode(Node):
             self.batcher.restart_trajectories()
             self.get_logger().warning(
                 f"policy version went back from {self.policy_version} to {version} (learner "
-                "resumed from a checkpoint): partial trajectories discarded"
+                "resumed from a checkpoint, or another peer's weights): partial trajectories "
+                "discarded"
             )
         self.has_weights = True
         self.policy_version = version

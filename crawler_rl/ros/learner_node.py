@@ -50,6 +50,8 @@ from crawler_rl.ros.rollout import Rollout, decode_rollout, rollout_elements
 from crawler_rl.ros.runtime import run_node_until_signal, serve_status
 from crawler_rl.ros.weights import encode_weights
 
+WEIGHTS_REPUBLISH_S = 1.0
+"""Least interval between republished weights when rollouts of a foreign version arrive."""
 PARAMS = (
     ParamSpec("config_file", "", "TrainConfig YAML ('': packaged config/train.yaml)",
               read_only=True),
@@ -89,7 +91,8 @@ class LearnerNode(Node):
         self.version = self.iteration
         self.pending: list[Rollout] = []
         self.counters = {"rollouts": 0, "rejected_rollouts": 0, "stale_rollouts": 0,
-                         "future_rollouts": 0, "rejected_updates": 0}
+                         "future_rollouts": 0, "rejected_updates": 0, "weights_republished": 0}
+        self.weights_republished_at = -math.inf
         self.logged_kinds: set[str] = set()
         self.metrics: dict[str, float] = {}
         # Which actors fed the last update (multi-host runs check every worker contributes).
@@ -180,10 +183,12 @@ class LearnerNode(Node):
             self.counters["future_rollouts"] += 1
             self.warn_once("future_rollouts", f"dropping a rollout of policy version "
                            f"{rollout.newest_version} > {self.version}: it comes from before "
-                           "the resume")
+                           "the resume (or from weights another peer published)")
+            self.republish_weights()
             return
         if self.version - rollout.policy_version > self.params["max_policy_lag"]:
             self.counters["stale_rollouts"] += 1
+            self.republish_weights()
             return
         self.counters["rollouts"] += 1
         self.rollouts_by_actor[rollout.actor_id] = (
@@ -191,6 +196,19 @@ class LearnerNode(Node):
         self.pending.append(rollout)
         if sum(r.num_envs for r in self.pending) >= self.params["envs_per_update"]:
             self.update()
+
+    def republish_weights(self) -> None:
+        """Publish the current weights again, at most once a second.
+
+        Rollouts of a version this learner would not train on mean inference serves other
+        weights (a stale resume, or a peer's message replaced ours on the latched topic):
+        without a fresh message from us it would keep serving them and training would stall.
+        """
+        now = time.monotonic()
+        if now - self.weights_republished_at >= WEIGHTS_REPUBLISH_S:
+            self.weights_republished_at = now
+            self.counters["weights_republished"] += 1
+            self.publish_weights()
 
     def warn_once(self, kind: str, message: str) -> None:
         """Log the first rejection of each kind; `~/status` counts them all."""

@@ -255,6 +255,10 @@ def test_learner_rejects_bad_rollouts_and_rolls_back_a_non_finite_update(
                 assert torch.equal(after["state"][index][key], value), (index, key)
         node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 5))))
         assert node.counters["future_rollouts"] == 1
+        # inference serves weights that are not ours: ours go out again (once a second)
+        assert node.counters["weights_republished"] == 1
+        node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 5))))
+        assert node.counters["weights_republished"] == 1
         node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 1))))
         assert node.iteration == 2 and node.counters["rollouts"] == 3
         assert all(torch.isfinite(t).all() for t in node.policy.state_dict().values())

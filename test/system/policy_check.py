@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fault_rig import TOY_ENV_DIR
 
 from crawler_rl.rl.checkpoint import latest_good_checkpoint, load_checkpoint
 from crawler_rl.rl.config import TrainConfig, load_train_config
@@ -18,8 +19,6 @@ from crawler_rl.rl.envs import ActionScaler, check_box_spaces, make_env_factory
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.trainer import seed_everything
 from crawler_rl.ros.graph import RUN_CONFIG_NAME
-
-TOY_ENV_DIR = Path(__file__).resolve().parents[1] / "rl"  # rl_toy_env, as the nodes import it
 
 
 def initial_policy(cfg: TrainConfig) -> ActorCritic:

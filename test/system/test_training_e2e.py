@@ -5,19 +5,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
+from fault_rig import start_cli_training
 from policy_check import trained_and_initial_returns
 
 from crawler_rl.rl.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
-TOY_ENV_DIR = REPO / "test" / "rl"  # rl_toy_env.VelocityTrackingToy: learnable in ~1k steps
 
 
 def processes_in_domain(domain: int) -> dict[int, str]:
@@ -54,16 +51,7 @@ def test_ros_training_learns_survives_an_actor_crash_and_leaves_no_orphans(
         "run": {"total_steps": iterations * actors * envs * steps, "export_onnx": False,
                 "checkpoint_every": 5},
     })
-    config = tmp_path / "train.yaml"
-    config.write_text(yaml.safe_dump(cfg.to_dict()))
-    run_dir = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(TOY_ENV_DIR)])}
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "crawler_rl.cli", "train", "--backend", "ros", "--config",
-         str(config), "--actors", str(actors), "--envs-per-actor", str(envs), "--run-dir",
-         str(run_dir), "--no-progress"],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    launcher, run_dir = start_cli_training(cfg, actors, envs, tmp_path)
     try:
         deadline = time.monotonic() + 90
         while len(read_metrics(run_dir)) < 3 and time.monotonic() < deadline:

@@ -1,0 +1,214 @@
+"""Acceptance: a hostile peer on the training domain neither crashes nor poisons a ROS run.
+
+While `crawler-rl train --backend ros` runs, a peer publishes messages that must all be
+rejected on `rollouts`, `policy_weights`, `actor_obs` and `actor_actions`: hostile JSON
+indexes, overflowing shapes and versions, wrong architectures, NaN, too many envs. Training
+finishes with exit 0, every `~/status` counts exactly what was sent, and the trained policy
+still beats the initial one on fixed seeded episodes.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from fault_rig import GraphMonitor, read_metrics, start_cli_training, toy_config
+from policy_check import trained_and_initial_returns
+from rclpy.context import Context
+from std_msgs.msg import UInt8MultiArray
+from std_srvs.srv import Trigger
+
+from crawler_rl.rl.config import TrainConfig
+from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.ros import qos
+from crawler_rl.ros.codec import (
+    HEADER,
+    ActionBatch,
+    Kind,
+    ObsBatch,
+    encode_action_batch,
+    encode_obs_batch,
+    encode_tensors,
+)
+from crawler_rl.ros.rollout import Rollout, encode_rollout
+from crawler_rl.ros.weights import encode_weights
+
+ACTORS, ENVS, STEPS, ITERATIONS = 2, 4, 16, 50  # ~15 s of training: longer than the attack
+OBS_DIM, ACTION_DIM = 3, 1  # rl_toy_env.VelocityTrackingToy
+
+
+def framed_tensors(index_text: str, payload: bytes = b"", version: int = 0) -> bytes:
+    """A TENSORS message with a valid header and framing around a hostile JSON index."""
+    text = index_text.encode()
+    prefix = (HEADER.pack(b"CRWL", 1, int(Kind.TENSORS), 0, 9, 0, version)
+              + struct.pack("<I", len(text)))
+    return prefix + text + bytes(-(len(prefix) + len(text)) % 8) + payload
+
+
+def rollout(envs: int = ENVS, steps: int = STEPS, reward: float = -0.1) -> Rollout:
+    shape = (steps, envs)
+    return Rollout(
+        actor_id=9, policy_version=0, newest_version=0,
+        obs=np.zeros((*shape, OBS_DIM), np.float32),
+        actions=np.zeros((*shape, ACTION_DIM), np.float32),
+        log_probs=np.zeros(shape, np.float32), values=np.zeros(shape, np.float32),
+        rewards=np.full(shape, reward, np.float32), terminated=np.zeros(shape, bool),
+        truncated=np.zeros(shape, bool), final_values=np.zeros(shape, np.float32),
+        tracking_error=np.zeros((*shape, 2), np.float32),
+        last_obs=np.zeros((envs, OBS_DIM), np.float32), last_values=np.zeros(envs, np.float32),
+    )
+
+
+def with_newest_version(raw: str) -> bytes:
+    message = encode_rollout(rollout())
+    (length,) = struct.unpack_from("<I", message, HEADER.size)
+    start = HEADER.size + 4
+    end = start + length
+    index = json.loads(message[start:end])
+    index["meta"]["newest_version"] = "@"
+    return framed_tensors(json.dumps(index).replace('"@"', raw), message[end + (-end % 8):])
+
+
+def hostile_rollouts() -> list[bytes]:
+    """Each one a different reason for `rejected_rollouts`; none may reach the optimizer."""
+    return [
+        framed_tensors('{"meta": {}, "tensors": [["obs", "f4", [18446744073709551616]]]}'),
+        framed_tensors('{"meta": {}, "tensors": [["obs", "f4", [4294967296, 4294967296]]]}'),
+        with_newest_version("[1]"),
+        with_newest_version("null"),
+        with_newest_version("1e400"),
+        encode_rollout(rollout(envs=ACTORS * ENVS + 1)),  # more envs than the whole graph
+        encode_rollout(rollout(steps=STEPS + 1)),
+        encode_rollout(rollout(reward=float("nan"))),
+    ]
+
+
+def hostile_weights(cfg: TrainConfig) -> list[bytes]:
+    """Weights inference must refuse: not weights, another architecture, NaN, huge version."""
+    meta = {"obs_dim": OBS_DIM, "action_dim": ACTION_DIM, "model": cfg.to_dict()["model"]}
+    wide = TrainConfig.from_dict({"model": {"actor_hidden": [128]}})
+    nan_state = ActorCritic(OBS_DIM, ACTION_DIM, cfg.model).state_dict()
+    nan_state["log_std"].fill_(float("nan"))
+    return [
+        framed_tensors('{"meta": {"obs_dim": NaN}, "tensors": []}'),
+        encode_weights(ActorCritic(OBS_DIM, ACTION_DIM, wide.model).state_dict(),
+                       {**meta, "model": wide.to_dict()["model"]}, 1),
+        encode_weights(ActorCritic(OBS_DIM, ACTION_DIM, cfg.model).state_dict(), meta, 2**32),
+        encode_weights(nan_state, meta, 1),
+    ]
+
+
+def obs(actor_id: int, envs: int = ENVS, obs_dim: int = OBS_DIM, value: float = 0.1) -> bytes:
+    return encode_obs_batch(ObsBatch(
+        actor_id, 1, 0, np.full((envs, obs_dim), value, np.float32),
+        np.zeros(envs, np.float32), np.zeros(envs, bool), np.zeros(envs, bool),
+        np.zeros((envs, 2), np.float32), np.zeros((0, obs_dim), np.float32)))
+
+
+def hostile_observations() -> tuple[list[bytes], dict[str, int]]:
+    """Steps inference must refuse, and the counter each one raises."""
+    sizes = HEADER.pack(b"CRWL", 1, int(Kind.OBS_BATCH), 0, 77, 1, 0)
+    return [
+        b"not a crawler message",
+        sizes + struct.pack("<III", 2**32 - 1, 2**32 - 1, 0) + bytes(64),
+        obs(77, envs=ENVS + 1),  # more envs than any actor of this graph steps
+        obs(78, value=float("nan")),
+        obs(79, obs_dim=OBS_DIM + 5),
+    ], {"malformed": 2, "too_many_envs": 1, "non_finite": 1, "wrong_size": 1}
+
+
+def hostile_actions() -> list[bytes]:
+    """Replies every actor must drop as malformed."""
+    good = encode_action_batch(ActionBatch(0, 1, 0, 0, np.zeros((ENVS, ACTION_DIM))))
+    return [
+        b"",
+        good[:HEADER.size] + struct.pack("<III", 2**31, 2**31, 0) + good[HEADER.size + 12:],
+        encode_tensors({"actions": np.zeros((ENVS, ACTION_DIM), np.float32)}, {}),
+    ]
+
+
+@pytest.mark.slow
+def test_training_survives_a_hostile_peer_and_counts_every_message(
+    ros_context: Context, tmp_path: Path,
+) -> None:
+    cfg = toy_config(ACTORS, ENVS, STEPS, ITERATIONS, checkpoint_every=5)
+    launcher, run_dir = start_cli_training(cfg, ACTORS, ENVS, tmp_path)
+    monitor = GraphMonitor(ros_context, None)
+    peer = rclpy.create_node("hostile_peer", context=ros_context)
+    publishers = {topic: peer.create_publisher(UInt8MultiArray, topic, qos.TOPIC_QOS[topic]())
+                  for topic in (qos.ROLLOUT_TOPIC, qos.WEIGHTS_TOPIC, qos.OBS_TOPIC,
+                                qos.ACTION_TOPIC)}
+    readers = {qos.ROLLOUT_TOPIC: 1, qos.WEIGHTS_TOPIC: 1, qos.OBS_TOPIC: 1,
+               qos.ACTION_TOPIC: ACTORS}
+    monitor.executor.add_node(peer)
+    observations, obs_counts = hostile_observations()
+    services = ["/inference/status", "/learner/status",
+                *(f"/actor_{i}/status" for i in range(ACTORS))]
+    clients = [monitor.node.create_client(Trigger, service) for service in services]
+    monitor.clients.update(zip(services, clients, strict=True))
+    try:
+        # everything discovered first: the hostile phase then takes a few seconds
+        assert monitor.wait_for(lambda: all(
+            publishers[topic].get_subscription_count() >= count
+            for topic, count in readers.items()) and all(
+            client.service_is_ready() for client in clients), 60), launcher.poll()
+
+        def send(topic: str, payloads: list[bytes]) -> None:
+            for payload in payloads:
+                publishers[topic].publish(UInt8MultiArray(data=payload))
+
+        def counted(service: str, expected: dict[str, int]) -> dict:
+            status: dict = {}
+
+            def matches() -> bool:
+                nonlocal status
+                status = monitor.status(service) or {}
+                return all(status.get(k, 0) == v for k, v in expected.items())
+
+            assert monitor.wait_for(matches, 30), (service, expected, status)
+            return status
+
+        send(qos.ROLLOUT_TOPIC, hostile_rollouts())
+        send(qos.OBS_TOPIC, observations)
+        send(qos.ACTION_TOPIC, hostile_actions())
+        # policy_weights keeps the last message only: one at a time, each counted first
+        for sent, payload in enumerate(hostile_weights(cfg), start=1):
+            send(qos.WEIGHTS_TOPIC, [payload])
+            counted("/inference/status", {"rejected_weights": sent})
+        inference = counted("/inference/status", {**obs_counts, "rejected_weights": 4})
+        # Weights of the right architecture cannot be told from the learner's without SROS2:
+        # inference serves them, their rollouts are too old for the learner, which sends its
+        # own weights again, so training goes on instead of stalling.
+        send(qos.WEIGHTS_TOPIC, [encode_weights(
+            ActorCritic(OBS_DIM, ACTION_DIM, cfg.model).state_dict(),
+            {"obs_dim": OBS_DIM, "action_dim": ACTION_DIM, "model": cfg.to_dict()["model"]},
+            0)])
+        assert monitor.wait_for(lambda: (monitor.status("/learner/status") or {}).get(
+            "weights_republished", 0) >= 1, 60)
+        learner = counted("/learner/status", {"rejected_rollouts": len(hostile_rollouts())})
+        actors = [counted(f"/actor_{i}/status", {"malformed_actions": 3})
+                  for i in range(ACTORS)]
+        assert inference["live_actors"] <= ACTORS and inference.get("unknown_actor", 0) == 0
+        assert learner["future_rollouts"] == learner["rejected_updates"] == 0, learner
+        assert not learner["done"], "the hostile phase must end before training does"
+        assert all(actor["bad_actions"] == 0 for actor in actors), actors
+        output, _ = launcher.communicate(timeout=180)
+    finally:
+        monitor.close()
+        peer.destroy_node()
+        if launcher.poll() is None:
+            launcher.send_signal(signal.SIGINT)
+            launcher.wait(15)
+    assert launcher.returncode == 0, output.decode()[-3000:]
+    metrics = [m for m in read_metrics(run_dir) if m["iteration"] > 0]
+    assert [m["policy_version"] for m in metrics] == list(range(1, ITERATIONS + 1))
+    assert all(np.isfinite(m["mean_reward"]) for m in metrics)
+    trained, initial = trained_and_initial_returns(run_dir)
+    assert trained > 0.5 * initial, (trained, initial)  # returns are <= 0: error at least halved
+    codes = json.loads((run_dir / "logs" / "exit_codes.json").read_text())
+    assert set(codes.values()) == {0}, codes
