@@ -30,7 +30,8 @@ from crawler_rl.viz.web_view import DEFAULT_PORT, SceneState, WebViewServer
 PARAMETERS = (
     ParamSpec("host", "127.0.0.1", "address to serve on (0.0.0.0: every interface)",
               read_only=True),
-    ParamSpec("port", DEFAULT_PORT, "HTTP port of the view", low=1, high=65535, read_only=True),
+    ParamSpec("port", DEFAULT_PORT, "HTTP port of the view (0: any free port)", low=0,
+              high=65535, read_only=True),
     ParamSpec("surface", "plate", "hull until the simulator's markers say otherwise",
               choices=("plate", "curved"), read_only=True),
     ParamSpec("hull_radius", 3.0, "curved hull radius [m]", low=0.6, high=100.0,
