@@ -79,8 +79,10 @@ def run_deploy(sim: bool, policy: Path | None, record: Path | None = None,
             duration = SQUARE_SECONDS
     if duration is not None and duration <= 0:
         raise ValueError(f"--duration must be > 0 s, got {duration!r}")
-    if view is not None and not 0 < view < 65536:
-        raise ValueError(f"--view port must be in 1..65535, got {view!r}")
+    if view is not None:
+        if not 0 < view < 65536:
+            raise ValueError(f"--view port must be in 1..65535, got {view!r}")
+        print(f"live view: http://127.0.0.1:{view}/ (web_view_node)", flush=True)
     graph = build_graph(sim, policy, record, duration, view)
     with StopRequest() as stop:
         result = _run_until_stopped(graph, sim, duration, stop, view)
@@ -104,8 +106,6 @@ def _run_until_stopped(graph: Graph, sim: bool, duration: float | None,
     end = time.monotonic() + duration if duration is not None else float("inf")
     try:
         processes.start()
-        if view is not None:
-            print(f"live view: http://127.0.0.1:{view}/ (web_view_node)", flush=True)
         if not sim:
             LOG.warning("controller_node started DISABLED: enable with "
                         "`ros2 service call /controller_node/enable std_srvs/srv/SetBool "

@@ -11,15 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import rclpy
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.recording import MCAP_SUFFIX, McapWriter, message_class
-from crawler_rl.ros.runtime import spin_until_stopped
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
+from crawler_rl.ros.runtime import run_stoppable_node
 
 SKIPPED_TOPICS = ("/rosout", "/parameter_events")
 PARAMETERS = (
@@ -105,21 +102,7 @@ class RecorderNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Record until interrupted, then close the file."""
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = stop_on_signals()
-    dump_stacks_on_sigusr1()
-    try:
-        node = RecorderNode()
-    except ValueError as error:
-        rclpy.logging.get_logger("recorder_node").fatal(f"refusing to start: {error}")
-        rclpy.try_shutdown()
-        raise SystemExit(2) from error
-    try:
-        spin_until_stopped(node, stop)
-    finally:
-        node.close()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_stoppable_node(RecorderNode, "recorder_node", args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Shared by the training nodes: the `~/status` JSON service and the spin-until-shutdown main."""
+"""Shared by the nodes: the `~/status` JSON service and the spin-until-shutdown mains."""
 
 from __future__ import annotations
 
@@ -67,6 +67,30 @@ def spin_until_stopped(node: Node, stop: threading.Event, period: float = 0.05) 
     finally:
         executor.remove_node(node)
         executor.shutdown()
+
+
+def run_stoppable_node(make_node: Callable[[], Node], name: str,
+                       args: list[str] | None = None) -> None:
+    """Run a robot-side node: SIGINT/SIGTERM stop the spin, then `close()` runs.
+
+    A `ValueError` while building the node (bad parameters) is logged as fatal and exits 2.
+    The node must have a `close()` method (save, release, publish a last message).
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = stop_on_signals()
+    dump_stacks_on_sigusr1()
+    try:
+        node = make_node()
+    except ValueError as error:
+        rclpy.logging.get_logger(name).fatal(f"refusing to start: {error}")
+        rclpy.try_shutdown()
+        raise SystemExit(2) from error
+    try:
+        spin_until_stopped(node, stop)
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
 
 
 def _context_goes_down(settle: float) -> bool:

@@ -11,26 +11,24 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Float64
 from visualization_msgs.msg import Marker, MarkerArray
 
 from crawler_rl.ros import markers as scene_markers
 from crawler_rl.ros import robot_interface as robot
 from crawler_rl.ros.params import ParamSpec, declare_validated
-from crawler_rl.ros.runtime import spin_until_stopped
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
+from crawler_rl.ros.runtime import run_stoppable_node
 from crawler_rl.viz.trace import HullShape
 from crawler_rl.viz.web_view import DEFAULT_PORT, SceneState, WebViewServer
 
 PARAMETERS = (
     ParamSpec("host", "127.0.0.1", "address to serve on (0.0.0.0: every interface)",
               read_only=True),
-    ParamSpec("port", DEFAULT_PORT, "HTTP port of the view", low=1, high=65535, read_only=True),
+    ParamSpec("port", DEFAULT_PORT, "HTTP port of the view (0: any free port)", low=0,
+              high=65535, read_only=True),
     ParamSpec("surface", "plate", "hull until the simulator's markers say otherwise",
               choices=("plate", "curved"), read_only=True),
     ParamSpec("hull_radius", 3.0, "curved hull radius [m]", low=0.6, high=100.0,
@@ -114,21 +112,7 @@ class WebViewNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Serve the live view until interrupted."""
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = stop_on_signals()
-    dump_stacks_on_sigusr1()
-    try:
-        node = WebViewNode()
-    except ValueError as error:
-        rclpy.logging.get_logger("web_view_node").fatal(f"refusing to start: {error}")
-        rclpy.try_shutdown()
-        raise SystemExit(2) from error
-    try:
-        spin_until_stopped(node, stop)
-    finally:
-        node.close()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_stoppable_node(WebViewNode, "web_view_node", args)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from crawler_rl.paths import config_path
+from crawler_rl.ros.deploy import build_graph
 from crawler_rl.ros.deploy_graph import RVIZ_CONFIG
 from crawler_rl.ros.recording import RecordedMessage, read_recording, recording_topics
 
@@ -129,3 +130,19 @@ def test_png_record_is_the_replay_figure(tmp_path: Path) -> None:
     robot = np.all(np.abs(image[:, :440, :3] - np.array([0xF2, 0xC2, 0x00]) / 255) < 0.15,
                    axis=2)
     assert robot.mean() > 0.001, "the robot is not drawn on the hull"
+
+
+def test_record_and_view_options_shape_the_graph(tmp_path: Path) -> None:
+    policy, mcap, png = tmp_path / "c.onnx", tmp_path / "run.mcap", tmp_path / "run.png"
+    on_robot = build_graph(False, policy, mcap, None)
+    assert [spec.executable for spec in on_robot.nodes] == ["recorder_node", "controller_node"]
+    assert on_robot.nodes[0].parameters == {"output": str(mcap.resolve())}
+    simulated = build_graph(True, None, mcap, 5.0, view=9000)
+    assert [spec.executable for spec in simulated.nodes] == [
+        "recorder_node", "controller_node", "robot_sim_node", "square_path", "web_view_node"]
+    assert "record_path" not in simulated.nodes[2].parameters
+    assert simulated.nodes[-1].parameters == {"port": 9000}
+    replay = build_graph(True, None, png, None)
+    assert replay.nodes[1].parameters["record_path"] == str(png.resolve())
+    with pytest.raises(ValueError, match="a .mcap recording works on the robot"):
+        build_graph(False, policy, png, None)
