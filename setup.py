@@ -28,7 +28,7 @@ ROS_WHEELS = [
     "ros-std-srvs",
     "ros-visualization-msgs",
 ]
-TRAIN = ["torch>=2.3", "tensorboard", "tqdm", "onnx", "onnxscript", "matplotlib"]
+TRAIN = ["torch>=2.3", "tensorboard", "tqdm", "onnx", "onnxscript", "matplotlib", "optuna"]
 TEST = ["pytest", "hypothesis", "mcap-ros2-support", "colcon-common-extensions", "ruff"]
 
 setup(

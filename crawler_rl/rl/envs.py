@@ -35,6 +35,10 @@ def make_env_factory(env_cfg: EnvConfig) -> Callable[[], gym.Env]:
 
             path = None if env_cfg.crawler_config is None else Path(env_cfg.crawler_config)
             kwargs["config"] = load_crawler_config(path, dict(env_cfg.crawler_overrides))
+            if kwargs["config"].motor.residual_base == "pi":
+                from crawler_rl.control.pi import load_gains
+
+                kwargs["residual_base_gains"] = tuple(load_gains().as_dict().values())
     limit = env_cfg.max_episode_steps
     if ":" in env_id:
         module_name, _, attr = env_id.partition(":")
@@ -91,6 +95,7 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
         "action_spec": None,
         "control_dt": None,
         "mirror": None,
+        "residual_base_gains": None,
     }
     base = env.unwrapped
     mirror = getattr(base, "mirror_spec", None)  # checked where it is used (rl/symmetry.py)
@@ -113,6 +118,8 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
         dt = getattr(base, "control_dt", None) or getattr(getattr(base, "sim", None),
                                                            "control_dt", None)
         info["control_dt"] = None if dt is None else float(dt)
+        gains = getattr(base, "residual_base_gains", None)
+        info["residual_base_gains"] = None if gains is None else [float(g) for g in gains]
     return info
 
 
