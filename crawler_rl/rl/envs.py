@@ -35,10 +35,6 @@ def make_env_factory(env_cfg: EnvConfig) -> Callable[[], gym.Env]:
 
             path = None if env_cfg.crawler_config is None else Path(env_cfg.crawler_config)
             kwargs["config"] = load_crawler_config(path, dict(env_cfg.crawler_overrides))
-            if kwargs["config"].motor.residual_base == "pi":
-                from crawler_rl.control.pi import load_gains
-
-                kwargs["residual_base_gains"] = tuple(load_gains().as_dict().values())
     limit = env_cfg.max_episode_steps
     if ":" in env_id:
         module_name, _, attr = env_id.partition(":")

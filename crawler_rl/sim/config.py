@@ -108,8 +108,11 @@ class MotorConfig:
     gain: float = _num(1.0, 0.0, gt=True)
     residual_limit: float = _num(6.0, 0.0, gt=True)
     residual_base: str = "ik"
-    """What action 0 commands: "ik" or "pi" (IK + PI on the observation, gains from
-    config/baseline_pi.yaml); see crawler_rl/sim/action.py."""
+    """What action 0 commands: "ik" or "pi" (IK + PI on the observation, residual_base_gains);
+    see crawler_rl/sim/action.py."""
+    residual_base_gains: tuple[float, float, float, float] = field(
+        default=(0.36, 3.4, 0.27, 5.6), metadata={"lo": 0.0, "hi": None, "gt": False})
+    """(kp_v, ki_v, kp_omega, ki_omega) of the `pi` residual base."""
 
 
 @dataclass(frozen=True)

@@ -43,21 +43,15 @@ class CrawlerEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
-    def __init__(self, config: CrawlerConfig | None = None, render_mode: str | None = None,
-                 residual_base_gains: tuple[float, float, float, float] | None = None):
-        """`residual_base_gains` (kp_v, ki_v, kp_omega, ki_omega): the `pi` base's gains."""
+    def __init__(self, config: CrawlerConfig | None = None, render_mode: str | None = None):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.config = config if config is not None else load_crawler_config()
-        if self.config.motor.residual_base == "pi":
-            if residual_base_gains is None or len(residual_base_gains) != 4:
-                raise ValueError("motor.residual_base: pi needs residual_base_gains (kp_v, ki_v, "
-                                 "kp_omega, ki_omega); crawler_rl.rl.envs passes "
-                                 "config/baseline_pi.yaml's")
-            self.residual_base_gains: tuple[float, ...] | None = tuple(
-                float(gain) for gain in residual_base_gains)
-        else:
-            self.residual_base_gains = None
+        motor = self.config.motor
+        self.residual_base_gains = (
+            tuple(motor.residual_base_gains) if motor.residual_base == "pi" else None
+        )
+        """The `pi` residual base's (kp_v, ki_v, kp_omega, ki_omega); None for the IK base."""
         self.render_mode = render_mode
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)

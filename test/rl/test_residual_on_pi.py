@@ -5,18 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crawler_rl.control.pi import load_gains
 from crawler_rl.rl.config import EnvConfig
 from crawler_rl.rl.envs import describe_env, make_env_factory
 from crawler_rl.sim.action import observation_pi_wheel_speeds
 from crawler_rl.sim.config import load_crawler_config
-from crawler_rl.sim.env import CrawlerEnv
 
 
 def test_action_zero_commands_the_observation_pi() -> None:
     env = make_env_factory(EnvConfig(crawler_overrides={"motor.residual_base": "pi"}))()
     try:
-        gains = tuple(load_gains().as_dict().values())
+        gains = (0.36, 3.4, 0.27, 5.6)  # config/crawler.yaml
         assert env.unwrapped.residual_base_gains == gains
         assert describe_env(env, "CrawlerVelocity-v0")["residual_base_gains"] == list(gains)
         obs, _ = env.reset(seed=3)
@@ -33,9 +31,10 @@ def test_action_zero_commands_the_observation_pi() -> None:
         env.close()
 
 
-def test_pi_base_without_gains_is_a_clear_error() -> None:
-    config = load_crawler_config(overrides={"motor.residual_base": "pi"})
-    with pytest.raises(ValueError, match="residual_base_gains"):
-        CrawlerEnv(config)
+def test_bad_residual_base_settings_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="motor.residual_base"):
         load_crawler_config(overrides={"motor.residual_base": "pid"})
+    with pytest.raises(ValueError, match="residual_base_gains"):
+        load_crawler_config(overrides={"motor.residual_base_gains": [0.1, -1.0, 0.1, 1.0]})
+    with pytest.raises(ValueError, match="residual_base_gains"):
+        load_crawler_config(overrides={"motor.residual_base_gains": [0.1, 1.0]})
