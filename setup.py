@@ -30,7 +30,8 @@ ROS_WHEELS = [
     "ros-std-srvs",
     "ros-visualization-msgs",
 ]
-TRAIN = ["torch>=2.3", "tensorboard", "tqdm", "onnx", "onnxscript", "matplotlib", "imageio"]
+TRAIN = ["torch>=2.3", "tensorboard", "tqdm", "onnx", "onnxscript", "matplotlib", "imageio",
+         "optuna"]
 TEST = ["pytest", "hypothesis", "mcap-ros2-support", "colcon-common-extensions", "ruff"]
 
 setup(

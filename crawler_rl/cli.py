@@ -72,7 +72,7 @@ def _report_trained_controller(cfg: Any, onnx_path: str | None, run_dir: Path) -
     if cfg.env.env_id.startswith(CRAWLER_PREFIX):
         from crawler_rl.rl.evaluate import run_evaluation
 
-        run_evaluation(Path(onnx_path), "ik", run_dir / "eval")
+        run_evaluation(Path(onnx_path), "ik,pi", run_dir / "eval")
         print(f"evaluation report: {run_dir / 'eval' / 'report.json'}")
     print(f"exported controller: {onnx_path}")
 
@@ -98,10 +98,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
+    from crawler_rl.control.pi import load_gains
     from crawler_rl.rl.evaluate import run_evaluation
 
     if args.policy is None and args.baseline is None:
-        raise SystemExit("crawler-rl eval: give --policy FILE and/or --baseline ik")
+        raise SystemExit("crawler-rl eval: give --policy FILE and/or --baseline ik,pi")
     run_evaluation(
         Path(args.policy) if args.policy else None,
         args.baseline,
@@ -110,7 +111,25 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         episodes=args.episodes,
         replay=args.replay,
         replay_format=f".{args.replay_format}",
+        pi_gains=load_gains(args.pi_gains) if args.pi_gains else None,
     )
+    return 0
+
+
+def _cmd_tune_baseline(args: argparse.Namespace) -> int:
+    from crawler_rl.control.tuning import tune_pi_gains, write_gains
+
+    result = tune_pi_gains(trials=args.trials, seed=args.seed, episodes=args.episodes,
+                           progress=not args.no_progress)
+    command = (f"crawler-rl tune-baseline --trials {args.trials} --seed {args.seed} "
+               f"--episodes {args.episodes} -o {args.output}")
+    path = write_gains(result, Path(args.output), command)
+    gains = ", ".join(f"{name} {value:.4g}" for name, value in result.gains.as_dict().items())
+    print(f"PI gains: {gains}")
+    print(f"training-distribution score (mean RMSE PI / IK): {result.objective:.4f}; "
+          f"RMSE v {result.rmse['v']:.4f} m/s (IK {result.ik_rmse['v']:.4f}), "
+          f"omega {result.rmse['omega']:.4f} rad/s (IK {result.ik_rmse['omega']:.4f})")
+    print(f"written: {path}")
     return 0
 
 
@@ -165,7 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="evaluate a controller on held-out scenarios")
     evaluate.add_argument("--policy", default=None, help="controller.onnx to evaluate")
-    evaluate.add_argument("--baseline", choices=["ik"], default=None, help="baseline controller")
+    evaluate.add_argument("--baseline", default=None,
+                          help="comma-separated baselines: ik (open-loop IK), pi (IK + tuned PI)")
+    evaluate.add_argument("--pi-gains", default=None,
+                          help="gains YAML from tune-baseline (default: config/baseline_pi.yaml)")
     evaluate.add_argument("--out-dir", default="runs/eval", help="report.json and plots")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--episodes", type=int, default=1,
@@ -176,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--replay-format", choices=["png", "gif", "mp4"], default="png",
                           help="replay figure (png) or animation (gif, mp4)")
     evaluate.set_defaults(handler=_cmd_eval)
+
+    tune = sub.add_parser("tune-baseline",
+                          help="tune the PI baseline's gains on the training distribution")
+    tune.add_argument("--trials", type=int, default=128, help="Optuna trials (gain sets)")
+    tune.add_argument("--seed", type=int, default=0, help="sampler and episode seed")
+    tune.add_argument("--episodes", type=int, default=16,
+                      help="training-distribution episodes per trial (the same for every trial)")
+    tune.add_argument("-o", "--output", default="baseline_pi.yaml", help="gains YAML to write")
+    tune.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    tune.set_defaults(handler=_cmd_tune_baseline)
 
     deploy = sub.add_parser("deploy", help="run the ONNX controller node (and a simulated robot)")
     deploy.add_argument("--sim", action="store_true", help="also start robot_sim_node")

@@ -5,7 +5,7 @@ import pytest
 
 from crawler_rl.cli import build_parser
 
-SUBCOMMANDS = ["train", "export", "eval", "deploy", "actors", "drive"]
+SUBCOMMANDS = ["train", "export", "eval", "tune-baseline", "deploy", "actors", "drive"]
 
 
 def test_top_level_help_lists_every_subcommand():

@@ -91,6 +91,7 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
         "action_spec": None,
         "control_dt": None,
         "mirror": None,
+        "residual_base_gains": None,
     }
     base = env.unwrapped
     mirror = getattr(base, "mirror_spec", None)  # checked where it is used (rl/symmetry.py)
@@ -113,6 +114,8 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
         dt = getattr(base, "control_dt", None) or getattr(getattr(base, "sim", None),
                                                            "control_dt", None)
         info["control_dt"] = None if dt is None else float(dt)
+        gains = getattr(base, "residual_base_gains", None)
+        info["residual_base_gains"] = None if gains is None else [float(g) for g in gains]
     return info
 
 

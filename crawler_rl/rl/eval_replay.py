@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from crawler_rl.control.episode import run_episode
 from crawler_rl.viz.replay import check_replay_path, write_replay
 from crawler_rl.viz.trace import RunTrace, trace_for_sim
 
@@ -34,8 +35,6 @@ def select_scenarios(scenarios: list[Any], replay: str) -> list[Any]:
 def record_episode(env: Any, controller: Any, scenario: Any, seed: int,
                    name: str = "") -> RunTrace:
     """Run one evaluation episode and return its `RunTrace`."""
-    from crawler_rl.rl.evaluate import run_episode
-
     traces: list[RunTrace] = []
 
     def observe(sim: Any, t: float, commanded: np.ndarray) -> None:
@@ -44,7 +43,7 @@ def record_episode(env: Any, controller: Any, scenario: Any, seed: int,
             traces.append(trace_for_sim(sim, label))
         traces[0].add_from_sim(sim, t, commanded)
 
-    run_episode(env, controller, scenario, seed, observe=observe)
+    run_episode(env, controller, seed, scenario, observe=observe)
     return traces[0]
 
 

@@ -1,143 +1,122 @@
-"""Evaluate controllers on the seeded held-out scenarios: RMSE table, JSON report and a PNG plot.
+"""Evaluate controllers on the seeded held-out scenarios: RMSE tables, JSON report and a PNG plot.
 
-Controllers: an exported controller.onnx (obs -> wheel speeds) and/or the IK baseline. Both are
-run through the same `CrawlerVelocity-v0` env with the same seeds; the achieved velocity is the
-simulator's true twist, not the noisy measurement the controller sees.
+Controllers: an exported controller.onnx (obs -> wheel speeds; "policy", the learned one) and the
+classical baselines, open-loop IK ("ik") and IK + tuned PI ("pi", `crawler_rl.control.pi`). All
+run through the same `CrawlerVelocity-v0` env with the same seeds and see the same observation;
+the achieved velocity is the simulator's true twist, not the noisy measurement. Figures per
+controller: full-episode RMSE, steady RMSE (without the first 0.5 s after each command change)
+and step-response figures (`crawler_rl.control.metrics`), per scenario, per surface family and
+overall.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from crawler_rl.control.episode import (  # noqa: F401 - re-exported for callers
+    OpenLoopIK,
+    StatelessController,
+    WheelSpeedController,
+    action_for_wheel_speeds,
+    run_episode,
+    run_episodes,
+)
+from crawler_rl.control.metrics import CHANNELS, steady_mask, step_summary, tracking_rmse
+from crawler_rl.control.pi import PIController, PIGains, load_gains
 from crawler_rl.rl.eval_replay import select_scenarios, write_replays
-from crawler_rl.sim.action import ActionSpec, inverse_kinematics
 
-WheelSpeedController = Callable[[np.ndarray], np.ndarray]
-"""obs (OBS_DIM,) -> wheel speed command (2,) [rad/s]."""
-StepObserver = Callable[[Any, float, np.ndarray], None]
-"""(sim, time [s], commanded twist) after each step, e.g. a replay recorder."""
-
-
-def action_for_wheel_speeds(
-    commanded_twist: np.ndarray, wheel_speeds: np.ndarray, spec: ActionSpec
-) -> np.ndarray:
-    """Env action whose residual mapping reproduces `wheel_speeds` exactly (inverse mapping).
-
-    Valid because wheel_speeds = clip(IK + limit * a) lies within residual_limit of the clipped IK.
-    """
-    ik = inverse_kinematics(np.asarray(commanded_twist, dtype=np.float64), spec)
-    return np.clip((np.asarray(wheel_speeds, dtype=np.float64) - ik) / spec.residual_limit, -1, 1)
+BASELINES = ("ik", "pi")
+LABELS = {"policy": "learned", "ik": "IK", "pi": "PI"}
+RMSE_KEYS = ("rmse_v", "rmse_omega", "steady_rmse_v", "steady_rmse_omega")
+FULL_RMSE_KEYS = ("rmse_v", "rmse_omega")
+RATIO_PAIRS = (("policy", "pi"), ("policy", "ik"), ("pi", "ik"))
+"""(controller, reference) pairs reported as RMSE ratios when both ran."""
 
 
-def run_episode(
-    env: Any, controller: WheelSpeedController | None, scenario: Any, seed: int,
-    observe: StepObserver | None = None,
-) -> dict[str, list[float]]:
-    """Drive one held-out episode; controller None means the IK baseline (action 0)."""
-    obs, _ = env.reset(seed=seed, options={"scenario": scenario})
+def parse_baselines(baseline: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """"ik,pi" (or a list) -> ["ik", "pi"]; unknown names are a ValueError."""
+    if baseline is None:
+        return []
+    names = baseline.split(",") if isinstance(baseline, str) else list(baseline)
+    names = [name.strip() for name in names if name.strip()]
+    unknown = [name for name in names if name not in BASELINES]
+    if unknown:
+        raise ValueError(f"unknown baseline {unknown[0]!r}; available: {', '.join(BASELINES)}")
+    return list(dict.fromkeys(names))
+
+
+def scenario_family(label: str) -> str:
+    """Surface family of a scenario label ("vertical/short" -> "vertical")."""
+    return label.split("/")[0]
+
+
+def build_controllers(policy: Path | None, baselines: list[str], env: Any,
+                      pi_gains: PIGains | None) -> dict[str, WheelSpeedController]:
+    """Return the controllers to compare, keyed "policy", "ik", "pi" (in that order)."""
     sim = env.unwrapped.sim
-    spec = sim.action_spec
-    trace: dict[str, list[float]] = {key: [] for key in ("t", "cmd_v", "cmd_omega", "v", "omega")}
-    step = 0
-    done = False
-    while not done:
-        commanded = np.asarray(obs[0:2], dtype=np.float64)
-        if controller is None:
-            action = np.zeros(2)
-        else:
-            action = action_for_wheel_speeds(commanded, controller(obs), spec)
-        obs, _, terminated, truncated, _ = env.step(action.astype(np.float32))
-        v, omega = sim.true_twist()
-        step += 1
-        trace["t"].append(step * sim.control_dt)
-        trace["cmd_v"].append(float(commanded[0]))
-        trace["cmd_omega"].append(float(commanded[1]))
-        trace["v"].append(float(v))
-        trace["omega"].append(float(omega))
-        if observe is not None:
-            observe(sim, step * sim.control_dt, commanded)
-        done = bool(terminated or truncated)
-    trace["terminated"] = [float(terminated)]
-    return trace
+    controllers: dict[str, WheelSpeedController] = {}
+    if policy is not None:
+        from crawler_rl.rl.export import OnnxController
 
-
-def tracking_rmse(trace: dict[str, list[float]]) -> dict[str, float]:
-    """RMSE of achieved vs commanded v [m/s] and omega [rad/s] over an episode."""
-    result = {}
-    for key in ("v", "omega"):
-        error = np.asarray(trace[key]) - np.asarray(trace[f"cmd_{key}"])
-        result[f"rmse_{key}"] = float(np.sqrt(np.mean(np.square(error))))
-    return result
-
-
-def run_episodes(
-    env: Any, controller: WheelSpeedController | None, scenario: Any, seeds: list[int]
-) -> dict[str, list[float]]:
-    """`run_episode` for each seed, traces joined end to end (time keeps counting)."""
-    joined: dict[str, list[float]] = {"t": []}
-    terminated = 0.0
-    for seed in seeds:
-        trace = run_episode(env, controller, scenario, seed)
-        offset = joined["t"][-1] if joined["t"] else 0.0
-        joined["t"] += [t + offset for t in trace.pop("t")]
-        terminated = max(terminated, *trace.pop("terminated"))
-        for key, values in trace.items():
-            joined.setdefault(key, []).extend(values)
-    joined["terminated"] = [terminated]
-    return joined
+        controllers["policy"] = StatelessController(OnnxController(Path(policy)))
+    if "ik" in baselines:
+        controllers["ik"] = OpenLoopIK(sim.action_spec)
+    if "pi" in baselines:
+        controllers["pi"] = PIController(pi_gains or load_gains(), sim.action_spec,
+                                         sim.control_dt)
+    return controllers
 
 
 def run_evaluation(
-    policy: Path | None, baseline: str | None, out_dir: Path, seed: int = 0, episodes: int = 1,
+    policy: Path | None, baseline: str | list[str] | None, out_dir: Path, seed: int = 0,
+    episodes: int = 1, pi_gains: PIGains | None = None, scenarios: list[Any] | None = None,
     replay: str | None = None, replay_format: str = ".png",
 ) -> dict[str, Any]:
-    """Evaluate `policy` (controller.onnx) and/or `baseline` ("ik") on the held-out scenarios.
+    """Evaluate `policy` (controller.onnx) and the `baseline`s ("ik,pi") on held-out scenarios.
 
     Each scenario runs `episodes` episodes (seeds seed + index + 1000 * episode: other command
-    schedules and randomization draws) and its RMSE pools their steps. Writes
-    <out_dir>/report.json and <out_dir>/tracking.png, prints the RMSE table and returns the
-    report dict. `replay` ("all" or scenario labels, comma-separated) also writes each chosen
-    scenario's first episode as <out_dir>/replay/<scenario>_<controller><replay_format>.
+    schedules and randomization draws) and its RMSE pools their steps. `pi_gains` defaults to
+    the shipped config/baseline_pi.yaml; `scenarios` to `held_out_scenarios()`. Writes
+    <out_dir>/report.json and <out_dir>/tracking.png, prints the tables and returns the report.
+    `replay` ("all" or scenario labels, comma-separated) also writes each chosen scenario's
+    first episode as <out_dir>/replay/<scenario>_<controller><replay_format>.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     import gymnasium as gym
 
     import crawler_rl.sim  # noqa: F401 - registers CrawlerVelocity-v0
-    from crawler_rl.rl.export import OnnxController
     from crawler_rl.sim.scenario import held_out_scenarios
 
-    if policy is None and baseline is None:
+    baselines = parse_baselines(baseline)
+    if policy is None and not baselines:
         raise ValueError("run_evaluation needs a policy file and/or a baseline")
-    if baseline not in (None, "ik"):
-        raise ValueError(f"unknown baseline {baseline!r}; available: 'ik'")
-    controllers: dict[str, WheelSpeedController | None] = {}
-    if policy is not None:
-        if not Path(policy).is_file():
-            raise FileNotFoundError(f"policy file not found: {policy}")
-        onnx_controller = OnnxController(Path(policy))
-        controllers["policy"] = lambda obs: onnx_controller(obs)
-    if baseline == "ik":
-        controllers["ik"] = None
-
+    if policy is not None and not Path(policy).is_file():
+        raise FileNotFoundError(f"policy file not found: {policy}")
     env = gym.make("CrawlerVelocity-v0")
-    scenarios = held_out_scenarios()
-    replayed = select_scenarios(scenarios, replay) if replay else []
+    control_dt = env.unwrapped.sim.control_dt
     results: list[dict[str, Any]] = []
+    traces: dict[str, dict[str, dict[str, list[float]]]] = {}
     try:
+        controllers = build_controllers(policy, baselines, env, pi_gains)
+        scenarios = scenarios or held_out_scenarios()
+        replayed = select_scenarios(scenarios, replay) if replay else []
         for index, scenario in enumerate(scenarios):
             seeds = [seed + index + 1000 * episode for episode in range(episodes)]
-            entry: dict[str, Any] = {"scenario": scenario.label, "seed": seed + index,
-                                     "seeds": seeds}
+            entry: dict[str, Any] = {"scenario": scenario.label,
+                                     "family": scenario_family(scenario.label),
+                                     "seed": seed + index, "seeds": seeds}
+            traces[scenario.label] = {}
             for name, controller in controllers.items():
-                trace = run_episodes(env, controller, scenario, seeds)
-                entry[name] = {**tracking_rmse(trace), "terminated": bool(trace["terminated"][0]),
-                               "trace": {k: v for k, v in trace.items() if k != "terminated"}}
+                trace = run_episodes(env, controller, seeds, scenario)
+                terminated = bool(trace.pop("terminated")[0])
+                entry[name] = {**tracking_rmse(trace, control_dt), "terminated": terminated,
+                               "step": step_summary(trace, control_dt)}
+                traces[scenario.label][name] = trace
             results.append(entry)
         for scenario in replayed:
             index = scenarios.index(scenario)
@@ -146,22 +125,22 @@ def run_evaluation(
     finally:
         env.close()
 
+    names = list(controllers)
+    pi = controllers.get("pi")
     report: dict[str, Any] = {
         "policy": str(policy) if policy else None,
-        "baseline": baseline,
+        "baseline": ",".join(baselines) or None,
+        "pi_gains": pi.gains.as_dict() if isinstance(pi, PIController) else None,
         "seed": seed,
         "episodes": episodes,
-        "scenarios": [
-            {key: ({k: v for k, v in value.items() if k != "trace"} if isinstance(value, dict)
-                   else value) for key, value in entry.items()}
-            for entry in results
-        ],
-        "overall": _overall(results, list(controllers)),
+        "settle_seconds_excluded": 0.5,
+        "scenarios": results,
+        "families": pooled_by_family(results, traces, names, control_dt),
+        "overall": pooled_figures(list(traces.values()), names, control_dt),
     }
+    report["overall"].update(legacy_ratios(results, report["overall"]))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    traces = {entry["scenario"]: {name: entry[name]["trace"] for name in controllers}
-              for entry in results}
     (out_dir / "report.json").write_text(json.dumps({**report, "traces": traces}, indent=1))
     report["plot"] = str(plot_tracking(traces, out_dir / "tracking.png"))
     report["report"] = str(out_dir / "report.json")
@@ -169,58 +148,104 @@ def run_evaluation(
     return report
 
 
-def _overall(results: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
-    """Pooled RMSE per controller (over all scenarios' steps) and the policy/IK ratios."""
-    overall: dict[str, Any] = {}
+def pooled_figures(traces: list[dict[str, dict[str, list[float]]]], names: list[str],
+                   control_dt: float) -> dict[str, Any]:
+    """RMSE per controller pooled over the given scenarios' steps, and the controllers' ratios."""
+    figures: dict[str, Any] = {}
     for name in names:
-        squared = {"v": [], "omega": []}
-        for entry in results:
-            trace = entry[name]["trace"]
-            for key in squared:
-                error = np.asarray(trace[key]) - np.asarray(trace[f"cmd_{key}"])
-                squared[key].extend(np.square(error).tolist())
-        overall[name] = {f"rmse_{k}": float(np.sqrt(np.mean(v))) for k, v in squared.items()}
-    if "policy" in overall and "ik" in overall:
-        for key in ("rmse_v", "rmse_omega"):
-            overall[f"ratio_{key}"] = overall["policy"][key] / max(overall["ik"][key], 1e-12)
-        overall["worst_scenario_ratio"] = max(
-            entry["policy"][key] / max(entry["ik"][key], 1e-12)
-            for entry in results for key in ("rmse_v", "rmse_omega")
-        )
-    return overall
+        squared: dict[str, list[np.ndarray]] = {key: [] for key in RMSE_KEYS}
+        for by_controller in traces:
+            trace = by_controller[name]
+            steady = steady_mask(trace, control_dt)
+            for key in CHANNELS:
+                error = np.square(np.asarray(trace[key]) - np.asarray(trace[f"cmd_{key}"]))
+                squared[f"rmse_{key}"].append(error)
+                squared[f"steady_rmse_{key}"].append(error[steady])
+        figures[name] = {key: float(np.sqrt(np.mean(np.concatenate(values))))
+                         for key, values in squared.items()}
+    figures["ratios"] = {
+        f"{name}/{reference}": {key: figures[name][key] / max(figures[reference][key], 1e-12)
+                                for key in RMSE_KEYS}
+        for name, reference in RATIO_PAIRS if name in figures and reference in figures
+    }
+    return figures
+
+
+def pooled_by_family(results: list[dict[str, Any]],
+                     traces: dict[str, dict[str, dict[str, list[float]]]],
+                     names: list[str], control_dt: float) -> dict[str, Any]:
+    """`pooled_figures` over each surface family's scenarios (deck, 45deg, vertical, curved)."""
+    families: dict[str, list[str]] = {}
+    for entry in results:
+        families.setdefault(entry["family"], []).append(entry["scenario"])
+    return {family: pooled_figures([traces[label] for label in labels], names, control_dt)
+            for family, labels in families.items()}
+
+
+def legacy_ratios(results: list[dict[str, Any]], overall: dict[str, Any]) -> dict[str, Any]:
+    """Return the learned / IK ratios under their historical report keys (when both ran)."""
+    if "policy" not in overall or "ik" not in overall:
+        return {}
+    return {
+        **{f"ratio_{key}": overall["ratios"]["policy/ik"][key] for key in FULL_RMSE_KEYS},
+        "worst_scenario_ratio": max(entry["policy"][key] / max(entry["ik"][key], 1e-12)
+                                    for entry in results for key in FULL_RMSE_KEYS),
+    }
 
 
 def format_table(report: dict[str, Any]) -> str:
-    """Human-readable RMSE table (policy vs IK per scenario, then overall ratios)."""
-    names = [name for name in ("policy", "ik") if name in report["overall"]]
+    """Human-readable tables: full and steady RMSE with ratios, then step-response figures."""
+    names = [name for name in ("policy", "pi", "ik") if name in report["overall"]]
+    ratios = list(report["overall"]["ratios"])
+    rows = [(entry["scenario"], entry) for entry in report["scenarios"]]
+    rows += [(f"[{family}]", figures) for family, figures in report["families"].items()]
+    rows.append(("overall", report["overall"]))
+    lines = []
+    for title, prefix in (("full-episode RMSE", ""), ("steady RMSE (0.5 s after each "
+                                                      "command change left out)", "steady_")):
+        header = f"{'scenario':<16}" + "".join(
+            f"{LABELS[name] + ' v':>11}{LABELS[name] + ' w':>11}" for name in names
+        ) + "".join(f"{_ratio_label(pair) + ' v':>14}{_ratio_label(pair) + ' w':>14}"
+                    for pair in ratios)
+        lines += [title, header, "-" * len(header)]
+        for label, figures in rows:
+            row = f"{label:<16}" + "".join(
+                f"{figures[name][prefix + 'rmse_v']:>11.4f}"
+                f"{figures[name][prefix + 'rmse_omega']:>11.4f}" for name in names)
+            for pair in ratios:
+                first, second = (figures[name] for name in pair.split("/"))
+                row += "".join(
+                    f"{first[prefix + key] / max(second[prefix + key], 1e-12):>14.2f}"
+                    for key in FULL_RMSE_KEYS)
+            lines.append(row)
+        lines.append("")
     header = f"{'scenario':<16}" + "".join(
-        f"{name + ' v':>12}{name + ' omega':>14}" for name in names
-    )
-    if len(names) == 2:
-        header += f"{'ratio v':>9}{'ratio w':>9}"
-    lines = [header, "-" * len(header)]
+        f"{LABELS[name] + ' ' + part:>16}" for name in names
+        for part in ("rise v/w", "overshoot %", "settle v/w"))
+    lines += ["step response (medians over command changes; rise 10-90 % [s], overshoot [%], "
+              "settling to 10 % [s])", header, "-" * len(header)]
     for entry in report["scenarios"]:
-        row = f"{entry['scenario']:<16}" + "".join(
-            f"{entry[name]['rmse_v']:>12.4f}{entry[name]['rmse_omega']:>14.4f}" for name in names
-        )
-        if len(names) == 2:
-            row += "".join(
-                f"{entry['policy'][k] / max(entry['ik'][k], 1e-12):>9.2f}"
-                for k in ("rmse_v", "rmse_omega")
-            )
+        row = f"{entry['scenario']:<16}"
+        for name in names:
+            step = entry[name]["step"]
+            row += (f"{_pair(step, 'RiseTime', '.2f'):>16}{_pair(step, 'Overshoot', '.0f'):>16}"
+                    f"{_pair(step, 'SettlingTime', '.2f'):>16}")
         lines.append(row)
-    overall = report["overall"]
-    row = f"{'overall':<16}" + "".join(
-        f"{overall[name]['rmse_v']:>12.4f}{overall[name]['rmse_omega']:>14.4f}" for name in names
-    )
-    if len(names) == 2:
-        row += f"{overall['ratio_rmse_v']:>9.2f}{overall['ratio_rmse_omega']:>9.2f}"
-    lines += ["-" * len(header), row, "(RMSE of true twist vs command: v [m/s], omega [rad/s])"]
+    lines.append("(true twist vs command: v [m/s], w = omega [rad/s])")
     return "\n".join(lines)
 
 
+def _ratio_label(pair: str) -> str:
+    first, second = pair.split("/")
+    return f"{LABELS[first]}/{LABELS[second]}"
+
+
+def _pair(step: dict[str, Any], name: str, spec: str) -> str:
+    return "/".join(format(step[key][name], spec) for key in CHANNELS)
+
+
 def plot_tracking(traces: dict[str, dict[str, dict[str, list[float]]]], path: Path) -> Path:
-    """Commanded vs achieved v and omega over time, one row per scenario."""
+    """Commanded vs achieved v and omega over time, one row per scenario, one line each."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -228,15 +253,14 @@ def plot_tracking(traces: dict[str, dict[str, dict[str, list[float]]]], path: Pa
 
     rows = len(traces)
     figure, axes = plt.subplots(rows, 2, figsize=(12, 2.2 * rows), squeeze=False, sharex=True)
-    styles = {"policy": ("tab:blue", "learned"), "ik": ("tab:orange", "IK baseline")}
+    styles = {"policy": "tab:blue", "ik": "tab:orange", "pi": "tab:green"}
     for row, (label, by_controller) in enumerate(traces.items()):
         for col, (key, unit) in enumerate((("v", "m/s"), ("omega", "rad/s"))):
             axis = axes[row][col]
             first = next(iter(by_controller.values()))
             axis.plot(first["t"], first[f"cmd_{key}"], color="black", lw=1.5, label="commanded")
             for name, trace in by_controller.items():
-                color, text = styles[name]
-                axis.plot(trace["t"], trace[key], color=color, lw=1.0, label=text)
+                axis.plot(trace["t"], trace[key], color=styles[name], lw=1.0, label=LABELS[name])
             axis.set_ylabel(f"{key} [{unit}]")
             axis.set_title(f"{label}: {key}", fontsize=9)
             axis.grid(alpha=0.3)

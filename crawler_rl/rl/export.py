@@ -1,8 +1,10 @@
 """Export a checkpoint's deterministic policy to ONNX, normalizer and action mapping included.
 
 For the crawler the graph is obs (batch, 14) -> wheel_speeds (batch, 2) [rad/s]: the exact
-`crawler_rl.sim.action.wheel_speeds_from_action` residual-on-IK mapping, computing IK from the
-commanded twist in obs[:, 0:2]. For other envs it is obs -> action, scaled to the action space.
+`crawler_rl.sim.action.wheel_speeds_from_action` mapping, computing its base from the
+observation: IK of the commanded twist in obs[:, 0:2], or with `motor.residual_base: pi` IK + the
+PI on the observation's error and error integral (`observation_pi_wheel_speeds`). For other envs
+it is obs -> action, scaled to the action space.
 """
 
 from __future__ import annotations
@@ -30,26 +32,46 @@ GENERIC_OUTPUT = "action"
 
 
 class WheelSpeedPolicy(nn.Module):
-    """Deterministic crawler controller: clip(clip(IK(obs[:, 0:2])) + limit * clip(a)) [rad/s]."""
+    """Deterministic crawler controller: clip(base(obs) + limit * clip(a)) [rad/s].
 
-    def __init__(self, policy: ActorCritic, action_spec: dict[str, float]) -> None:
+    base = clip(IK(obs[:, 0:2])), or with `residual_base_gains` (kp_v, ki_v, kp_omega, ki_omega)
+    IK(cmd + Kp e + Ki I) from the observation's error e and error integral I; the base and the
+    sum are each limited to within residual_limit of the clipped IK (as
+    `observation_pi_wheel_speeds` and `wheel_speeds_from_action`).
+    """
+
+    def __init__(self, policy: ActorCritic, action_spec: dict[str, float],
+                 residual_base_gains: list[float] | None = None) -> None:
         super().__init__()
         self.policy = policy
         self.half_track = 0.5 * float(action_spec["track_width"])
         self.wheel_radius = float(action_spec["wheel_radius"])
         self.max_wheel_speed = float(action_spec["max_wheel_speed"])
         self.residual_limit = float(action_spec["residual_limit"])
+        self.base_gains = None if residual_base_gains is None else [
+            float(gain) for gain in residual_base_gains]
+
+    def wheels(self, v: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
+        """Unclipped differential-drive IK. Shape: (batch, 1) x 2 -> (batch, 2)."""
+        left = (v - omega * self.half_track) / self.wheel_radius
+        right = (v + omega * self.half_track) / self.wheel_radius
+        return torch.cat([left, right], dim=1)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Shape: (batch, obs_dim) -> (batch, 2)."""
         action = torch.clamp(self.policy.action_mean(obs), -1.0, 1.0)
-        v = obs[:, 0:1]
-        omega = obs[:, 1:2]
-        left = (v - omega * self.half_track) / self.wheel_radius
-        right = (v + omega * self.half_track) / self.wheel_radius
         limit = self.max_wheel_speed
-        ik = torch.clamp(torch.cat([left, right], dim=1), -limit, limit)
-        return torch.clamp(ik + self.residual_limit * action, -limit, limit)
+        ik = torch.clamp(self.wheels(obs[:, 0:1], obs[:, 1:2]), -limit, limit)
+        if self.base_gains is None:
+            return torch.clamp(ik + self.residual_limit * action, -limit, limit)
+        kp_v, ki_v, kp_omega, ki_omega = self.base_gains
+        correction_v = kp_v * (obs[:, 0:1] - obs[:, 2:3]) + ki_v * obs[:, 11:12]
+        correction_omega = kp_omega * (obs[:, 1:2] - obs[:, 3:4]) + ki_omega * obs[:, 12:13]
+        low = torch.clamp(ik - self.residual_limit, min=-limit)
+        high = torch.clamp(ik + self.residual_limit, max=limit)
+        base = torch.minimum(torch.maximum(ik + self.wheels(correction_v, correction_omega),
+                                           low), high)
+        return torch.minimum(torch.maximum(base + self.residual_limit * action, low), high)
 
 
 class ScaledActionPolicy(nn.Module):
@@ -80,7 +102,8 @@ def deployable_module(checkpoint: Checkpoint) -> tuple[nn.Module, str]:
     policy = policy_from_checkpoint(checkpoint)
     spec = checkpoint.env_info.get("action_spec")
     if spec is not None:
-        return WheelSpeedPolicy(policy, spec).eval(), CRAWLER_OUTPUT
+        gains = checkpoint.env_info.get("residual_base_gains")
+        return WheelSpeedPolicy(policy, spec, gains).eval(), CRAWLER_OUTPUT
     info = checkpoint.env_info
     module = ScaledActionPolicy(policy, info["action_low"], info["action_high"])
     return module.eval(), GENERIC_OUTPUT
@@ -106,7 +129,10 @@ def export_metadata(checkpoint: Checkpoint, output_name: str) -> dict[str, str]:
 
         metadata.update(observation_metadata())
         metadata.update({
-            "action_mapping": "residual_on_inverse_kinematics",
+            "action_mapping": ("residual_on_inverse_kinematics"
+                               if info.get("residual_base_gains") is None
+                               else "residual_on_observation_pi"),
+            "residual_base_gains": json.dumps(info.get("residual_base_gains")),
             "output_names": "wheel_speed_left,wheel_speed_right",
             "output_units": "rad/s,rad/s",
             "action_spec": json.dumps(spec, sort_keys=True),

@@ -5,6 +5,12 @@ Subscribes: `cmd_vel` (Twist, or TwistStamped with `cmd_vel_stamped`), `odom`, `
 (Float64MultiArray [left, right] rad/s). Services: `~/enable` (std_srvs/SetBool), `~/status`
 (std_srvs/Trigger, JSON: enabled, last fault, counts of bad input per kind).
 
+Fallback: `use_fallback` drives with a classical controller instead of the policy, `fallback`
+picks it: "pi" (default; IK + PI on the measured twist with the gains `pi_kp_v`, `pi_ki_v`,
+`pi_kp_omega`, `pi_ki_omega`, defaults from config/baseline_pi.yaml) or "ik" (open-loop inverse
+kinematics). `use_ik_fallback` is the older switch, kept: true drives with plain IK whatever
+`fallback` says (migrate with `use_fallback:=true fallback:=ik`).
+
 Safety: wheel speeds are clamped and rate limited; the command is zero while the velocity command
 or any state input is older than its timeout, when a reading or the model output is non-finite,
 and on shutdown. Disabling publishes one zero command, then nothing (another source may drive).
@@ -15,7 +21,7 @@ of its input the command stays zero.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
@@ -31,8 +37,10 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64, Float64MultiArray
 from std_srvs.srv import SetBool
 
+from crawler_rl.control.pi import PIGains, load_gains
 from crawler_rl.ros import robot_interface as robot
 from crawler_rl.ros.onnx_controller import (
+    FALLBACKS,
     ModelContractError,
     OnnxPolicy,
     RobotState,
@@ -46,7 +54,14 @@ from crawler_rl.sim.action import ActionSpec
 
 PARAMETERS = (
     ParamSpec("policy_path", "", "controller.onnx exported by crawler-rl export", read_only=True),
-    ParamSpec("use_ik_fallback", False, "drive with inverse kinematics instead of the policy"),
+    ParamSpec("use_fallback", False, "drive with the classical `fallback` instead of the policy"),
+    ParamSpec("fallback", "pi", "classical controller for use_fallback: IK + PI, or open-loop IK",
+              choices=FALLBACKS),
+    *(ParamSpec(f"pi_{name}", value, f"PI fallback gain {name}", low=0.0, high=1e3)
+      for name, value in load_gains().as_dict().items()),
+    ParamSpec("use_ik_fallback", False,
+              "drive with inverse kinematics instead of the policy (older switch; overrides "
+              "use_fallback/fallback)"),
     ParamSpec("start_enabled", False, "publish wheel commands from start (else call ~/enable)",
               read_only=True),
     ParamSpec("control_rate_hz", 20.0, "control rate [Hz]; must match the model's control_dt",
@@ -95,6 +110,9 @@ class ControllerNode(Node):
                        max_wheel_speed=param("max_wheel_speed")),
             self.control_dt,
             param("max_wheel_acceleration"),
+            use_fallback=param("use_fallback"),
+            fallback=param("fallback"),
+            pi_gains=self.pi_gains(),
             use_ik_fallback=param("use_ik_fallback"),
         )
         self.add_on_set_parameters_callback(self.check_fallback_switch)
@@ -141,7 +159,8 @@ class ControllerNode(Node):
         self.timer = self.create_timer(self.control_dt, self.on_timer)
         if param("start_enabled"):
             self.set_enabled(True)
-        source = "inverse kinematics" if param("use_ik_fallback") else param("policy_path")
+        source = {"ik": "inverse kinematics", "pi": "IK + PI fallback"}.get(
+            self.controller.source, param("policy_path"))
         self.get_logger().info(
             f"controller ready ({source}) at {1.0 / self.control_dt:.1f} Hz, "
             f"{'enabled' if self.enabled else 'disabled: call ~/enable'}"
@@ -151,13 +170,17 @@ class ControllerNode(Node):
         """Return the current value of a parameter (kept up to date on accepted changes)."""
         return self.params[name]
 
+    def pi_gains(self) -> PIGains:
+        """Return the PI fallback's gains from the pi_* parameters."""
+        return PIGains(**{item.name: self.param(f"pi_{item.name}") for item in fields(PIGains)})
+
     def load_policy(self) -> OnnxPolicy | None:
         """Load and check controller.onnx against the node's settings; refuse on mismatch."""
         path = self.param("policy_path")
         if not path:
-            if not self.param("use_ik_fallback"):
+            if not (self.param("use_fallback") or self.param("use_ik_fallback")):
                 raise ModelContractError(
-                    "parameter policy_path is empty and use_ik_fallback is off"
+                    "parameter policy_path is empty and use_fallback (and use_ik_fallback) is off"
                 )
             return None
         policy = OnnxPolicy(path)
@@ -177,21 +200,26 @@ class ControllerNode(Node):
         return policy
 
     def check_fallback_switch(self, parameters: list[Parameter]) -> SetParametersResult:
-        """Refuse to leave the IK fallback when no policy is loaded."""
-        for parameter in parameters:
-            if parameter.name == "use_ik_fallback" and not parameter.value:
-                if self.controller.policy is None:
-                    return SetParametersResult(
-                        successful=False, reason="use_ik_fallback stays on: no policy loaded"
-                    )
+        """Refuse to leave the fallback when no policy is loaded."""
+        if self.controller.policy is not None:
+            return SetParametersResult(successful=True)
+        switches = {"use_fallback": self.param("use_fallback"),
+                    "use_ik_fallback": self.param("use_ik_fallback")}
+        switches.update({p.name: p.value for p in parameters if p.name in switches})
+        if not any(switches.values()):
+            return SetParametersResult(
+                successful=False, reason="the fallback stays on: no policy loaded"
+            )
         return SetParametersResult(successful=True)
 
     def apply_parameters(self, parameters: list[Parameter]) -> None:
         """Apply accepted changes of the limits and the IK fallback switch."""
         for parameter in parameters:
-            if parameter.name == "use_ik_fallback":
-                self.controller.use_ik_fallback = parameter.value
+            if parameter.name in ("use_fallback", "use_ik_fallback", "fallback"):
+                setattr(self.controller, parameter.name, parameter.value)
                 self.controller.reset()
+            elif parameter.name.startswith("pi_"):
+                self.controller.pi.gains = self.pi_gains()
             elif parameter.name == "max_wheel_speed":
                 self.controller.limiter.max_wheel_speed = parameter.value
                 self.controller.action_spec = replace(

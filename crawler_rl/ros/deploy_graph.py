@@ -72,8 +72,11 @@ def deploy_graph(policy: Path | None, parameters: dict[str, Any] | None = None,
 
 def sim_deploy_graph(policy: Path | None, use_ik_fallback: bool = False,
                      record: Path | None = None,
-                     scenario: dict[str, Any] | None = None) -> Graph:
+                     scenario: dict[str, Any] | None = None,
+                     fallback: str | None = None) -> Graph:
     """Return the controller (enabled, stepping on each odometry message) and the sim.
+
+    `fallback` ("ik" or "pi") drives with that classical controller instead of the policy.
 
     Stepping on odometry, with the sim in lockstep (it waits for the command answering each
     step's sensors before the next step), reproduces training's obs -> action -> step order
@@ -83,6 +86,8 @@ def sim_deploy_graph(policy: Path | None, use_ik_fallback: bool = False,
                                                                         "odometry"})
     if use_ik_fallback:
         controller.parameters["use_ik_fallback"] = True
+    if fallback is not None:
+        controller.parameters.update({"use_fallback": True, "fallback": fallback})
     sim_parameters: dict[str, Any] = {"lockstep": True, **(scenario or {})}
     if record is not None and not is_mcap(record):
         sim_parameters["record_path"] = str(Path(record).resolve())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crawler_rl.control.pi import PIController, PIGains, load_gains
 from crawler_rl.sim.action import ActionSpec, inverse_kinematics
 from crawler_rl.sim.observation import OBS_DIM, ObservationBuilder, observation_metadata
 
@@ -138,7 +139,7 @@ class ControlOutput:
 
     wheel_speeds: np.ndarray
     source: str
-    """"policy", "ik" or "fault" (zero command)."""
+    """"policy", "ik", "pi" or "fault" (zero command)."""
     fault: str = ""
 
 
@@ -163,11 +164,17 @@ class WheelCommandLimiter:
         return self.last.copy()
 
 
+FALLBACKS = ("ik", "pi")
+"""Classical controllers that can stand in for the policy: open-loop IK, IK + tuned PI."""
+
+
 class VelocityController:
     """Commanded twist + robot state -> safe wheel speed command, as in training.
 
-    The observation is built with the same `ObservationBuilder` the simulator uses. With no policy
-    (or `use_ik_fallback`) the wheel speeds come from inverse kinematics, today's controller.
+    The observation is built with the same `ObservationBuilder` the simulator uses. With no policy,
+    or while `use_fallback` is on, the classical `fallback` drives: "ik" (inverse kinematics,
+    open loop) or "pi" (IK + PI on the measured twist, `crawler_rl.control.pi`, on the same
+    observation). `use_ik_fallback` (kept from before `fallback` existed) forces plain IK.
     """
 
     def __init__(
@@ -176,22 +183,42 @@ class VelocityController:
         action_spec: ActionSpec,
         control_dt: float,
         max_wheel_acceleration: float,
+        use_fallback: bool = False,
+        fallback: str = "pi",
+        pi_gains: PIGains | None = None,
         use_ik_fallback: bool = False,
     ) -> None:
-        if policy is None and not use_ik_fallback:
-            raise ModelContractError("no policy loaded: give a policy path or use_ik_fallback")
+        if fallback not in FALLBACKS:
+            raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
+        if policy is None and not (use_fallback or use_ik_fallback):
+            raise ModelContractError(
+                "no policy loaded: give a policy path or use_fallback (or use_ik_fallback)"
+            )
         self.policy = policy
         self.action_spec = action_spec
+        self.use_fallback = use_fallback
         self.use_ik_fallback = use_ik_fallback
+        self.fallback = fallback
+        self.pi = PIController(pi_gains or load_gains(), action_spec, control_dt)
         self.observation = ObservationBuilder(control_dt)
         self.limiter = WheelCommandLimiter(
             action_spec.max_wheel_speed, max_wheel_acceleration, control_dt
         )
         self.last_obs = np.zeros(OBS_DIM, dtype=np.float32)
 
+    @property
+    def source(self) -> str:
+        """What drives the wheels now: "policy", "ik" or "pi"."""
+        if self.use_ik_fallback:
+            return "ik"
+        if self.use_fallback or self.policy is None:
+            return self.fallback
+        return "policy"
+
     def reset(self) -> None:
-        """Forget history (integral, previous command, rate limit) and start from rest."""
+        """Forget history (integral, PI state, previous command, rate limit); start from rest."""
         self.observation.reset()
+        self.pi.reset()
         self.limiter.reset()
 
     def stop(self, fault: str) -> ControlOutput:
@@ -212,10 +239,14 @@ class VelocityController:
             )
         except ValueError as error:
             return self.stop(str(error))
-        if self.use_ik_fallback or self.policy is None:
-            target, source = inverse_kinematics(commanded_twist, self.action_spec), "ik"
+        source = self.source
+        if source == "ik":
+            target = inverse_kinematics(commanded_twist, self.action_spec)
+        elif source == "pi":
+            self.pi.spec = self.action_spec  # follows max_wheel_speed changes
+            target = self.pi(self.last_obs)
         else:
-            target, source = self.policy.wheel_speeds(self.last_obs), "policy"
+            target = self.policy.wheel_speeds(self.last_obs)
             if not np.all(np.isfinite(target)):
                 return self.stop(f"non-finite model output {target!r}")
         wheel_speeds = self.limiter.limit(target)

@@ -1,15 +1,25 @@
 """Inverse kinematics and the policy's action -> wheel speed mapping (shared by sim and export).
 
-The policy outputs a *residual* on top of inverse kinematics: with action 0 the learned controller
-is exactly today's IK controller, so training starts from the baseline and only learns the
-correction for tether pull, slope, slip and motor droop.
+The policy outputs a *residual* on top of a base controller: with action 0 the learned controller
+is exactly that base, so training starts from it and only learns the correction for tether pull,
+slope, slip and motor droop. The base is inverse kinematics (`motor.residual_base: ik`), or IK +
+a PI on the observation's tracking error and its leaky error integral (`pi`,
+`observation_pi_wheel_speeds`). Either way the wheel speeds stay within `residual_limit` of the
+IK feed-forward and within the wheel speed limit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from crawler_rl.sim.observation import OBS_NAMES
+
+_CMD = OBS_NAMES.index("cmd_v")
+_MEAS = OBS_NAMES.index("meas_v")
+_INTEGRAL = OBS_NAMES.index("err_int_v")
 
 
 @dataclass(frozen=True)
@@ -48,26 +58,70 @@ class InverseKinematicsController:
 
 def inverse_kinematics(commanded_twist: np.ndarray, spec: ActionSpec) -> np.ndarray:
     """Differential-drive IK, clipped to the wheel speed limit. Shape: (..., 2) -> (..., 2)."""
-    v = commanded_twist[..., 0]
-    omega = commanded_twist[..., 1]
-    half_track = 0.5 * spec.track_width
-    left = (v - omega * half_track) / spec.wheel_radius
-    right = (v + omega * half_track) / spec.wheel_radius
-    wheels = np.stack([left, right], axis=-1)
+    wheels = unclipped_inverse_kinematics(commanded_twist, spec)
     return np.clip(wheels, -spec.max_wheel_speed, spec.max_wheel_speed)
 
 
-def wheel_speeds_from_action(
-    commanded_twist: np.ndarray, action: np.ndarray, spec: ActionSpec
-) -> np.ndarray:
-    """Wheel speed command [rad/s] = clip(IK(command) + residual_limit * clip(action, -1, 1)).
+def unclipped_inverse_kinematics(twist: np.ndarray, spec: ActionSpec) -> np.ndarray:
+    """Differential-drive IK without the limit (linear in the twist). Shape: (..., 2)."""
+    v = twist[..., 0]
+    omega = twist[..., 1]
+    half_track = 0.5 * spec.track_width
+    left = (v - omega * half_track) / spec.wheel_radius
+    right = (v + omega * half_track) / spec.wheel_radius
+    return np.stack([left, right], axis=-1)
 
-    Non-finite actions are an error: they must never reach a motor. Shape: (..., 2).
+
+def limit_around_feed_forward(
+    feed_forward: np.ndarray, desired: np.ndarray, spec: ActionSpec
+) -> np.ndarray:
+    """Clip wheel speeds to within residual_limit of the IK feed-forward and the speed limit."""
+    low = np.maximum(feed_forward - spec.residual_limit, -spec.max_wheel_speed)
+    high = np.minimum(feed_forward + spec.residual_limit, spec.max_wheel_speed)
+    return np.clip(desired, low, high)
+
+
+def observation_pi_wheel_speeds(
+    obs: np.ndarray, gains: Sequence[float], spec: ActionSpec
+) -> np.ndarray:
+    """Return the `pi` residual base IK(cmd + Kp e + Ki I), e and I read from the observation.
+
+    gains = (kp_v, ki_v, kp_omega, ki_omega); e = cmd - measured twist, I = the observation's
+    leaky error integral (`ObservationBuilder`), so the base is a function of the observation
+    alone and the exported graph computes it exactly. Output within the residual and speed
+    limits around IK(cmd). Shape: (..., OBS_DIM) -> (..., 2).
+    """
+    obs = np.asarray(obs, dtype=np.float64)
+    kp_v, ki_v, kp_omega, ki_omega = (float(gain) for gain in gains)
+    command = obs[..., _CMD:_CMD + 2]
+    error = command - obs[..., _MEAS:_MEAS + 2]
+    correction = (np.array([kp_v, kp_omega]) * error
+                  + np.array([ki_v, ki_omega]) * obs[..., _INTEGRAL:_INTEGRAL + 2])
+    feed_forward = inverse_kinematics(command, spec)
+    return limit_around_feed_forward(
+        feed_forward, feed_forward + unclipped_inverse_kinematics(correction, spec), spec
+    )
+
+
+def wheel_speeds_from_action(
+    commanded_twist: np.ndarray, action: np.ndarray, spec: ActionSpec,
+    base: np.ndarray | None = None,
+) -> np.ndarray:
+    """Wheel speed command [rad/s] = clip(base + residual_limit * clip(action, -1, 1)).
+
+    `base` None is IK(command) (clipped to the speed limit); another base (e.g.
+    `observation_pi_wheel_speeds`) is added to the same way and the sum is limited around
+    IK(command) (`limit_around_feed_forward`). Non-finite actions are an error: they must never
+    reach a motor. Shape: (..., 2).
     """
     action = np.asarray(action, dtype=np.float64)
     if not np.isfinite(action).all():
         raise ValueError(f"non-finite action {action!r}: refusing to command the wheels")
     commanded_twist = np.asarray(commanded_twist, dtype=np.float64)
+    if base is not None:
+        residual = spec.residual_limit * np.clip(action, -1.0, 1.0)
+        feed_forward = inverse_kinematics(commanded_twist, spec)
+        return limit_around_feed_forward(feed_forward, np.asarray(base) + residual, spec)
     if action.shape == (2,) and commanded_twist.shape == (2,):
         return _single_wheel_speeds(commanded_twist, action, spec)
     residual = spec.residual_limit * np.clip(action, -1.0, 1.0)

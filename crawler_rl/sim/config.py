@@ -20,6 +20,7 @@ from crawler_rl.paths import config_path
 Range = tuple[float, float]
 SURFACES = ("deck", "incline", "vertical", "curved")
 TETHER_MODELS = ("lumped", "chain")
+RESIDUAL_BASES = ("ik", "pi")
 
 
 def _num(default: float, lo: float | None = None, hi: float | None = None, *, gt: bool = False):
@@ -106,6 +107,12 @@ class MotorConfig:
     droop_time_constant: float = _num(0.15, 0.0)
     gain: float = _num(1.0, 0.0, gt=True)
     residual_limit: float = _num(6.0, 0.0, gt=True)
+    residual_base: str = "ik"
+    """What action 0 commands: "ik" or "pi" (IK + PI on the observation, residual_base_gains);
+    see crawler_rl/sim/action.py."""
+    residual_base_gains: tuple[float, float, float, float] = field(
+        default=(0.36, 3.4, 0.27, 5.6), metadata={"lo": 0.0, "hi": None, "gt": False})
+    """(kp_v, ki_v, kp_omega, ki_omega) of the `pi` residual base."""
 
 
 @dataclass(frozen=True)
@@ -263,7 +270,7 @@ def _check_value(key: str, hint: Any, value: Any, bounds: Any) -> Any:
             raise ValueError(f"{key} must be true or false, got {value!r}")
         return value
     if hint is str:
-        allowed = TETHER_MODELS if key.endswith("tether.model") else None
+        allowed = {"tether.model": TETHER_MODELS, "motor.residual_base": RESIDUAL_BASES}.get(key)
         if not isinstance(value, str) or (allowed and value not in allowed):
             raise ValueError(f"{key} must be one of {allowed}, got {value!r}")
         return value

@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from crawler_rl.sim.action import wheel_speeds_from_action
+from crawler_rl.sim.action import observation_pi_wheel_speeds, wheel_speeds_from_action
 from crawler_rl.sim.config import CrawlerConfig, TaskConfig, load_crawler_config
 from crawler_rl.sim.crawler import CrawlerSim
 from crawler_rl.sim.observation import OBS_DIM, ObservationBuilder, mirror_spec
@@ -47,6 +47,11 @@ class CrawlerEnv(gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.config = config if config is not None else load_crawler_config()
+        motor = self.config.motor
+        self.residual_base_gains = (
+            tuple(motor.residual_base_gains) if motor.residual_base == "pi" else None
+        )
+        """The `pi` residual base's (kp_v, ki_v, kp_omega, ki_omega); None for the IK base."""
         self.render_mode = render_mode
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -61,6 +66,7 @@ class CrawlerEnv(gym.Env):
         self._commands = np.zeros((self.max_steps + 1, 2))
         self._step = 0
         self._prev_action = (0.0, 0.0)
+        self._obs = np.zeros(OBS_DIM, dtype=np.float32)
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -89,7 +95,11 @@ class CrawlerEnv(gym.Env):
         """Apply the residual action for one control period (0.05 s)."""
         sim, reward_cfg = self.sim, self.config.reward
         command = self._commands[self._step]
-        wheel_speeds = wheel_speeds_from_action(command, action, sim.action_spec)
+        base = None
+        if self.residual_base_gains is not None:
+            base = observation_pi_wheel_speeds(self._obs, self.residual_base_gains,
+                                               sim.action_spec)
+        wheel_speeds = wheel_speeds_from_action(command, action, sim.action_spec, base)
         self.observation_builder.record_wheel_command(wheel_speeds)
         sim.apply_wheel_speeds(wheel_speeds)
         sim.step_control()
@@ -128,7 +138,8 @@ class CrawlerEnv(gym.Env):
         return observation, float(sum(rewards.values())), terminated, truncated, info
 
     def _observe(self, command: np.ndarray) -> np.ndarray:
-        return self.observation_builder.build(command, *self.sim.observation_inputs())
+        self._obs = self.observation_builder.build(command, *self.sim.observation_inputs())
+        return self._obs
 
     @property
     def commanded_twist(self) -> np.ndarray:

@@ -10,9 +10,10 @@ import onnx
 import pytest
 from rl_fixtures import random_checkpoint
 
+from crawler_rl.control.episode import OpenLoopIK, action_for_wheel_speeds, run_episode
 from crawler_rl.rl.checkpoint import save_checkpoint
 from crawler_rl.rl.config import load_train_config
-from crawler_rl.rl.evaluate import action_for_wheel_speeds, run_episode, run_evaluation
+from crawler_rl.rl.evaluate import run_evaluation
 from crawler_rl.rl.export import export_checkpoint
 from crawler_rl.rl.trainer import run_training
 from crawler_rl.sim.action import ActionSpec, wheel_speeds_from_action
@@ -50,12 +51,25 @@ def test_inverse_action_mapping_reproduces_wheel_speeds() -> None:
 def test_evaluation_writes_report_plot_and_table(tmp_path: Path, capsys) -> None:
     policy = export_checkpoint(save_checkpoint(tmp_path / "c.pt", random_checkpoint()),
                                tmp_path / "controller.onnx")
-    report = run_evaluation(policy, "ik", tmp_path / "eval", seed=3)
+    report = run_evaluation(policy, "ik,pi", tmp_path / "eval", seed=3)
     from crawler_rl.sim.scenario import held_out_scenarios
 
     labels = [scenario.label for scenario in held_out_scenarios()]
     assert [entry["scenario"] for entry in report["scenarios"]] == labels
     assert any("vertical" in label for label in labels)
+    for entry in report["scenarios"]:
+        for name in ("policy", "ik", "pi"):
+            figures = entry[name]
+            assert 0.0 <= figures["steady_rmse_v"] and np.isfinite(figures["rmse_v"])
+            assert set(figures["step"]["omega"]) >= {"RiseTime", "Overshoot", "SettlingTime"}
+    # The tuned PI closes the loop that open-loop IK leaves open.
+    overall = report["overall"]
+    assert overall["pi"]["steady_rmse_omega"] < 0.75 * overall["ik"]["steady_rmse_omega"]
+    assert set(report["families"]) == {"deck", "45deg", "vertical", "curved"}
+    ratios = report["overall"]["ratios"]
+    assert set(ratios) == {"policy/pi", "policy/ik", "pi/ik"}
+    assert ratios["policy/pi"]["steady_rmse_v"] == pytest.approx(
+        report["overall"]["policy"]["steady_rmse_v"] / report["overall"]["pi"]["steady_rmse_v"])
     saved = json.loads((tmp_path / "eval" / "report.json").read_text())
     # The crawler drives under IK: its error stays below the commanded speed on every scenario
     # and well below it over all (one that does not move has rmse_v = the RMS command).
@@ -69,10 +83,12 @@ def test_evaluation_writes_report_plot_and_table(tmp_path: Path, capsys) -> None
     # an untrained policy adds random residuals to IK: the evaluation must tell them apart
     assert report["overall"]["ratio_rmse_v"] > 1.5 and report["overall"]["ratio_rmse_omega"] > 1.0
     assert saved["overall"]["ratio_rmse_v"] == pytest.approx(report["overall"]["ratio_rmse_v"])
+    assert saved["pi_gains"] == report["pi_gains"] and "pi" in saved["traces"][labels[0]]
     png = (tmp_path / "eval" / "tracking.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     table = capsys.readouterr().out
-    assert "overall" in table and labels[0] in table
+    assert "overall" in table and labels[0] in table and "[vertical]" in table
+    assert "learned/PI" in table and "steady RMSE" in table and "step response" in table
 
 
 def test_evaluation_episodes_are_seeded(tmp_path: Path) -> None:
@@ -82,10 +98,11 @@ def test_evaluation_episodes_are_seeded(tmp_path: Path) -> None:
 
     scenario = held_out_scenarios()[4]  # vertical wall, short tether
     env = gym.make("CrawlerVelocity-v0")
+    ik = OpenLoopIK(ActionSpec())
     try:
-        first = run_episode(env, None, scenario, seed=1)
-        again = run_episode(env, None, scenario, seed=1)
-        other = run_episode(env, None, scenario, seed=2)
+        first = run_episode(env, ik, 1, scenario)
+        again = run_episode(env, ik, 1, scenario)
+        other = run_episode(env, ik, 2, scenario)
     finally:
         env.close()
     # The command schedule comes from the seed alone (the physics is checked in test/sim).
@@ -99,7 +116,7 @@ def test_evaluation_episodes_are_seeded(tmp_path: Path) -> None:
 def test_evaluation_pools_the_steps_of_several_episodes(tmp_path: Path) -> None:
     import gymnasium as gym
 
-    from crawler_rl.rl.evaluate import tracking_rmse
+    from crawler_rl.control.metrics import tracking_rmse
     from crawler_rl.sim.scenario import held_out_scenarios
 
     report = run_evaluation(None, "ik", tmp_path / "eval", seed=5, episodes=2)
@@ -108,7 +125,8 @@ def test_evaluation_pools_the_steps_of_several_episodes(tmp_path: Path) -> None:
     assert vertical_long["seeds"] == [10, 1010] and report["episodes"] == 2
     env = gym.make("CrawlerVelocity-v0")
     try:
-        single = [tracking_rmse(run_episode(env, None, held_out_scenarios()[5], seed))
+        single = [tracking_rmse(run_episode(env, OpenLoopIK(ActionSpec()), seed,
+                                            held_out_scenarios()[5]), 0.05)
                   for seed in (10, 1010)]
     finally:
         env.close()
@@ -116,3 +134,5 @@ def test_evaluation_pools_the_steps_of_several_episodes(tmp_path: Path) -> None:
     assert vertical_long["ik"]["rmse_omega"] == pytest.approx(pooled, rel=1e-9)
     with pytest.raises(ValueError, match="episodes must be >= 1, got 0"):
         run_evaluation(None, "ik", tmp_path / "bad", episodes=0)
+    with pytest.raises(ValueError, match="unknown baseline 'pid'"):
+        run_evaluation(None, "ik,pid", tmp_path / "bad")

@@ -11,7 +11,11 @@ from rl_fixtures import random_checkpoint
 
 from crawler_rl.rl.checkpoint import Checkpoint, save_checkpoint
 from crawler_rl.rl.export import OnnxController, deployable_module, export_checkpoint
-from crawler_rl.sim.action import ActionSpec, wheel_speeds_from_action
+from crawler_rl.sim.action import (
+    ActionSpec,
+    observation_pi_wheel_speeds,
+    wheel_speeds_from_action,
+)
 from crawler_rl.sim.observation import OBS_DIM, observation_metadata
 
 
@@ -65,6 +69,30 @@ def test_onnxruntime_matches_torch_and_the_sim_action_mapping(crawler_export, ba
     reference = wheel_speeds_from_action(obs[:, 0:2], action, spec)
     np.testing.assert_allclose(got, reference, atol=1e-4, rtol=0)
     assert np.abs(got).max() <= spec.max_wheel_speed + 1e-6
+
+
+def test_residual_on_pi_graph_is_the_sim_mapping(tmp_path: Path) -> None:
+    checkpoint = random_checkpoint(crawler=True)
+    gains = [0.4, 3.0, 0.3, 6.0]
+    checkpoint.env_info["residual_base_gains"] = gains
+    path = export_checkpoint(save_checkpoint(tmp_path / "c.pt", checkpoint),
+                             tmp_path / "controller.onnx")
+    obs = _obs(256, seed=3)
+    obs[:, 2:4] = obs[:, 0:2] + np.random.default_rng(4).normal(0, [0.05, 0.3], (256, 2))
+    obs[:, 11:13] = np.clip(obs[:, 11:13] * 0.05, -1, 1)  # the integral's realistic range
+    got = OnnxController(path)(obs)
+    module, _ = deployable_module(checkpoint)
+    with torch.no_grad():
+        action = module.policy.act_deterministic(torch.from_numpy(obs)).numpy()
+    spec = ActionSpec(**checkpoint.env_info["action_spec"])
+    base = observation_pi_wheel_speeds(obs, gains, spec)
+    reference = wheel_speeds_from_action(obs[:, 0:2], action, spec, base)
+    np.testing.assert_allclose(got, reference, atol=1e-4, rtol=0)
+    ik = wheel_speeds_from_action(obs[:, 0:2], np.zeros((256, 2)), spec)
+    assert np.abs(got - ik).max() <= spec.residual_limit + 1e-4
+    assert np.abs(base - ik).max() > 0.5  # the PI base really acts
+    props = {entry.key: entry.value for entry in onnx.load(str(path)).metadata_props}
+    assert props["action_mapping"] == "residual_on_observation_pi"
 
 
 def test_wrong_shape_input_fails_clearly(crawler_export) -> None:

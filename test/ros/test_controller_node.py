@@ -208,6 +208,23 @@ def test_parameters_are_validated_on_change(context: Context, model_path: Path) 
     assert not ik_only.set_parameters([Parameter("use_ik_fallback", value=False)])[0].successful
 
 
+def test_fallback_and_pi_gain_parameters(context: Context, model_path: Path) -> None:
+    node = make_node(context, policy_path=str(model_path), use_fallback=True, fallback="ik",
+                     pi_ki_omega=7.5)
+    assert node.controller.source == "ik" and node.controller.pi.gains.ki_omega == 7.5
+    assert node.set_parameters([Parameter("fallback", value="pi")])[0].successful
+    assert node.controller.source == "pi"
+    assert node.set_parameters([Parameter("pi_kp_v", value=0.25)])[0].successful
+    assert node.controller.pi.gains.kp_v == 0.25
+    assert not node.set_parameters([Parameter("pi_kp_v", value=-1.0)])[0].successful
+    assert not node.set_parameters([Parameter("fallback", value="pid")])[0].successful
+    assert node.set_parameters([Parameter("use_fallback", value=False)])[0].successful
+    assert node.controller.source == "policy"
+    pi_only = make_node(context, use_fallback=True)
+    assert pi_only.controller.source == "pi"
+    assert not pi_only.set_parameters([Parameter("use_fallback", value=False)])[0].successful
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

@@ -9,6 +9,7 @@ import onnxruntime as ort
 import pytest
 from controller_models import make_controller_onnx
 
+from crawler_rl.control.pi import PIController, PIGains
 from crawler_rl.ros.onnx_controller import (
     ModelContractError,
     OnnxPolicy,
@@ -104,6 +105,28 @@ def test_ik_fallback_uses_inverse_kinematics(model_path: Path) -> None:
     output = controller.step(cmd, flat_state())
     assert output.source == "ik"
     np.testing.assert_allclose(output.wheel_speeds, inverse_kinematics(cmd, spec))
+
+
+def test_pi_fallback_runs_the_pi_law_on_the_observation(model_path: Path) -> None:
+    spec, gains = ActionSpec(), PIGains(0.4, 3.0, 0.6, 8.0)
+    controller = VelocityController(OnnxPolicy(model_path), spec, 0.05, 1e6, use_fallback=True,
+                                    fallback="pi", pi_gains=gains)
+    reference = PIController(gains, spec, 0.05)
+    cmd = np.array([0.1, 0.3])
+    for measured in ([0.0, 0.0], [0.05, 0.1], [0.08, 0.25]):
+        output = controller.step(cmd, flat_state(*measured))
+        assert output.source == "pi"
+        np.testing.assert_allclose(output.wheel_speeds,
+                                   reference.wheel_speeds_for(cmd, np.array(measured)),
+                                   rtol=1e-6)
+    assert np.all(output.wheel_speeds > inverse_kinematics(cmd, spec))  # integral at work
+    controller.use_ik_fallback = True  # the older switch still means plain IK
+    np.testing.assert_allclose(controller.step(cmd, flat_state()).wheel_speeds,
+                               inverse_kinematics(cmd, spec))
+    controller.reset()
+    np.testing.assert_array_equal(controller.pi.integral, np.zeros(2))
+    with pytest.raises(ValueError, match="fallback must be one of"):
+        VelocityController(None, spec, 0.05, 1e6, use_fallback=True, fallback="pid")
 
 
 def test_no_policy_without_fallback_is_refused() -> None:

@@ -73,9 +73,14 @@ class TrackingLog:
         return float(np.sqrt(np.mean(np.sum(errors**2, axis=1))))
 
 
-def drive_square(policy: Path, use_ik_fallback: bool, domain: int) -> TrackingLog:
-    """Run controller + simulated crawler + square driver as processes; log the tracking."""
-    graph = sim_deploy_graph(policy, use_ik_fallback=use_ik_fallback, scenario=SCENARIO)
+def drive_square(policy: Path, use_ik_fallback: bool, domain: int,
+                 fallback: str | None = None) -> TrackingLog:
+    """Run controller + simulated crawler + square driver as processes; log the tracking.
+
+    `fallback` ("ik" or "pi") drives with controller_node's classical fallback instead.
+    """
+    graph = sim_deploy_graph(policy, use_ik_fallback=use_ik_fallback, scenario=SCENARIO,
+                             fallback=fallback)
     graph.nodes.append(NodeSpec(executable=SQUARE_PATH, name=SQUARE_PATH, parameters=SQUARE))
     processes = ProcessGraph(graph)
     processes.env["ROS_DOMAIN_ID"] = str(domain)

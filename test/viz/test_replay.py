@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from crawler_rl.cli import build_parser
+from crawler_rl.control.episode import OpenLoopIK, run_episode
 from crawler_rl.rl.eval_replay import record_episode, select_scenarios
-from crawler_rl.rl.evaluate import run_episode
 from crawler_rl.sim.config import load_crawler_config
 from crawler_rl.sim.env import CrawlerEnv
 from crawler_rl.sim.scenario import Scenario, held_out_scenarios
@@ -96,8 +96,9 @@ def episodes() -> tuple[RunTrace, dict[str, list[float]]]:
     scenario = Scenario(surface="curved", slope_deg=40.0, hull_radius=2.5, tether_length=4.0,
                         randomize=True, name="curved/test")
     try:
-        return (record_episode(env, None, scenario, seed=3, name="IK"),
-                run_episode(env, None, scenario, seed=3))
+        ik = OpenLoopIK(env.sim.action_spec)
+        return (record_episode(env, ik, scenario, seed=3, name="IK"),
+                run_episode(env, ik, 3, scenario))
     finally:
         env.close()
 
