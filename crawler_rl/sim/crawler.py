@@ -78,10 +78,13 @@ class CrawlerSim:
             self.scenario = scenario
         self.params = params = sample_episode_params(self.config, self.scenario, self.rng)
         hull = params.hull
-        self.anchor = hull.anchor_point(self.config.tether.anchor_distance)
         chain = isinstance(self.tether, ChainTether)
+        distance = self.config.tether.anchor_distance
+        if chain:
+            distance = ChainTether.anchor_distance(distance, params.tether.length)
+        self.anchor = hull.anchor_point(distance)
         key = (hull.curved, round(hull.radius, 6) if hull.curved else 0.0,
-               round(params.tether.length, 6) if chain else 0.0)
+               ChainTether.world_key(params.tether) if chain else ())
         if key != self._world_key:
             self._rebuild_world(params)
             self._world_key = key
@@ -239,7 +242,7 @@ class CrawlerSim:
             (vx + wy * moz - wz * moy, vy + wz * mox - wx * moz, vz + wx * moy - wy * mox),
             (nx, ny, nz),
         )
-        fx, fy, fz = tether.force
+        fx, fy, fz = tether.applied_force
         self._tether_body = (
             r00 * fx + r10 * fy + r20 * fz, r01 * fx + r11 * fy + r21 * fz,
             r02 * fx + r12 * fy + r22 * fz,
