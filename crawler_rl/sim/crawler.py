@@ -65,7 +65,8 @@ class CrawlerSim:
                                       config.tether.chain_radius)
         else:
             self.tether = LumpedTether()
-        self.sensors = SensorSuite(config.sensors)
+        self.sensors = SensorSuite(config.sensors, self.control_dt,
+                                   config.robot.wheel_radius)
         self._hull_body = -1
         self._world_key: tuple | None = None
         self._state_id = -1
@@ -112,7 +113,7 @@ class CrawlerSim:
             self.config.motor.max_torque / (k * self.substeps) for k in self._joint_scale
         ]
         self._torque_readout = tuple(k * self.substeps for k in self._joint_scale)
-        self.sensors.reset(params.noise_scale)
+        self.sensors.reset(params.noise_scale, self.rng)
         self._read_state(first=True)
         for _ in range(self.config.task.settle_steps):
             self.step_control()
