@@ -105,6 +105,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         Path(args.out_dir),
         seed=args.seed,
         episodes=args.episodes,
+        suite=args.suite,
     )
     return 0
 
@@ -164,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--episodes", type=int, default=1,
                           help="episodes per scenario (other seeds); RMSE pools their steps")
+    evaluate.add_argument("--suite", default="held-out",
+                          help="held-out (inside the training ranges), ood (outside them) or "
+                               "chain (held-out on the multibody tether)")
     evaluate.set_defaults(handler=_cmd_eval)
 
     deploy = sub.add_parser("deploy", help="run the ONNX controller node (and a simulated robot)")

@@ -1,4 +1,7 @@
-"""Evaluate controllers on the seeded held-out scenarios: RMSE table, JSON report and a PNG plot.
+"""Evaluate controllers on a suite of seeded scenarios: RMSE table, JSON report and a PNG plot.
+
+Suites (crawler_rl/sim/suites.py): held-out (inside the training ranges), ood (outside them)
+and chain (the held-out set on the multibody tether).
 
 Controllers: an exported controller.onnx (obs -> wheel speeds) and/or the IK baseline. Both are
 run through the same `CrawlerVelocity-v0` env with the same seeds; the achieved velocity is the
@@ -87,14 +90,16 @@ def run_episodes(
 
 
 def run_evaluation(
-    policy: Path | None, baseline: str | None, out_dir: Path, seed: int = 0, episodes: int = 1
+    policy: Path | None, baseline: str | None, out_dir: Path, seed: int = 0, episodes: int = 1,
+    suite: str = "held-out",
 ) -> dict[str, Any]:
-    """Evaluate `policy` (controller.onnx) and/or `baseline` ("ik") on the held-out scenarios.
+    """Evaluate `policy` (controller.onnx) and/or `baseline` ("ik") on a suite's scenarios.
 
-    Each scenario runs `episodes` episodes (seeds seed + index + 1000 * episode: other command
-    schedules and randomization draws) and its RMSE pools their steps. Writes
-    <out_dir>/report.json and <out_dir>/tracking.png, prints the RMSE table and returns the
-    report dict.
+    `suite` is one of `crawler_rl.sim.suites.SUITE_NAMES` (held-out, ood, chain); each case runs
+    under its own config overrides. Each scenario runs `episodes` episodes (seeds
+    seed + index + 1000 * episode: other command schedules and randomization draws) and its
+    RMSE pools their steps. Writes <out_dir>/report.json and <out_dir>/tracking.png, prints the
+    RMSE table and returns the report dict.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -102,12 +107,13 @@ def run_evaluation(
 
     import crawler_rl.sim  # noqa: F401 - registers CrawlerVelocity-v0
     from crawler_rl.rl.export import OnnxController
-    from crawler_rl.sim.scenario import held_out_scenarios
+    from crawler_rl.sim.suites import suite_cases
 
     if policy is None and baseline is None:
         raise ValueError("run_evaluation needs a policy file and/or a baseline")
     if baseline not in (None, "ik"):
         raise ValueError(f"unknown baseline {baseline!r}; available: 'ik'")
+    cases = suite_cases(suite)
     controllers: dict[str, WheelSpeedController | None] = {}
     if policy is not None:
         if not Path(policy).is_file():
@@ -117,11 +123,11 @@ def run_evaluation(
     if baseline == "ik":
         controllers["ik"] = None
 
-    env = gym.make("CrawlerVelocity-v0")
-    scenarios = held_out_scenarios()
     results: list[dict[str, Any]] = []
-    try:
-        for index, scenario in enumerate(scenarios):
+    for index, case in enumerate(cases):
+        env = gym.make("CrawlerVelocity-v0", config=case.config())
+        try:
+            scenario = case.scenario
             seeds = [seed + index + 1000 * episode for episode in range(episodes)]
             entry: dict[str, Any] = {"scenario": scenario.label, "seed": seed + index,
                                      "seeds": seeds}
@@ -130,12 +136,13 @@ def run_evaluation(
                 entry[name] = {**tracking_rmse(trace), "terminated": bool(trace["terminated"][0]),
                                "trace": {k: v for k, v in trace.items() if k != "terminated"}}
             results.append(entry)
-    finally:
-        env.close()
+        finally:
+            env.close()
 
     report: dict[str, Any] = {
         "policy": str(policy) if policy else None,
         "baseline": baseline,
+        "suite": suite,
         "seed": seed,
         "episodes": episodes,
         "scenarios": [
