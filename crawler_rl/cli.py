@@ -166,8 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--episodes", type=int, default=1,
                           help="episodes per scenario (other seeds); RMSE pools their steps")
     evaluate.add_argument("--suite", default="held-out",
-                          help="held-out (inside the training ranges), ood (outside them) or "
-                               "chain (held-out on the multibody tether)")
+                          help="held-out (inside the training ranges), ood (outside them), "
+                               "chain (held-out on the multibody tether) or odometry "
+                               "(held-out with wheel-odometry velocity)")
     evaluate.set_defaults(handler=_cmd_eval)
 
     deploy = sub.add_parser("deploy", help="run the ONNX controller node (and a simulated robot)")

@@ -7,6 +7,8 @@ crawler.yaml keys, as `load_crawler_config(overrides=...)` takes them).
   training randomization could reach the value (tether length scale, hull radius scale), the
   case pins that randomization, so the value the crawler meets is the one named.
 - `chain`: the held-out set on the multibody chain tether.
+- `odometry`: the held-out set with the forward velocity from wheel odometry
+  (`sensors.velocity_source: odometry`), for controllers trained that way.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from crawler_rl.sim.config import CrawlerConfig, load_crawler_config
 from crawler_rl.sim.scenario import Scenario, held_out_scenarios
 
-SUITE_NAMES = ("held-out", "ood", "chain")
+SUITE_NAMES = ("held-out", "ood", "chain", "odometry")
 
 OOD_TETHER_LENGTH = 40.0
 """Deployed tether [m] (the middle of 35-45 m); training reaches 30 m x 1.1 = 33 m."""
@@ -59,9 +61,10 @@ def suite_cases(name: str, path: Path | str | None = None) -> list[SuiteCase]:
     """Return the cases of suite `name` (see SUITE_NAMES); `path` is the base crawler.yaml."""
     if name == "held-out":
         return [SuiteCase(scenario) for scenario in held_out_scenarios()]
-    if name == "chain":
-        return [SuiteCase(scenario, (("tether.model", "chain"),))
-                for scenario in held_out_scenarios()]
+    if name in ("chain", "odometry"):
+        override = (("tether.model", "chain") if name == "chain"
+                    else ("sensors.velocity_source", "odometry"))
+        return [SuiteCase(scenario, (override,)) for scenario in held_out_scenarios()]
     if name == "ood":
         return ood_cases(load_crawler_config(path))
     raise ValueError(f"unknown suite {name!r}; available: {', '.join(SUITE_NAMES)}")

@@ -48,4 +48,5 @@ def test_cli_eval_takes_a_suite_and_names_the_known_ones(tmp_path: Path, capsys)
 
     assert main(["eval", "--baseline", "ik", "--suite", "nope",
                  "--out-dir", str(tmp_path)]) == 2
-    assert "unknown suite 'nope'; available: held-out, ood, chain" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "unknown suite 'nope'; available: held-out, ood, chain, odometry" in error

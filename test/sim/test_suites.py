@@ -9,19 +9,22 @@ from crawler_rl.sim.scenario import held_out_scenarios
 from crawler_rl.sim.suites import OOD_INCLINE_DEG, SUITE_NAMES, suite_cases
 
 
-def test_held_out_and_chain_suites_share_the_held_out_scenarios():
+def test_held_out_chain_and_odometry_suites_share_the_held_out_scenarios():
     held_out = suite_cases("held-out")
     chain = suite_cases("chain")
-    assert [case.scenario for case in held_out] == held_out_scenarios()
-    assert [case.scenario for case in chain] == held_out_scenarios()
-    assert all(case.config().tether.model == "lumped" for case in held_out)
+    odometry = suite_cases("odometry")
+    for suite in (held_out, chain, odometry):
+        assert [case.scenario for case in suite] == held_out_scenarios()
+    assert all(case.config().tether.model == "lumped" for case in held_out + odometry)
     assert all(case.config().tether.model == "chain" for case in chain)
+    assert all(case.config().sensors.velocity_source == "estimate" for case in held_out)
+    assert all(case.config().sensors.velocity_source == "odometry" for case in odometry)
 
 
 def test_unknown_suite_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown suite 'nope'; available: held-out"):
         suite_cases("nope")
-    assert SUITE_NAMES == ("held-out", "ood", "chain")
+    assert SUITE_NAMES == ("held-out", "ood", "chain", "odometry")
 
 
 def _episode_params(case):
