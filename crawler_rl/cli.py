@@ -112,6 +112,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         replay=args.replay,
         replay_format=f".{args.replay_format}",
         pi_gains=load_gains(args.pi_gains) if args.pi_gains else None,
+        suite=args.suite,
     )
     return 0
 
@@ -197,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "one's first episode per controller into <out-dir>/replay/")
     evaluate.add_argument("--replay-format", choices=["png", "gif", "mp4"], default="png",
                           help="replay figure (png) or animation (gif, mp4)")
+    evaluate.add_argument("--suite", default="held-out",
+                          help="held-out (inside the training ranges), ood (outside them), "
+                               "chain (held-out on the multibody tether) or odometry "
+                               "(held-out with wheel-odometry velocity)")
     evaluate.set_defaults(handler=_cmd_eval)
 
     tune = sub.add_parser("tune-baseline",

@@ -1,4 +1,7 @@
-"""Evaluate controllers on the seeded held-out scenarios: RMSE tables, JSON report and a PNG plot.
+"""Evaluate controllers on a suite of seeded scenarios: RMSE tables, JSON report and a PNG plot.
+
+Suites (crawler_rl/sim/suites.py): held-out (inside the training ranges), ood (outside them)
+and chain (the held-out set on the multibody tether).
 
 Controllers: an exported controller.onnx (obs -> wheel speeds; "policy", the learned one) and the
 classical baselines, open-loop IK ("ik") and IK + tuned PI ("pi", `crawler_rl.control.pi`). All
@@ -73,14 +76,15 @@ def build_controllers(policy: Path | None, baselines: list[str], env: Any,
 
 def run_evaluation(
     policy: Path | None, baseline: str | list[str] | None, out_dir: Path, seed: int = 0,
-    episodes: int = 1, pi_gains: PIGains | None = None, scenarios: list[Any] | None = None,
+    episodes: int = 1, pi_gains: PIGains | None = None, suite: str = "held-out",
     replay: str | None = None, replay_format: str = ".png",
 ) -> dict[str, Any]:
-    """Evaluate `policy` (controller.onnx) and the `baseline`s ("ik,pi") on held-out scenarios.
+    """Evaluate `policy` (controller.onnx) and the `baseline`s ("ik,pi") on a suite's scenarios.
 
-    Each scenario runs `episodes` episodes (seeds seed + index + 1000 * episode: other command
-    schedules and randomization draws) and its RMSE pools their steps. `pi_gains` defaults to
-    the shipped config/baseline_pi.yaml; `scenarios` to `held_out_scenarios()`. Writes
+    `suite` is one of `crawler_rl.sim.suites.SUITE_NAMES` (held-out, ood, chain, odometry); each
+    case runs under its own config overrides. Each scenario runs `episodes` episodes (seeds
+    seed + index + 1000 * episode: other command schedules and randomization draws) and its
+    RMSE pools their steps. `pi_gains` defaults to the shipped config/baseline_pi.yaml. Writes
     <out_dir>/report.json and <out_dir>/tracking.png, prints the tables and returns the report.
     `replay` ("all" or scenario labels, comma-separated) also writes each chosen scenario's
     first episode as <out_dir>/replay/<scenario>_<controller><replay_format>.
@@ -90,22 +94,25 @@ def run_evaluation(
     import gymnasium as gym
 
     import crawler_rl.sim  # noqa: F401 - registers CrawlerVelocity-v0
-    from crawler_rl.sim.scenario import held_out_scenarios
+    from crawler_rl.sim.suites import suite_cases
 
     baselines = parse_baselines(baseline)
     if policy is None and not baselines:
         raise ValueError("run_evaluation needs a policy file and/or a baseline")
     if policy is not None and not Path(policy).is_file():
         raise FileNotFoundError(f"policy file not found: {policy}")
-    env = gym.make("CrawlerVelocity-v0")
-    control_dt = env.unwrapped.sim.control_dt
+    cases = suite_cases(suite)
+    replayed = select_scenarios([case.scenario for case in cases], replay) if replay else []
     results: list[dict[str, Any]] = []
     traces: dict[str, dict[str, dict[str, list[float]]]] = {}
-    try:
-        controllers = build_controllers(policy, baselines, env, pi_gains)
-        scenarios = scenarios or held_out_scenarios()
-        replayed = select_scenarios(scenarios, replay) if replay else []
-        for index, scenario in enumerate(scenarios):
+    controllers: dict[str, WheelSpeedController] = {}
+    control_dt = 0.0
+    for index, case in enumerate(cases):
+        env = gym.make("CrawlerVelocity-v0", config=case.config())
+        try:
+            control_dt = env.unwrapped.sim.control_dt
+            controllers = build_controllers(policy, baselines, env, pi_gains)
+            scenario = case.scenario
             seeds = [seed + index + 1000 * episode for episode in range(episodes)]
             entry: dict[str, Any] = {"scenario": scenario.label,
                                      "family": scenario_family(scenario.label),
@@ -118,12 +125,11 @@ def run_evaluation(
                                "step": step_summary(trace, control_dt)}
                 traces[scenario.label][name] = trace
             results.append(entry)
-        for scenario in replayed:
-            index = scenarios.index(scenario)
-            write_replays(env, controllers, scenario, seed + index,
-                          Path(out_dir) / "replay", replay_format)
-    finally:
-        env.close()
+            if scenario in replayed:
+                write_replays(env, controllers, scenario, seed + index,
+                              Path(out_dir) / "replay", replay_format)
+        finally:
+            env.close()
 
     names = list(controllers)
     pi = controllers.get("pi")
@@ -131,6 +137,7 @@ def run_evaluation(
         "policy": str(policy) if policy else None,
         "baseline": ",".join(baselines) or None,
         "pi_gains": pi.gains.as_dict() if isinstance(pi, PIController) else None,
+        "suite": suite,
         "seed": seed,
         "episodes": episodes,
         "settle_seconds_excluded": 0.5,

@@ -299,16 +299,19 @@ class ControllerNode(Node):
         return f"stale or missing input: {', '.join(stale)}" if stale else ""
 
     def robot_state(self, now_ns: int) -> RobotState:
-        """Return the latest readings; tension counts as unmeasured (0) when stale."""
-        tether_arrival = self.arrival_ns["tether"]
-        tension_fresh = tether_arrival is not None and (
-            now_ns - tether_arrival <= self.param("state_timeout") * 1e9
-        )
+        """Return the latest readings at `now_ns`; a stale tension keeps its last reading.
+
+        As in training: with a load cell the policy never saw 0 N (the tether always pulls with
+        at least the winch pretension), only older readings (sensors.tension_delay_steps), so a
+        late load cell holds its last value; 0 N only before the first reading (no load cell,
+        sensors.tension_sensor: false).
+        """
+        del now_ns  # the tension is optional: never stale-checked, held instead
         return RobotState(
             self.measured_twist.copy(),
             self.gravity_body,
             self.wheel_speeds,
-            self.tether_tension if tension_fresh else 0.0,
+            self.tether_tension,
         )
 
     def on_timer(self) -> None:

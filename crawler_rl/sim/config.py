@@ -21,6 +21,7 @@ Range = tuple[float, float]
 SURFACES = ("deck", "incline", "vertical", "curved")
 TETHER_MODELS = ("lumped", "chain")
 RESIDUAL_BASES = ("ik", "pi")
+VELOCITY_SOURCES = ("estimate", "odometry")
 
 
 def _num(default: float, lo: float | None = None, hi: float | None = None, *, gt: bool = False):
@@ -144,6 +145,17 @@ class SensorConfig:
     odometry_delay_steps: int = _num(1, 0, 20)
     tension_noise: float = _num(0.3, 0.0)
     tension_sensor: bool = True
+    tension_delay_steps: int = _num(0, 0, 20)
+    velocity_source: str = "estimate"
+    """Forward velocity: "estimate" (fused, true + noise) or "odometry" (wheel encoders)."""
+    gyro_bias: float = _num(0.0, 0.0)
+    gyro_drift: float = _num(0.0, 0.0)
+    encoder_counts_per_rev: int = _num(0, 0)
+
+    def __post_init__(self) -> None:
+        if self.velocity_source not in VELOCITY_SOURCES:
+            raise ValueError(f"sensors.velocity_source must be one of {VELOCITY_SOURCES}, "
+                             f"got {self.velocity_source!r}")
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,8 @@ class CrawlerSim:
                                       config.tether.chain_radius)
         else:
             self.tether = LumpedTether()
-        self.sensors = SensorSuite(config.sensors)
+        self.sensors = SensorSuite(config.sensors, self.control_dt,
+                                   config.robot.wheel_radius)
         self._hull_body = -1
         self._world_key: tuple | None = None
         self._state_id = -1
@@ -78,10 +79,13 @@ class CrawlerSim:
             self.scenario = scenario
         self.params = params = sample_episode_params(self.config, self.scenario, self.rng)
         hull = params.hull
-        self.anchor = hull.anchor_point(self.config.tether.anchor_distance)
         chain = isinstance(self.tether, ChainTether)
+        distance = self.config.tether.anchor_distance
+        if chain:
+            distance = ChainTether.anchor_distance(distance, params.tether.length)
+        self.anchor = hull.anchor_point(distance)
         key = (hull.curved, round(hull.radius, 6) if hull.curved else 0.0,
-               round(params.tether.length, 6) if chain else 0.0)
+               ChainTether.world_key(params.tether) if chain else ())
         if key != self._world_key:
             self._rebuild_world(params)
             self._world_key = key
@@ -109,7 +113,7 @@ class CrawlerSim:
             self.config.motor.max_torque / (k * self.substeps) for k in self._joint_scale
         ]
         self._torque_readout = tuple(k * self.substeps for k in self._joint_scale)
-        self.sensors.reset(params.noise_scale)
+        self.sensors.reset(params.noise_scale, self.rng)
         self._read_state(first=True)
         for _ in range(self.config.task.settle_steps):
             self.step_control()
@@ -239,7 +243,7 @@ class CrawlerSim:
             (vx + wy * moz - wz * moy, vy + wz * mox - wx * moz, vz + wx * moy - wy * mox),
             (nx, ny, nz),
         )
-        fx, fy, fz = tether.force
+        fx, fy, fz = tether.applied_force
         self._tether_body = (
             r00 * fx + r10 * fy + r20 * fz, r01 * fx + r11 * fy + r21 * fz,
             r02 * fx + r12 * fy + r22 * fz,

@@ -6,7 +6,10 @@ Lumped model, the force on the robot's tether mount (all along the hull's tangen
   (smoothed with tanh(speed / drag_speed_scale));
 - winch pretension towards the anchor (its direction turns as the crawler moves).
 All three grow with deployed length except the pretension. The chain model is a multibody of
-spherical-jointed capsules from the anchor to the mount: faithful, and 15-100x slower.
+spherical-jointed capsules from the anchor to the mount, pinned to it by a point-to-point
+constraint: the tether's shape, its hull friction and a taut tether's hard stop come from the
+physics. It runs at the default timing (12 substeps of 1/240 s, 20 solver iterations) and costs
+about 16x the lumped env with 12 links (bench/sim_throughput.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ from pybullet_utils.bullet_client import BulletClient
 from crawler_rl.sim.hull import Hull
 
 Vec3 = tuple[float, float, float]
+
+CHAIN_SLACK_FRACTION = 0.5
+"""The chain's anchor lies at most this fraction of the deployed length from the start."""
+MIN_LINK_MASS = 1e-3
+"""Lower bound of a chain link's mass [kg] (a weightless tether config keeps a solvable chain)."""
 
 
 @dataclass
@@ -79,7 +87,7 @@ class LumpedTether:
         self.anchor = np.zeros(3)
         self.params: TetherParams | None = None
         self.tension = 0.0
-        self.force = np.zeros(3)
+        self.force = self.applied_force = (0.0, 0.0, 0.0)
 
     def reset(self, hull: Hull, anchor: np.ndarray, params: TetherParams) -> None:
         """Start an episode on `hull` with the tether anchored at `anchor`."""
@@ -87,7 +95,7 @@ class LumpedTether:
         self._gravity = tuple(hull.gravity_vector().tolist())
         self._anchor = tuple(self.anchor.tolist())
         self.tension = 0.0
-        self.force = (0.0, 0.0, 0.0)
+        self.force = self.applied_force = (0.0, 0.0, 0.0)
 
     def update(self, mount: Vec3, mount_velocity: Vec3, normal: Vec3) -> None:
         """Recompute `force` (world, on the robot) and `tension` for the mount's state.
@@ -116,7 +124,7 @@ class LumpedTether:
             drag = params.drag_per_metre * params.length
             scale = drag * math.tanh(speed / params.drag_speed_scale) / speed
             fx, fy, fz = fx - scale * vx, fy - scale * vy, fz - scale * vz
-        self.force = (fx, fy, fz)
+        self.force = self.applied_force = (fx, fy, fz)
         self.tension = math.sqrt(fx * fx + fy * fy + fz * fz)
 
     def polyline(self, mount: np.ndarray, points: int = 16) -> np.ndarray:
@@ -127,10 +135,15 @@ class LumpedTether:
 class ChainTether:
     """Multibody chain of spherical-jointed capsules from the hull anchor, pinned to the mount.
 
-    Rebuilt whenever the deployed length changes (the caller then re-saves its world state).
+    Physical values derived from the lumped model's parameters, so both describe one tether:
+    link mass = weight per metre x link length; the links' friction on the steel makes a
+    fully dragged tether cost `drag_per_metre` per metre (mu = drag / (weight x g)); the winch
+    pretension pulls the mount along the tether's last link. Rebuilt whenever `world_key`
+    changes (the caller then re-saves its world state).
     """
 
-    applies_force = False
+    applies_force = True
+    """The sim applies `applied_force` (the winch pretension); the pin carries the rest."""
     COLLISION_GROUP = 2
 
     def __init__(self, client: BulletClient, links: int, radius: float) -> None:
@@ -142,7 +155,24 @@ class ChainTether:
         self.anchor = np.zeros(3)
         self.params: TetherParams | None = None
         self.tension = 0.0
-        self.force = np.zeros(3)
+        self.force = (0.0, 0.0, 0.0)
+        self.applied_force = (0.0, 0.0, 0.0)
+
+    @staticmethod
+    def anchor_distance(configured: float, length: float) -> float:
+        """Anchor distance for a tether of `length`: a chain needs slack to reach the mount.
+
+        A real tether shorter than the configured distance could not be deployed there; the
+        anchor moves closer (to half the length) so the chain starts slack, as the lumped model
+        assumes. Only the distance changes: the anchor stays up-slope of the start.
+        """
+        return min(configured, CHAIN_SLACK_FRACTION * length)
+
+    @staticmethod
+    def world_key(params: TetherParams) -> tuple[float, ...]:
+        """Return the parameters baked into the chain body (a change needs a rebuild)."""
+        return tuple(round(value, 9) for value in (
+            params.length, params.weight_per_metre, params.drag_per_metre))
 
     def build(self, hull: Hull, anchor: np.ndarray, params: TetherParams, robot: int,
               mount_link: int, mount: np.ndarray) -> None:
@@ -150,15 +180,15 @@ class ChainTether:
         client = self.client
         self.remove()
         self.hull, self.anchor, self.params = hull, np.asarray(anchor, float), params
-        segment = params.length / self.links
+        n = self.links
+        segment = params.length / n
         shape = client.createCollisionShape(
             p.GEOM_CAPSULE, radius=self.radius, height=max(segment - 2 * self.radius, 1e-3),
             collisionFramePosition=[0.0, 0.0, 0.5 * segment],
         )
-        mass = max(params.weight_per_metre * segment, 1e-3)
-        n = self.links
+        mass = max(params.weight_per_metre * segment, MIN_LINK_MASS)
         self.body = client.createMultiBody(
-            0.0, -1, -1, self.anchor.tolist(), [0, 0, 0, 1],
+            0.0, -1, -1, self._base_position().tolist(), [0, 0, 0, 1],
             linkMasses=[mass] * n, linkCollisionShapeIndices=[shape] * n,
             linkVisualShapeIndices=[-1] * n,
             linkPositions=[[0.0, 0.0, 0.0]] + [[0.0, 0.0, segment]] * (n - 1),
@@ -168,8 +198,10 @@ class ChainTether:
             linkParentIndices=list(range(n)), linkJointTypes=[p.JOINT_SPHERICAL] * n,
             linkJointAxis=[[0, 0, 1]] * n,
         )
+        friction = params.drag_per_metre / max(params.weight_per_metre * hull.gravity, 1e-9)
         for link in range(n):
             client.setCollisionFilterGroupMask(self.body, link, self.COLLISION_GROUP, 1)
+            client.changeDynamics(self.body, link, lateralFriction=friction)
             # Free spherical joints with a little friction (the tether's bending stiffness).
             client.setJointMotorControlMultiDof(
                 self.body, link, p.POSITION_CONTROL, targetPosition=[0, 0, 0, 1],
@@ -205,9 +237,26 @@ class ChainTether:
             self.client.resetJointStateMultiDof(self.body, link, relative.tolist(), [0, 0, 0])
             parent = world
 
+    def _base_position(self) -> np.ndarray:
+        # The chain's fixed base sits one radius above the steel: a first link that starts in
+        # the hull penetrates it at a pinned end, and the contact solver then flings the whole
+        # chain (24 m/s within one 1/240 s step for a 30 m tether).
+        return self.anchor + self.radius * self.hull.normal_and_distance(self.anchor)[0]
+
     def update(self, mount: Vec3, mount_velocity: Vec3, normal: Vec3) -> None:
-        """Read the pin force (the physics applies it); sets `force` and `tension`."""
+        """Read the pin force and aim the pretension; sets `force`, `applied_force`, `tension`.
+
+        `force` is the whole tether force on the robot (pin + pretension, world frame).
+        """
         fx, fy, fz = self.client.getConstraintState(self.constraint)[:3]
+        # The winch pulls the tether in: at the robot, along the last link towards the anchor.
+        joint = self.client.getLinkState(self.body, self.links - 1)[4]
+        dx, dy, dz = joint[0] - mount[0], joint[1] - mount[1], joint[2] - mount[2]
+        scale = self.params.pretension / max(math.sqrt(dx * dx + dy * dy + dz * dz), 1e-9)
+        self.applied_force = (scale * dx, scale * dy, scale * dz)
+        # getConstraintState reports the pin's force on the robot (child body): it points along
+        # the tether, as a tether pulls.
+        fx, fy, fz = fx + scale * dx, fy + scale * dy, fz + scale * dz
         self.force = (fx, fy, fz)
         self.tension = math.sqrt(fx * fx + fy * fy + fz * fz)
 
