@@ -19,8 +19,6 @@ from crawler_rl.sim.action import ActionSpec, inverse_kinematics
 
 WheelSpeedController = Callable[[np.ndarray], np.ndarray]
 """obs (OBS_DIM,) -> wheel speed command (2,) [rad/s]."""
-StepObserver = Callable[[Any, float, np.ndarray], None]
-"""(sim, time [s], commanded twist) after each step, e.g. a replay recorder."""
 
 
 def action_for_wheel_speeds(
@@ -35,8 +33,7 @@ def action_for_wheel_speeds(
 
 
 def run_episode(
-    env: Any, controller: WheelSpeedController | None, scenario: Any, seed: int,
-    observe: StepObserver | None = None,
+    env: Any, controller: WheelSpeedController | None, scenario: Any, seed: int
 ) -> dict[str, list[float]]:
     """Drive one held-out episode; controller None means the IK baseline (action 0)."""
     obs, _ = env.reset(seed=seed, options={"scenario": scenario})
@@ -59,8 +56,6 @@ def run_episode(
         trace["cmd_omega"].append(float(commanded[1]))
         trace["v"].append(float(v))
         trace["omega"].append(float(omega))
-        if observe is not None:
-            observe(sim, step * sim.control_dt, commanded)
         done = bool(terminated or truncated)
     trace["terminated"] = [float(terminated)]
     return trace
@@ -139,10 +134,11 @@ def run_evaluation(
                 entry[name] = {**tracking_rmse(trace), "terminated": bool(trace["terminated"][0]),
                                "trace": {k: v for k, v in trace.items() if k != "terminated"}}
             results.append(entry)
-        for scenario in replayed:
-            index = scenarios.index(scenario)
-            write_replays(env, controllers, scenario, seed + index,
-                          Path(out_dir) / "replay", replay_format)
+        for scenario in replayed:  # each chosen scenario's first episode, played again
+            first_seed = seed + scenarios.index(scenario)
+            write_replays(env, controllers, Path(out_dir) / "replay", replay_format,
+                          lambda env, controller, scenario=scenario, first_seed=first_seed:
+                          run_episode(env, controller, scenario, first_seed))
     finally:
         env.close()
 
