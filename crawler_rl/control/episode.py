@@ -7,7 +7,6 @@ controller sees.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -16,8 +15,6 @@ from crawler_rl.sim.action import ActionSpec, inverse_kinematics
 
 TRACE_KEYS = ("t", "cmd_v", "cmd_omega", "v", "omega", "episode_start")
 """Per control step: time [s], command, true twist, 1.0 on the first step of an episode."""
-StepObserver = Callable[[Any, float, np.ndarray], None]
-"""(sim, time [s], commanded twist) after each step, e.g. a replay recorder."""
 
 
 class WheelSpeedController(Protocol):
@@ -70,13 +67,9 @@ def action_for_wheel_speeds(
 
 
 def run_episode(
-    env: Any, controller: WheelSpeedController, seed: int, scenario: Any = None,
-    observe: StepObserver | None = None,
+    env: Any, controller: WheelSpeedController, seed: int, scenario: Any = None
 ) -> dict[str, list[float]]:
-    """Drive one episode (scenario None: drawn from the env's training distribution).
-
-    `observe`, if given, is called after every step.
-    """
+    """Drive one episode (scenario None: drawn from the env's training distribution)."""
     options = None if scenario is None else {"scenario": scenario}
     obs, _ = env.reset(seed=seed, options=options)
     controller.reset()
@@ -98,8 +91,6 @@ def run_episode(
         trace["v"].append(float(v))
         trace["omega"].append(float(omega))
         trace["episode_start"].append(float(step == 1))
-        if observe is not None:
-            observe(sim, step * sim.control_dt, commanded)
         done = bool(terminated or truncated)
     trace["terminated"] = [float(terminated)]
     return trace

@@ -1,21 +1,55 @@
 """Replays of evaluation episodes (`crawler-rl eval --replay`): figure or animation per controller.
 
-Each replayed episode is run again with the same seed (the simulator is deterministic), so the
-evaluation itself records nothing it does not need.
+A replayed episode is played again through `ReplayRecorder` with the evaluation's seed (the
+simulator is deterministic), so the evaluation itself records nothing it does not need and the
+episode runner stays as it is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
-from crawler_rl.control.episode import run_episode
 from crawler_rl.viz.replay import check_replay_path, write_replay
 from crawler_rl.viz.trace import RunTrace, trace_for_sim
 
 CONTROLLER_NAMES = {"policy": "learned", "ik": "IK", "pi": "PI"}
+PlayEpisode = Callable[[gym.Env, Any], Any]
+"""(env, controller) -> plays one episode on env (reset, then step until done)."""
+
+
+class ReplayRecorder(gym.Wrapper):
+    """Record a `RunTrace` of the episode played through this wrapper of a CrawlerEnv."""
+
+    def __init__(self, env: gym.Env, name: str = "") -> None:
+        super().__init__(env)
+        self.name = name
+        self.trace: RunTrace | None = None
+        self.steps = 0
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset the env and start a new trace on its hull."""
+        observation, info = self.env.reset(**kwargs)
+        crawler_env = self.env.unwrapped
+        label = f"{crawler_env.scenario.label} {self.name}".strip()
+        self.trace = trace_for_sim(crawler_env.sim, label)
+        self.steps = 0
+        return observation, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Step and record the state reached, with the command this step tracked."""
+        if self.trace is None:
+            raise RuntimeError("ReplayRecorder: reset() before step()")
+        crawler_env = self.env.unwrapped
+        commanded = crawler_env.commanded_twist
+        result = self.env.step(action)
+        self.steps += 1
+        self.trace.add_from_sim(crawler_env.sim, self.steps * crawler_env.control_dt, commanded)
+        return result
 
 
 def select_scenarios(scenarios: list[Any], replay: str) -> list[Any]:
@@ -32,29 +66,24 @@ def select_scenarios(scenarios: list[Any], replay: str) -> list[Any]:
     return chosen
 
 
-def record_episode(env: Any, controller: Any, scenario: Any, seed: int,
-                   name: str = "") -> RunTrace:
-    """Run one evaluation episode and return its `RunTrace`."""
-    traces: list[RunTrace] = []
-
-    def observe(sim: Any, t: float, commanded: np.ndarray) -> None:
-        if not traces:
-            label = f"{scenario.label} {name}".strip()
-            traces.append(trace_for_sim(sim, label))
-        traces[0].add_from_sim(sim, t, commanded)
-
-    run_episode(env, controller, seed, scenario, observe=observe)
-    return traces[0]
+def record_episode(env: gym.Env, play: Callable[[gym.Env], Any], name: str = "") -> RunTrace:
+    """Run `play(recording_env)` (one episode) and return its `RunTrace`."""
+    recorder = ReplayRecorder(env, name)
+    play(recorder)
+    if recorder.trace is None:
+        raise ValueError("the episode was never reset: nothing to replay")
+    return recorder.trace
 
 
-def write_replays(env: Any, controllers: dict[str, Any], scenario: Any, seed: int,
-                  out_dir: Path, suffix: str = ".png") -> list[Path]:
-    """Replay `scenario` with each controller into <out_dir>/<scenario>_<controller><suffix>."""
+def write_replays(env: gym.Env, controllers: dict[str, Any], out_dir: Path, suffix: str,
+                  play: PlayEpisode) -> list[Path]:
+    """Replay one episode per controller into <out_dir>/<scenario>_<controller><suffix>."""
     paths = []
     for key, controller in controllers.items():
-        name = CONTROLLER_NAMES.get(key, key)
-        path = check_replay_path(Path(out_dir) / f"{scenario.label.replace('/', '_')}_{key}"
-                                 f"{suffix}")
-        paths.append(write_replay(record_episode(env, controller, scenario, seed, name), path))
+        trace = record_episode(env, lambda recording_env, controller=controller:
+                               play(recording_env, controller), CONTROLLER_NAMES.get(key, key))
+        scenario = env.unwrapped.scenario.label.replace("/", "_")
+        path = check_replay_path(Path(out_dir) / f"{scenario}_{key}{suffix}")
+        paths.append(write_replay(trace, path))
         print(f"replay: {path}")
     return paths

@@ -125,9 +125,10 @@ def run_evaluation(
                                "step": step_summary(trace, control_dt)}
                 traces[scenario.label][name] = trace
             results.append(entry)
-            if scenario in replayed:
-                write_replays(env, controllers, scenario, seed + index,
-                              Path(out_dir) / "replay", replay_format)
+            if scenario in replayed:  # its first episode, played again
+                write_replays(env, controllers, Path(out_dir) / "replay", replay_format,
+                              lambda env, controller, scenario=scenario, first=seeds[0]:
+                              run_episode(env, controller, first, scenario))
         finally:
             env.close()
 

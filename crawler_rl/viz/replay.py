@@ -229,6 +229,9 @@ def animate_replay(trace: RunTrace, path: Path, fps: int = 10, max_frames: int =
     scene.plot(*data["anchor2d"], marker="s", color=TETHER_COLOR, ms=8, ls="none")
     robot = scene.fill([0], [0], facecolor=ROBOT_COLOR, edgecolor="black", zorder=4)[0]
     arrows: list[Any] = []
+    # The camera's window (its size never changes) before the layout is fitted around it.
+    scene.set_xlim(-CAMERA_HALF_WIDTH, CAMERA_HALF_WIDTH)
+    scene.set_ylim(-1.4 * CAMERA_HALF_WIDTH, 1.4 * CAMERA_HALF_WIDTH)
     status = scene.text(0.02, 0.98, "", transform=scene.transAxes, va="top", fontsize=7,
                         family="monospace", zorder=6,
                         bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})

@@ -35,7 +35,8 @@ GRAPH_TOPICS = {
     "/robot_description": "std_msgs/msg/String",
 }
 """What the sim deploy graph publishes (robot_sim_node, controller_node, square_path)."""
-SECONDS = 6.0
+SECONDS = 15.0
+"""Long enough that the nodes' start-up (seconds when the 2 cores are busy) leaves a run."""
 
 
 def deploy(record: Path, seconds: float) -> tuple[int, int, str]:
@@ -69,8 +70,9 @@ def test_mcap_holds_every_topic_with_types_counts_and_times(mcap_run: dict[str, 
             if topic in GRAPH_TOPICS} == GRAPH_TOPICS, topics
     messages = mcap_run["messages"]
     odom = messages["/odom"]
-    # 20 Hz in lockstep with the controller: most of the run even on a loaded machine.
-    assert len(odom) >= 0.3 * 20 * SECONDS, topics
+    # 20 Hz in lockstep with the controller once every node is up: 2 s of simulated time at
+    # least, also when start-up took most of the run.
+    assert len(odom) >= 40, topics
     for topic in ("/imu", "/joint_states", "/tether_tension", "/markers"):
         assert abs(len(messages[topic]) - len(odom)) <= 5, topics  # published with each step
     assert len(messages["/wheel_velocity_controller/commands"]) >= len(odom) // 2
@@ -124,7 +126,7 @@ def test_rviz_config_names_only_what_the_graph_publishes(mcap_run: dict[str, Any
 
 def test_png_record_is_the_replay_figure(tmp_path: Path) -> None:
     path = tmp_path / "run.png"
-    deploy(path, 4.0)
+    deploy(path, 8.0)
     image = matplotlib.image.imread(path)
     assert image.shape[:2] == (448, 880)
     robot = np.all(np.abs(image[:, :440, :3] - np.array([0xF2, 0xC2, 0x00]) / 255) < 0.15,
