@@ -6,8 +6,6 @@ The tools run on the session's colcon build (fixture colcon_install), as on a RO
 from __future__ import annotations
 
 import math
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -88,7 +86,7 @@ def test_sim_deploy_launch_drives_the_simulated_crawler_with_the_policy(
         assert launch.process.poll() is None, launch.tail()
         driver.ctrl_c()
         assert driver.wait(CLEAN_EXIT_S) == 0, driver.tail()
-        launch.ctrl_c()
+        launch.interrupt()
         code = launch.wait(CLEAN_EXIT_S)
     finally:
         probe.close()
@@ -169,7 +167,7 @@ def test_deploy_launch_starts_the_controller_disabled_and_refuses_a_bad_model(
         assert wait_until(lambda: "disabled: call ~/enable" in good.text(), START_S), (
             good.tail())
         pids = good.descendants()
-        os.kill(good.pid, signal.SIGINT)
+        good.interrupt()
         good_code = good.wait(CLEAN_EXIT_S)
     finally:
         good.stop()

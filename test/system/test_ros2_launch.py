@@ -108,14 +108,14 @@ def test_a_killed_head_fails_the_launch_and_leaves_nothing(
     assert nothing_left(ros_domain, pids) == {}
 
 
-def test_ctrl_c_stops_every_node_cleanly(
+def test_sigint_to_the_launch_stops_every_node_cleanly(
     colcon_install: Path, ros_domain: int, tmp_path: Path
 ) -> None:
     launch, _ = start_long_run(colcon_install, tmp_path)
     try:
         pids = launch.descendants()
         assert len(pids) >= 4, launch.tail()
-        os.kill(launch.pid, signal.SIGINT)  # launch then SIGINTs each process itself
+        launch.interrupt()
         code = launch.wait(HEAD_STOP_TIMEOUT + CLEAN_EXIT_S)
     finally:
         launch.stop()
@@ -140,7 +140,7 @@ def test_head_and_actors_launches_train_together(
         # Actors have no required node: they serve the next head until stopped.
         assert actors.process.poll() is None, actors.tail()
         pids = actors.descendants()
-        actors.ctrl_c()
+        actors.interrupt()
         actors_code = actors.wait(CLEAN_EXIT_S)
     finally:
         head.stop()
