@@ -1,7 +1,7 @@
 """`ros2 launch crawler_rl train.launch.py` under the real launch system, real DDS.
 
 Training ends by itself (the head is the graph's required node), a failed head fails the launch,
-Ctrl-C stops everything, and the multi-host split runs as two launches.
+SIGINT stops everything cleanly, and the multi-host split runs as two launches.
 """
 
 from __future__ import annotations
@@ -50,10 +50,11 @@ def metrics(run_dir: Path) -> list[dict]:
 
 
 def train_launch(install: Path, tmp_path: Path, config: Path, run_dir: Path,
-                 file: str = "train.launch.py", *extra: str) -> Ros2Process:
+                 file: str = "train.launch.py") -> Ros2Process:
+    """`ros2 launch crawler_rl <file>` with 2 actors x 2 envs (the issue's example)."""
     return Ros2Process(install, tmp_path / f"{file}.log", "launch", "crawler_rl", file,
                        f"config:={config}", f"run_dir:={run_dir}", "actors:=2",
-                       "envs_per_actor:=2", *extra, cwd=tmp_path)
+                       "envs_per_actor:=2", cwd=tmp_path)
 
 
 def test_train_launch_ends_by_itself_with_the_exported_controller(
