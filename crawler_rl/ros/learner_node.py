@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.duration import Duration
 from rclpy.node import Node
 from std_msgs.msg import String, UInt8MultiArray
 from std_srvs.srv import Trigger
@@ -60,6 +61,8 @@ PARAMS = (
     ParamSpec("envs_per_update", 8, "env columns gathered into one PPO update", 1, 1_000_000),
     ParamSpec("max_policy_lag", 4, "drop rollouts more than this many versions old", 0, 1000),
 )
+FINAL_METRICS_WAIT_S = 2.0
+"""Longest wait, when done, for subscribers to acknowledge the final metrics message."""
 
 
 class LearnerNode(Node):
@@ -308,6 +311,8 @@ class LearnerNode(Node):
         process exits 0; the head then exits 0 too and ends the run (graph.py).
         """
         self.get_logger().info(f"training done: {json.dumps(self.status())}")
+        # Monitors (the crawler-rl progress bar) get the final `done` metrics before we go.
+        self.metrics_pub.wait_for_all_acked(Duration(seconds=FINAL_METRICS_WAIT_S))
         self.context.try_shutdown()
 
     def save(self) -> Path:

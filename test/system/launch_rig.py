@@ -77,8 +77,13 @@ class Ros2Process:
             pytest.fail(f"still running after {timeout} s:\n{self.tail()}")
 
     def ctrl_c(self) -> None:
-        """SIGINT to the command's process group, as Ctrl-C in its terminal."""
+        """SIGINT to the command's process group, as Ctrl-C in its terminal (`ros2 run`)."""
         os.killpg(self.pid, signal.SIGINT)
+
+    def interrupt(self) -> None:
+        """SIGINT to `ros2` alone: with no terminal on stdin, `ros2 launch` passes it on to
+        every node itself (a group SIGINT as well would reach each node twice)."""
+        os.kill(self.pid, signal.SIGINT)
 
     def descendants(self) -> list[int]:
         """Process ids of every process below this command now."""
@@ -90,9 +95,9 @@ class Ros2Process:
             return []
 
     def stop(self) -> None:
-        """Leave nothing behind whatever the test did: Ctrl-C, then SIGKILL to the group."""
+        """Leave nothing behind whatever the test did: SIGINT, then SIGKILL to the group."""
         if self.process.poll() is None:
-            self.ctrl_c()
+            self.interrupt()
             try:
                 self.process.wait(HEAD_STOP_TIMEOUT + CLEAN_EXIT_S)
             except subprocess.TimeoutExpired:

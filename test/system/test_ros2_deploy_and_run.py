@@ -6,8 +6,6 @@ The tools run on the session's colcon build (fixture colcon_install), as on a RO
 from __future__ import annotations
 
 import math
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -88,7 +86,7 @@ def test_sim_deploy_launch_drives_the_simulated_crawler_with_the_policy(
         assert launch.process.poll() is None, launch.tail()
         driver.ctrl_c()
         assert driver.wait(CLEAN_EXIT_S) == 0, driver.tail()
-        launch.ctrl_c()
+        launch.interrupt()
         code = launch.wait(CLEAN_EXIT_S)
     finally:
         probe.close()
@@ -102,17 +100,20 @@ def test_sim_deploy_launch_drives_the_simulated_crawler_with_the_policy(
     assert nothing_left(ros_domain, pids) == {}
 
 
+LEARNER_READY, INFERENCE_READY = "learner: CrawlerVelocity-v0 obs", "inference: policy on"
 RUN_COMMANDS = {
-    # executable: (arguments after --ros-args, the node names it brings up)
-    "actor_node": (["-p", "num_envs:=1"], {"/actor"}),
-    "inference_node": ([], {"/inference"}),
+    # executable: (arguments after --ros-args, its node names, what it logs once set up)
+    "actor_node": (["-p", "num_envs:=1"], {"/actor"}, ["actor 0: 1 x"]),
+    "inference_node": ([], {"/inference"}, [INFERENCE_READY]),
     "learner_node": (["-p", f"config_file:={SMOKE_CONFIG}", "-p", "run_dir:=learner_run"],
-                     {"/learner"}),
+                     {"/learner"}, [LEARNER_READY]),
     "head_node": (["-r", "__ns:=/head", "-p", f"config_file:={SMOKE_CONFIG}",
-                   "-p", "run_dir:=head_run"], {"/head/inference", "/head/learner"}),
-    "controller_node": (["-p", "use_ik_fallback:=true"], {"/controller_node"}),
-    "robot_sim_node": ([], {"/robot_sim_node"}),
-    "square_path": (["-p", "side_seconds:=120.0"], {"/square_path"}),
+                   "-p", "run_dir:=head_run"], {"/head/inference", "/head/learner"},
+                  [INFERENCE_READY, LEARNER_READY]),
+    "controller_node": (["-p", "use_ik_fallback:=true"], {"/controller_node"},
+                        ["controller ready"]),
+    "robot_sim_node": ([], {"/robot_sim_node"}, ["simulating vertical"]),
+    "square_path": (["-p", "side_seconds:=120.0"], {"/square_path"}, []),
 }
 
 
@@ -121,13 +122,21 @@ def test_ros2_run_starts_every_node_and_ctrl_c_stops_it(
 ) -> None:
     probe = OdometryProbe(ros_context)
     runs: dict[str, Ros2Process] = {}
-    expected = set().union(*(names for _, names in RUN_COMMANDS.values()))
+    expected = set().union(*(names for _, names, _ in RUN_COMMANDS.values()))
+
+    def set_up() -> bool:
+        """Every node discovered, every process through its set-up (a node's name is
+        discoverable from its first line on, long before a learner has built its model)."""
+        return expected <= probe.node_names() and all(
+            marker in runs[name].text()
+            for name, (_, _, markers) in RUN_COMMANDS.items() for marker in markers)
+
     try:
-        for executable, (arguments, _) in RUN_COMMANDS.items():
+        for executable, (arguments, _, _) in RUN_COMMANDS.items():
             runs[executable] = Ros2Process(
                 colcon_install, tmp_path / f"{executable}.log", "run", "crawler_rl",
                 executable, "--ros-args", *arguments, cwd=tmp_path)
-        up = probe.spin_until(lambda: expected <= probe.node_names(), 2 * START_S)
+        up = probe.spin_until(set_up, 2 * START_S)
         logs = {name: run.tail(1500) for name, run in runs.items()}
         assert up, (expected - probe.node_names(), logs)
         pids = [pid for run in runs.values() for pid in [run.pid, *run.descendants()]]
@@ -158,7 +167,7 @@ def test_deploy_launch_starts_the_controller_disabled_and_refuses_a_bad_model(
         assert wait_until(lambda: "disabled: call ~/enable" in good.text(), START_S), (
             good.tail())
         pids = good.descendants()
-        os.kill(good.pid, signal.SIGINT)
+        good.interrupt()
         good_code = good.wait(CLEAN_EXIT_S)
     finally:
         good.stop()

@@ -1,7 +1,7 @@
 """`ros2 launch crawler_rl train.launch.py` under the real launch system, real DDS.
 
 Training ends by itself (the head is the graph's required node), a failed head fails the launch,
-Ctrl-C stops everything, and the multi-host split runs as two launches.
+SIGINT stops everything cleanly, and the multi-host split runs as two launches.
 """
 
 from __future__ import annotations
@@ -50,10 +50,11 @@ def metrics(run_dir: Path) -> list[dict]:
 
 
 def train_launch(install: Path, tmp_path: Path, config: Path, run_dir: Path,
-                 file: str = "train.launch.py", *extra: str) -> Ros2Process:
+                 file: str = "train.launch.py") -> Ros2Process:
+    """`ros2 launch crawler_rl <file>` with 2 actors x 2 envs (the issue's example)."""
     return Ros2Process(install, tmp_path / f"{file}.log", "launch", "crawler_rl", file,
                        f"config:={config}", f"run_dir:={run_dir}", "actors:=2",
-                       "envs_per_actor:=2", *extra, cwd=tmp_path)
+                       "envs_per_actor:=2", cwd=tmp_path)
 
 
 def test_train_launch_ends_by_itself_with_the_exported_controller(
@@ -108,14 +109,14 @@ def test_a_killed_head_fails_the_launch_and_leaves_nothing(
     assert nothing_left(ros_domain, pids) == {}
 
 
-def test_ctrl_c_stops_every_node_cleanly(
+def test_sigint_to_the_launch_stops_every_node_cleanly(
     colcon_install: Path, ros_domain: int, tmp_path: Path
 ) -> None:
     launch, _ = start_long_run(colcon_install, tmp_path)
     try:
         pids = launch.descendants()
         assert len(pids) >= 4, launch.tail()
-        os.kill(launch.pid, signal.SIGINT)  # launch then SIGINTs each process itself
+        launch.interrupt()
         code = launch.wait(HEAD_STOP_TIMEOUT + CLEAN_EXIT_S)
     finally:
         launch.stop()
@@ -140,7 +141,7 @@ def test_head_and_actors_launches_train_together(
         # Actors have no required node: they serve the next head until stopped.
         assert actors.process.poll() is None, actors.tail()
         pids = actors.descendants()
-        actors.ctrl_c()
+        actors.interrupt()
         actors_code = actors.wait(CLEAN_EXIT_S)
     finally:
         head.stop()
