@@ -20,9 +20,6 @@ COMPOSED_EXECUTABLES = frozenset({"head_node"})
 """Executables holding several nodes: their NodeSpec name labels the process and is not
 applied as a `__node` remap (that would give every node in it the same name)."""
 RUN_CONFIG_NAME = "config.yaml"
-RESPAWN_MARGIN = 2
-"""Actor ids the inference node tracks beyond the graph's actors: a worker restarted under
-other ids is served before its old ids time out."""
 
 
 @dataclass
@@ -85,6 +82,11 @@ def actor_specs(cfg: TrainConfig, count: int, envs_per_actor: int,
         )
         for actor_id in range(first_id, first_id + count)
     ]
+
+
+RESPAWN_MARGIN = 2
+"""Actor ids the inference node tracks beyond the graph's actors: a worker restarted under
+other ids is served before its old ids time out."""
 
 
 def training_graph(cfg: TrainConfig, actors: int, envs_per_actor: int, run_dir: Path,
