@@ -5,8 +5,9 @@ processes, then for each of `rollouts`, `policy_weights`, `actor_obs`, `actor_ac
 publishes for `--seconds`, alternating the largest message the nodes accept (decoded in full)
 with rejected ones: one just over the configured limit, and every `--big-every`th a
 `--big-mib` MiB message (DDS takes it in whole before any check can refuse it). RSS of the
-head process (inference) and of its learner child is sampled every 0.1 s; each line gives the
-peak per phase next to the unflooded baseline, and the nodes' rejection counters.
+head process (inference), of its learner child and of each actor is sampled every 0.1 s; each
+line gives the peaks of one phase (the largest actor's for the actors) next to the unflooded
+baseline, and the nodes' rejection counters.
 
     PYTHONPATH=. python bench/hostile_flood.py --seconds 30
 """
@@ -118,6 +119,7 @@ def main() -> None:
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
     import rclpy
+    from rclpy._rclpy_pybind11 import RCLError
     from std_msgs.msg import UInt8MultiArray
     from std_srvs.srv import Trigger
 
@@ -152,8 +154,9 @@ def main() -> None:
 
     def sample(seconds: float, flood: str | None) -> dict:
         head = processes.running["head"].process.pid
-        peaks = {"head_mib": 0.0, "learner_mib": 0.0}
-        sent = {"accepted_size": 0, "rejected": 0, "big": 0}
+        actor_pids = [processes.running[f"actor_{i}"].process.pid for i in range(actors)]
+        peaks = {"head_mib": 0.0, "learner_mib": 0.0, "actor_mib": 0.0}
+        sent = {"accepted_size": 0, "rejected": 0, "big": 0, "publish_failed": 0}
         end = time.monotonic() + seconds
         next_sample = 0.0
         count = 0
@@ -164,6 +167,8 @@ def main() -> None:
                 peaks["head_mib"] = max(peaks["head_mib"], rss_mib(head))
                 peaks["learner_mib"] = max(peaks["learner_mib"],
                                            sum(rss_mib(pid) for pid in learner))
+                peaks["actor_mib"] = max(peaks["actor_mib"],
+                                         *(rss_mib(pid) for pid in actor_pids))
                 next_sample = now + 0.1
             if flood is None:
                 rclpy.spin_once(node, timeout_sec=0.05)
@@ -176,12 +181,16 @@ def main() -> None:
                 payload, kind = accepted[count % len(accepted)], "accepted_size"
             else:
                 payload, kind = rejected[count % len(rejected)], "rejected"
-            publishers[flood].publish(UInt8MultiArray(data=payload))
-            sent[kind] += 1
+            try:
+                publishers[flood].publish(UInt8MultiArray(data=payload))
+                sent[kind] += 1
+            except RCLError:  # the flooder's own writer gave up (blocked on a slow reader)
+                sent["publish_failed"] += 1
             rclpy.spin_once(node, timeout_sec=0.0)
             time.sleep(max(0.0, count / args.rate - (time.monotonic() - (end - seconds))))
         return {"peak_head_rss_mib": round(peaks["head_mib"], 1),
-                "peak_learner_rss_mib": round(peaks["learner_mib"], 1), "sent": sent}
+                "peak_learner_rss_mib": round(peaks["learner_mib"], 1),
+                "peak_actor_rss_mib": round(peaks["actor_mib"], 1), "sent": sent}
 
     try:
         processes.start()

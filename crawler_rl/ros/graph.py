@@ -27,9 +27,6 @@ RUN_CONFIG_NAME = "config.yaml"
 HEAD_STOP_TIMEOUT = 20.0
 """Seconds the head gets to stop: its learner's grace (head_node.LEARNER_EXIT_GRACE, 10 s, for
 a last checkpoint) plus both torch processes' own exit."""
-RESPAWN_MARGIN = 2
-"""Actor ids the inference node tracks beyond the graph's actors: a worker restarted under
-other ids is served before its old ids time out."""
 
 
 @dataclass
@@ -96,6 +93,11 @@ def actor_specs(cfg: TrainConfig, count: int, envs_per_actor: int,
         )
         for actor_id in range(first_id, first_id + count)
     ]
+
+
+RESPAWN_MARGIN = 2
+"""Actor ids the inference node tracks beyond the graph's actors: a worker restarted under
+other ids is served before its old ids time out."""
 
 
 def training_graph(cfg: TrainConfig, actors: int, envs_per_actor: int, run_dir: Path,

@@ -47,12 +47,10 @@ from crawler_rl.rl.trainer import describe_env, make_env_factory, seed_everythin
 from crawler_rl.ros import qos
 from crawler_rl.ros.codec import CodecError
 from crawler_rl.ros.params import ParamSpec, declare_validated
-from crawler_rl.ros.rollout import Rollout, decode_rollout, rollout_elements
+from crawler_rl.ros.rollout import Rollout, decode_rollout
 from crawler_rl.ros.runtime import run_node_until_signal, serve_status
 from crawler_rl.ros.weights import encode_weights
 
-WEIGHTS_REPUBLISH_S = 1.0
-"""Least interval between republished weights when rollouts of a foreign version arrive."""
 PARAMS = (
     ParamSpec("config_file", "", "TrainConfig YAML ('': packaged config/train.yaml)",
               read_only=True),
@@ -63,6 +61,10 @@ PARAMS = (
 )
 FINAL_METRICS_WAIT_S = 2.0
 """Longest wait, when done, for subscribers to acknowledge the final metrics message."""
+
+
+WEIGHTS_REPUBLISH_S = 1.0
+"""Least interval between republished weights when rollouts of a foreign version arrive."""
 
 
 class LearnerNode(Node):
@@ -171,7 +173,7 @@ class LearnerNode(Node):
             return
         max_envs = self.params["envs_per_update"]  # one actor's envs never exceed all of them
         try:
-            rollout = decode_rollout(msg.data, rollout_elements(
+            rollout = decode_rollout(msg.data, Rollout.message_elements(
                 self.cfg.ppo.num_steps, max_envs, self.obs_dim, self.action_dim))
             rollout.check(self.obs_dim, self.action_dim)
             if rollout.num_steps != self.cfg.ppo.num_steps or rollout.num_envs > max_envs:

@@ -49,6 +49,12 @@ class Rollout:
         """Envs K."""
         return int(self.obs.shape[1])
 
+    @staticmethod
+    def message_elements(num_steps: int, num_envs: int, obs_dim: int, action_dim: int) -> int:
+        """Elements of a rollout message of this size: the per-message limit a learner sets."""
+        shapes = _field_shapes(num_steps, num_envs, obs_dim, action_dim).values()
+        return sum(math.prod(shape) for shape in shapes)
+
     def check(self, obs_dim: int, action_dim: int) -> None:
         """Raise ValueError naming the first field of wrong shape or with non-finite values."""
         steps, envs = self.obs.shape[:2] if self.obs.ndim == 3 else (-1, -1)
@@ -67,12 +73,6 @@ ARRAY_FIELDS = tuple(f.name for f in fields(Rollout) if f.name not in (
     "actor_id", "policy_version", "newest_version"))
 FLAG_FIELDS = ("terminated", "truncated")
 """Sent as uint8 0/1; every other field is float32."""
-
-
-def rollout_elements(num_steps: int, num_envs: int, obs_dim: int, action_dim: int) -> int:
-    """Elements of a rollout message of this size: the per-message limit a learner sets."""
-    shapes = _field_shapes(num_steps, num_envs, obs_dim, action_dim).values()
-    return sum(math.prod(shape) for shape in shapes)
 
 
 def _field_shapes(steps: int, envs: int, obs_dim: int, action_dim: int) -> dict[str, tuple]:

@@ -32,7 +32,7 @@ from crawler_rl.ros.codec import (
     encode_tensors,
 )
 from crawler_rl.ros.launcher import parse_metrics
-from crawler_rl.ros.rollout import Rollout, decode_rollout, encode_rollout, rollout_elements
+from crawler_rl.ros.rollout import Rollout, decode_rollout, encode_rollout
 from crawler_rl.ros.weights import (
     architecture,
     check_architecture,
@@ -152,7 +152,7 @@ def test_hostile_index_and_meta_raise_only_codec_errors(
         payload = data.draw(st.binary(max_size=64))
     version = data.draw(st.sampled_from([version, 0, 2**32, 2**64 - 1]))
     hostile = framed(dump(index, raw), payload, version)
-    decode = {"rollout": lambda m: decode_rollout(m, rollout_elements(3, 2, 4, 2)),
+    decode = {"rollout": lambda m: decode_rollout(m, Rollout.message_elements(3, 2, 4, 2)),
               "weights": accept_weights, "tensors": decode_tensors}[target]
     only_codec_errors(decode, hostile)
 
@@ -242,7 +242,7 @@ def test_named_hostile_examples_are_codec_errors(message: bytes, reason: str) ->
 
 
 def test_limits_sized_from_the_configuration() -> None:
-    limit = rollout_elements(3, 2, 4, 2)
+    limit = Rollout.message_elements(3, 2, 4, 2)
     assert decode_rollout(ROLLOUT, limit).num_envs == 2
     with pytest.raises(CodecError, match="limit|elements"):
         decode_rollout(ROLLOUT, limit - 1)

@@ -103,8 +103,12 @@ def rig(context: Context, model_path: Path) -> Iterator[tuple]:
 def test_drives_with_the_policy_when_inputs_are_fresh(rig: tuple) -> None:
     node, fake, executor = rig
     run_for(executor, 0.8, lambda: (fake.publish_state(), fake.publish_cmd(0.1, 0.2)))
-    assert len(fake.commands) >= 5
-    last = fake.commands[-1]
+    # Disabling publishes one zero and steps no more: the command before it is the one of
+    # the final last_obs, however far the fake robot's reading lagged behind.
+    node.set_enabled(False)
+    run_for(executor, 0.2)
+    assert len(fake.commands) >= 5 and np.all(fake.commands[-1] == 0.0)
+    last = fake.commands[-2]
     assert np.all(np.isfinite(last)) and np.any(last != 0.0)
     expected = node.controller.policy.wheel_speeds(node.controller.last_obs)
     np.testing.assert_allclose(last, expected, rtol=1e-6)
