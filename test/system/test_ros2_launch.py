@@ -23,7 +23,7 @@ from launch_rig import (
     wait_until,
 )
 
-from crawler_rl.rl.checkpoint import list_checkpoints
+from crawler_rl.rl.checkpoint import checkpoint_path, list_checkpoints
 from crawler_rl.rl.config import load_train_config
 from crawler_rl.ros.graph import HEAD_STOP_TIMEOUT
 
@@ -34,9 +34,13 @@ START_S = 120.0
 
 
 def long_smoke_config(tmp_path: Path) -> Path:
-    """The smoke config with a budget no test reaches: the run stops only when told to."""
+    """The smoke config with a budget no test reaches: the run stops only when told to.
+
+    No periodic checkpoint within the test: a checkpoint on disk is the final one.
+    """
     cfg = load_train_config(SMOKE_CONFIG).to_dict()
     cfg["run"]["total_steps"] = 10_000_000
+    cfg["run"]["checkpoint_every"] = 1000
     path = tmp_path / "long.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -112,7 +116,7 @@ def test_a_killed_head_fails_the_launch_and_leaves_nothing(
 def test_sigint_to_the_launch_stops_every_node_cleanly(
     colcon_install: Path, ros_domain: int, tmp_path: Path
 ) -> None:
-    launch, _ = start_long_run(colcon_install, tmp_path)
+    launch, run_dir = start_long_run(colcon_install, tmp_path)
     try:
         pids = launch.descendants()
         assert len(pids) >= 4, launch.tail()
@@ -125,6 +129,9 @@ def test_sigint_to_the_launch_stops_every_node_cleanly(
     assert "escalating" not in text, text[-4000:]  # all left on SIGINT, none needed SIGTERM
     for process in ("head_node-1", "actor_node-2", "actor_node-3"):
         assert f"[{process}]: process has finished cleanly" in text, text[-4000:]
+    # The learner's final checkpoint holds its last completed update: nothing is lost.
+    newest = list_checkpoints(run_dir)[-1]
+    assert newest.name == checkpoint_path(run_dir, metrics(run_dir)[-1]["iteration"]).name
     assert nothing_left(ros_domain, pids) == {}
 
 
