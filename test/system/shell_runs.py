@@ -97,13 +97,21 @@ def start(command: list[str], log: Path, how: str, env: dict[str, str] | None = 
     if how == FOREGROUND:
         with log.open("wb") as output:
             shell = subprocess.Popen(command, env=env, cwd=cwd, stdout=output,
-                                     stderr=subprocess.STDOUT, process_group=0)
+                                     stderr=subprocess.STDOUT, process_group=0,
+                                     preexec_fn=_terminal_dispositions)
         return ShellRun(shell, shell.pid, mark, log, how)
     shell = subprocess.Popen(["bash", "-c", BACKGROUND_JOB, "bash", *command], env=env,
-                             cwd=cwd, stdout=subprocess.PIPE, process_group=0)
+                             cwd=cwd, stdout=subprocess.PIPE, process_group=0,
+                             preexec_fn=_terminal_dispositions)
     pid = int(shell.stdout.readline())
     shell.stdout.close()
     return ShellRun(shell, pid, mark, log, how)
+
+
+def _terminal_dispositions() -> None:
+    """SIGINT and SIGHUP as a terminal's shell leaves them, whatever pytest was started with."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def processes_marked(mark: str) -> dict[int, str]:
