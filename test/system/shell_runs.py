@@ -69,6 +69,16 @@ class ShellRun:
                 raise AssertionError(f"{state}:\n{self.output()[-3000:]}")
             time.sleep(0.1)
 
+    def catches(self, signum: int) -> bool:
+        """Whether the command has a handler for `signum` now (/proc SigCgt)."""
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return False
+        caught = next(line.split()[1] for line in status.splitlines()
+                      if line.startswith("SigCgt:"))
+        return bool(int(caught, 16) >> (signum - 1) & 1)
+
     def leftovers(self, grace: float) -> dict[int, str]:
         """The run's processes still alive after `grace` seconds (empty: all gone)."""
         deadline = time.monotonic() + grace

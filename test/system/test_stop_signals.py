@@ -241,3 +241,12 @@ def test_deploy_stops_without_orphans_and_the_wheels_end_at_rest(
     assert left == {}, left
     expect_exit(run, code, stop_signal)
     np.testing.assert_array_equal(commands[-1], np.zeros(2))
+
+
+def test_a_command_without_stop_handling_of_its_own_takes_sigint_as_a_background_job(
+    tmp_path: Path
+) -> None:
+    run = start([CRAWLER_RL, "drive", "--seconds", "3000"], tmp_path / "drive.log", BACKGROUND)
+    code, left = stop_busy_run(run, lambda: run.catches(signal.SIGINT), signal.SIGINT, False, 1)
+    assert left == {}, left
+    expect_exit(run, code, signal.SIGINT)
