@@ -69,6 +69,16 @@ class ShellRun:
                 raise AssertionError(f"{state}:\n{self.output()[-3000:]}")
             time.sleep(0.1)
 
+    def catches(self, signum: int) -> bool:
+        """Whether the command has a handler for `signum` now (/proc SigCgt)."""
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return False
+        caught = next(line.split()[1] for line in status.splitlines()
+                      if line.startswith("SigCgt:"))
+        return bool(int(caught, 16) >> (signum - 1) & 1)
+
     def leftovers(self, grace: float) -> dict[int, str]:
         """The run's processes still alive after `grace` seconds (empty: all gone)."""
         deadline = time.monotonic() + grace
@@ -97,13 +107,21 @@ def start(command: list[str], log: Path, how: str, env: dict[str, str] | None = 
     if how == FOREGROUND:
         with log.open("wb") as output:
             shell = subprocess.Popen(command, env=env, cwd=cwd, stdout=output,
-                                     stderr=subprocess.STDOUT, process_group=0)
+                                     stderr=subprocess.STDOUT, process_group=0,
+                                     preexec_fn=_terminal_dispositions)
         return ShellRun(shell, shell.pid, mark, log, how)
     shell = subprocess.Popen(["bash", "-c", BACKGROUND_JOB, "bash", *command], env=env,
-                             cwd=cwd, stdout=subprocess.PIPE, process_group=0)
+                             cwd=cwd, stdout=subprocess.PIPE, process_group=0,
+                             preexec_fn=_terminal_dispositions)
     pid = int(shell.stdout.readline())
     shell.stdout.close()
     return ShellRun(shell, pid, mark, log, how)
+
+
+def _terminal_dispositions() -> None:
+    """SIGINT and SIGHUP as a terminal's shell leaves them, whatever pytest was started with."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def processes_marked(mark: str) -> dict[int, str]:

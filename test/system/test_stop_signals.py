@@ -1,7 +1,7 @@
-"""Stopping every entry point with SIGINT, SIGTERM or SIGKILL while it is busy.
+"""Stopping every entry point with SIGINT, SIGTERM or SIGKILL (some: SIGHUP) while it is busy.
 
 Started as a shell would (foreground job, or background job of a script: SIGINT ignored),
-each run must leave no process behind, exit with the documented code (130, 143; 137 for
+each run must leave no process behind, exit with the documented code (130, 143, 129; 137 for
 SIGKILL as a shell reports it), and training must resume from its final checkpoint.
 """
 
@@ -46,6 +46,7 @@ STOPS = [
     pytest.param(signal.SIGTERM, FOREGROUND, False, id="sigterm"),
     pytest.param(signal.SIGKILL, FOREGROUND, False, id="sigkill"),
 ]
+HANGUP = pytest.param(signal.SIGHUP, FOREGROUND, True, id="terminal-closed")
 
 
 def smoke_config(tmp_path: Path, checkpoint_every: int = CHECKPOINT_EVERY,
@@ -88,7 +89,7 @@ def expect_exit(run: ShellRun, code: int, stop_signal: int) -> None:
         assert run.shell.returncode == code  # exited with the code, not killed by the signal
 
 
-@pytest.mark.parametrize(("stop_signal", "how", "group"), STOPS)
+@pytest.mark.parametrize(("stop_signal", "how", "group"), [*STOPS, HANGUP])
 def test_local_training_stops_without_orphans_and_resumes_from_its_final_checkpoint(
     tmp_path: Path, stop_signal: int, how: str, group: bool
 ) -> None:
@@ -193,7 +194,7 @@ def test_learner_stopped_by_sigterm_keeps_its_last_update_and_the_run_ends_with_
     assert newest.global_step == read_metrics(run_dir)[-1]["global_step"]
 
 
-@pytest.mark.parametrize(("stop_signal", "how", "group"), ROS_STOPS)
+@pytest.mark.parametrize(("stop_signal", "how", "group"), [*ROS_STOPS, HANGUP])
 def test_actor_fleet_stops_without_orphans(
     tmp_path: Path, ros_domain: int, stop_signal: int, how: str, group: bool
 ) -> None:
@@ -209,7 +210,7 @@ def test_actor_fleet_stops_without_orphans(
     expect_exit(run, code, stop_signal)
 
 
-@pytest.mark.parametrize(("stop_signal", "how", "group"), ROS_STOPS)
+@pytest.mark.parametrize(("stop_signal", "how", "group"), [*ROS_STOPS, HANGUP])
 def test_deploy_stops_without_orphans_and_the_wheels_end_at_rest(
     tmp_path: Path, ros_context: Context, stop_signal: int, how: str, group: bool
 ) -> None:
@@ -240,3 +241,12 @@ def test_deploy_stops_without_orphans_and_the_wheels_end_at_rest(
     assert left == {}, left
     expect_exit(run, code, stop_signal)
     np.testing.assert_array_equal(commands[-1], np.zeros(2))
+
+
+def test_a_command_without_stop_handling_of_its_own_takes_sigint_as_a_background_job(
+    tmp_path: Path
+) -> None:
+    run = start([CRAWLER_RL, "drive", "--seconds", "3000"], tmp_path / "drive.log", BACKGROUND)
+    code, left = stop_busy_run(run, lambda: run.catches(signal.SIGINT), signal.SIGINT, False, 1)
+    assert left == {}, left
+    expect_exit(run, code, signal.SIGINT)
