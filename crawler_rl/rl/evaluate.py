@@ -228,16 +228,16 @@ def format_table(report: dict[str, Any]) -> str:
             lines.append(row)
         lines.append("")
     header = f"{'scenario':<16}" + "".join(
-        f"{LABELS[name] + ' ' + part:>16}" for name in names
-        for part in ("rise v/w", "overshoot %", "settle v/w"))
+        f"{LABELS[name] + ' ' + part:>24}" for name in names
+        for part in ("rise v/w", "overshoot% v/w", "settle v/w"))
     lines += ["step response (medians over command changes; rise 10-90 % [s], overshoot [%], "
               "settling to 10 % [s])", header, "-" * len(header)]
     for entry in report["scenarios"]:
         row = f"{entry['scenario']:<16}"
         for name in names:
             step = entry[name]["step"]
-            row += (f"{_pair(step, 'RiseTime', '.2f'):>16}{_pair(step, 'Overshoot', '.0f'):>16}"
-                    f"{_pair(step, 'SettlingTime', '.2f'):>16}")
+            row += (f"{_pair(step, 'RiseTime', '.2f'):>24}{_pair(step, 'Overshoot', '.0f'):>24}"
+                    f"{_pair(step, 'SettlingTime', '.2f'):>24}")
         lines.append(row)
     lines.append("(true twist vs command: v [m/s], w = omega [rad/s])")
     return "\n".join(lines)
