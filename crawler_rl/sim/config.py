@@ -175,6 +175,13 @@ class RandomizationConfig:
     slope_jitter_deg: Range = _rng((-5.0, 5.0), -90.0, 90.0)
     hull_radius_scale: Range = _rng((0.8, 1.2), 0.0)
     sensor_noise_scale: Range = _rng((0.5, 1.5), 0.0)
+    extra_sensor_delay_steps: Range = _rng((0, 0), 0.0, 20.0)
+    """Whole control steps added to each sensor's delay, drawn per sensor and episode."""
+
+    def __post_init__(self) -> None:
+        if any(value != int(value) for value in self.extra_sensor_delay_steps):
+            raise ValueError("randomization.extra_sensor_delay_steps must be whole control "
+                             f"steps, got {list(self.extra_sensor_delay_steps)!r}")
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ class CrawlerSim:
             self.config.motor.max_torque / (k * self.substeps) for k in self._joint_scale
         ]
         self._torque_readout = tuple(k * self.substeps for k in self._joint_scale)
-        self.sensors.reset(params.noise_scale, self.rng)
+        self.sensors.reset(params.noise_scale, self.rng, params.extra_delays)
         self._read_state(first=True)
         for _ in range(self.config.task.settle_steps):
             self.step_control()

@@ -30,6 +30,8 @@ class EpisodeParams:
     noise_scale: float
     start_heading: float
     """Start heading relative to up-slope [rad]."""
+    extra_delays: tuple[int, int, int, int] = (0, 0, 0, 0)
+    """Control steps added to the (odometry, IMU, encoder, load cell) delays."""
 
 
 def sample_episode_params(
@@ -78,4 +80,15 @@ def sample_episode_params(
             float(rng.uniform(-np.pi, np.pi)) if scenario.start_heading_deg is None
             else float(np.radians(scenario.start_heading_deg))
         ),
+        extra_delays=_draw_extra_delays(ranges.extra_sensor_delay_steps, randomize, rng),
     )
+
+
+def _draw_extra_delays(bounds: tuple[float, float], randomize: bool,
+                       rng: np.random.Generator) -> tuple[int, int, int, int]:
+    """Extra delay steps per sensor; no draw when the range is [0, 0] (default streams kept)."""
+    low, high = int(bounds[0]), int(bounds[1])
+    if not randomize or high <= 0:
+        return (0, 0, 0, 0)
+    odometry, imu, encoder, tension = (int(x) for x in rng.integers(low, high + 1, size=4))
+    return odometry, imu, encoder, tension

@@ -77,6 +77,7 @@ class SensorSuite:
         self.count_angle = (2.0 * math.pi / config.encoder_counts_per_rev
                             if config.encoder_counts_per_rev else 0.0)
         self.tension = DelayLine(config.tension_delay_steps)
+        self._extra_delays = (0, 0, 0, 0)
         self.std = np.zeros(_NOISE_DIM)
         self.std[_ODOM] = config.odometry_noise
         self.std[_GYRO] = config.gyro_noise
@@ -89,14 +90,23 @@ class SensorSuite:
         self.encoders = DelayLine(config.encoder_delay_steps)
         self.noise_std = self.std.copy()
 
-    def reset(self, noise_scale: float, rng: np.random.Generator) -> None:
+    def reset(self, noise_scale: float, rng: np.random.Generator,
+              extra_delays: tuple[int, int, int, int] = (0, 0, 0, 0)) -> None:
         """Start an episode with the given noise scale (delay lines refill on first read).
 
-        Draws the episode's gyro bias from `rng` when `gyro_bias` > 0.
+        `extra_delays`: control steps added to the (odometry, IMU, encoder, load cell) delays
+        this episode. Draws the episode's gyro bias from `rng` when `gyro_bias` > 0.
         """
         self.noise_std = self.std * noise_scale
         self._fresh = True
         config = self.config
+        if extra_delays != self._extra_delays:
+            odometry, imu, encoder, tension = extra_delays
+            self.odometry = DelayLine(config.odometry_delay_steps + odometry)
+            self.imu = DelayLine(config.imu_delay_steps + imu)
+            self.encoders = DelayLine(config.encoder_delay_steps + encoder)
+            self.tension = DelayLine(config.tension_delay_steps + tension)
+            self._extra_delays = extra_delays
         self.gyro_offset = float(rng.normal(0.0, config.gyro_bias)) if config.gyro_bias else 0.0
         self._drift_step = config.gyro_drift * math.sqrt(self.control_dt)
         self._wheel_angles = [0.0, 0.0]

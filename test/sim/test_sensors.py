@@ -102,3 +102,33 @@ def test_load_cell_delay():
 def test_unknown_velocity_source_is_a_clear_error():
     with pytest.raises(ValueError, match="sensors.velocity_source"):
         load_crawler_config(overrides={"sensors.velocity_source": "gps"})
+
+
+def test_extra_delays_lengthen_each_delay_line():
+    rng = np.random.default_rng(0)
+    suite = _suite(tension_delay_steps=0)
+    suite.reset(0.0, rng, extra_delays=(0, 0, 0, 2))
+    readings = [_read(suite, rng, tension=float(t))[3] for t in (1, 2, 3, 4)]
+    assert readings == [1.0, 1.0, 1.0, 2.0]
+    suite.reset(0.0, rng)  # back to the configured delays
+    assert [_read(suite, rng, tension=float(t))[3] for t in (5, 6)] == [5.0, 6.0]
+
+
+def test_delay_randomization_draws_whole_steps_per_sensor_and_episode():
+    from crawler_rl.sim.randomization import sample_episode_params
+
+    config = load_crawler_config(overrides={"randomization.extra_sensor_delay_steps": [0, 1]})
+    scenario = Scenario(surface="deck")
+    rng = np.random.default_rng(0)
+    draws = {sample_episode_params(config, scenario, rng).extra_delays for _ in range(50)}
+    assert all(set(d) <= {0, 1} for d in draws) and len(draws) > 5
+    # [0, 0] (the default) draws nothing, so the default episodes' random streams stay as
+    # they were: the generator ends where a [0, 1] draw would have started drawing delays.
+    off, on = np.random.default_rng(1), np.random.default_rng(1)
+    assert sample_episode_params(load_crawler_config(), scenario, off).extra_delays == (
+        0, 0, 0, 0)
+    sample_episode_params(config, scenario, on)
+    off.integers(0, 2, size=4)
+    assert off.bit_generator.state == on.bit_generator.state
+    with pytest.raises(ValueError, match="whole control steps"):
+        load_crawler_config(overrides={"randomization.extra_sensor_delay_steps": [0, 1.5]})
