@@ -32,7 +32,6 @@ from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64, Float64MultiArray
 from std_srvs.srv import SetBool
@@ -48,8 +47,7 @@ from crawler_rl.ros.onnx_controller import (
 )
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
-from crawler_rl.ros.runtime import serve_status, spin_until_stopped
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
+from crawler_rl.ros.runtime import run_stoppable_node, serve_status
 from crawler_rl.sim.action import ActionSpec
 
 PARAMETERS = (
@@ -364,6 +362,11 @@ class ControllerNode(Node):
         """Return enabled, the current fault ('' when driving) and bad input per kind."""
         return {"enabled": self.enabled, "fault": self.last_fault, **self.rejections.counts}
 
+    def close(self) -> None:
+        """On the way out: a zero wheel command, while the context still carries it."""
+        if rclpy.ok():
+            self.stop_wheels()
+
     def stop_wheels(self) -> None:
         """Publish a zero command and wait briefly until subscribers have it (shutdown path)."""
         self.publish_wheel_speeds(np.zeros(2))
@@ -371,24 +374,12 @@ class ControllerNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    """Run the node; always end with a zero wheel command (like teleop_twist_keyboard)."""
-    # Our own SIGINT/SIGTERM handling keeps the context alive so the final zero gets out.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = stop_on_signals()
-    dump_stacks_on_sigusr1()
-    try:
-        node = ControllerNode()
-    except ValueError as error:  # ModelContractError and bad parameters: refuse to start
-        rclpy.logging.get_logger("controller_node").fatal(f"refusing to start: {error}")
-        rclpy.try_shutdown()
-        raise SystemExit(2) from error
-    try:
-        spin_until_stopped(node, stop)
-    finally:
-        if rclpy.ok():
-            node.stop_wheels()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    """Run the node; always end with a zero wheel command (like teleop_twist_keyboard).
+
+    Our own SIGINT/SIGTERM handling (`run_stoppable_node`) keeps the context alive so that the
+    final zero gets out; a model or parameter the node refuses exits 2.
+    """
+    run_stoppable_node(ControllerNode, "controller_node", args)
 
 
 if __name__ == "__main__":

@@ -20,13 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
-import rclpy.duration
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import TransformStamped, Twist
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64, Float64MultiArray, String
@@ -37,8 +34,7 @@ from crawler_rl.ros.markers import scene_markers
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.robot_tf import joint_transform, parse_joints, tf_message_type
-from crawler_rl.ros.runtime import serve_status, spin_until_stopped
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
+from crawler_rl.ros.runtime import run_stoppable_node, serve_status
 from crawler_rl.viz.replay import check_replay_path, write_replay
 from crawler_rl.viz.trace import trace_for_sim
 
@@ -300,21 +296,7 @@ class RobotSimNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Run the simulated robot until interrupted; save the recording on the way out."""
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = stop_on_signals()
-    dump_stacks_on_sigusr1()
-    try:
-        node = RobotSimNode()
-    except ValueError as error:
-        rclpy.logging.get_logger("robot_sim_node").fatal(f"refusing to start: {error}")
-        rclpy.try_shutdown()
-        raise SystemExit(2) from error
-    try:
-        spin_until_stopped(node, stop)
-    finally:
-        node.close()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_stoppable_node(RobotSimNode, "robot_sim_node", args)
 
 
 if __name__ == "__main__":
