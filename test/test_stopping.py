@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from crawler_rl.stopping import Stopped, StopRequest, die_with_parent
+from crawler_rl.stopping import Stopped, StopRequest
 
 
 @pytest.fixture
@@ -67,7 +67,6 @@ def test_a_child_whose_parent_died_before_it_asked_for_pdeathsig_ends_itself() -
             "time.sleep(30)\n")
     result = subprocess.run([sys.executable, "-c", code], timeout=60)
     assert result.returncode == -signal.SIGKILL
-    die_with_parent(signal.SIGTERM, os.getppid())  # with the real parent nothing happens
 
 
 def test_a_process_on_its_way_out_ignores_stop_signals_but_not_forever() -> None:

@@ -70,6 +70,10 @@ def run_episode(
     env: Any, controller: WheelSpeedController, seed: int, scenario: Any = None
 ) -> dict[str, list[float]]:
     """Drive one episode (scenario None: drawn from the env's training distribution)."""
+    if getattr(env.unwrapped, "residual_base_gains", None) is not None:
+        raise ValueError("run_episode maps wheel speeds onto the IK residual base; this env's "
+                         "action 0 is the observation PI (motor.residual_base: pi): evaluate "
+                         "with motor.residual_base: ik")
     options = None if scenario is None else {"scenario": scenario}
     obs, _ = env.reset(seed=seed, options=options)
     controller.reset()

@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from crawler_rl.ros.graph import Graph, NodeSpec
+from crawler_rl.ros.recording import MCAP_SUFFIX
 
 CONTROLLER = "controller_node"
 ROBOT_SIM = "robot_sim_node"
 SQUARE_PATH = "square_path"
 RECORDER = "recorder_node"
 WEB_VIEW = "web_view_node"
-MCAP_SUFFIX = ".mcap"
+REPLAY_STOP_TIMEOUT = 30.0
+"""Seconds robot_sim_node gets to stop when it draws a replay on the way out (a 400-frame GIF
+takes ~5 s on a busy 2-core machine, as long as ros2 launch's default SIGTERM timeout)."""
 RVIZ_CONFIG = "crawler.rviz"
 TRUE_WORDS = ("1", "true", "yes", "on")
 
@@ -94,7 +97,9 @@ def sim_deploy_graph(policy: Path | None, use_ik_fallback: bool = False,
     # The recorder starts first so it has found the topics when the robot starts publishing.
     recorder = [recorder_spec(record)] if is_mcap(record) else []
     return Graph(recorder + [controller, NodeSpec(executable=ROBOT_SIM, name=ROBOT_SIM,
-                                                  parameters=sim_parameters, required=True)])
+                                                  parameters=sim_parameters, required=True,
+                                                  stop_timeout=REPLAY_STOP_TIMEOUT if
+                                                  "record_path" in sim_parameters else None)])
 
 
 def graph_from_launch_arguments(arguments: dict[str, str], sim: bool) -> Graph:

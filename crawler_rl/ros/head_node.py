@@ -13,6 +13,7 @@ exits 0, and as the graph's required node (crawler_rl.ros.graph) it ends the who
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -69,11 +70,21 @@ def stop_learner(learner: subprocess.Popen) -> int:
     return learner.wait()
 
 
+def hang_up_as_sigterm() -> None:
+    """Stop on SIGHUP (a closed terminal) as on SIGTERM, unless it is ignored (nohup).
+
+    rclpy handles only SIGINT and SIGTERM; this way the learner still writes a final checkpoint.
+    """
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))
+
+
 def main(args: list[str] | None = None) -> None:
     """Run inference here and the learner in a child process until shutdown."""
     argv = list(sys.argv if args is None else args)
     learner = start_learner(argv[1:])
     rclpy.init(args=argv)
+    hang_up_as_sigterm()
     dump_stacks_on_sigusr1()
     node = None
     code = 0

@@ -55,8 +55,12 @@ def spin_until_shutdown(spin: Callable[[], None]) -> None:
 def spin_until_stopped(node: Node, stop: threading.Event, period: float = 0.05) -> None:
     """Spin `node` until `stop` is set (see `signals.stop_on_signals`) or the context ends.
 
-    The event is checked at least every `period` seconds; callbacks are never interrupted.
+    The event is checked at least every `period` seconds; callbacks are never interrupted. A
+    node that shut its context down while being built (a learner resuming a finished run) does
+    not spin at all.
     """
+    if not node.context.ok():
+        return
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:

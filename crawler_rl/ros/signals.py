@@ -10,6 +10,8 @@ import threading
 import time
 from typing import Any
 
+from crawler_rl.stopping import STOP_SIGNALS
+
 
 class SignalStop(threading.Event):
     """Set by a stop signal; `signum` says which one (None while unset or set otherwise)."""
@@ -20,7 +22,7 @@ class SignalStop(threading.Event):
 
 
 def stop_on_signals() -> SignalStop:
-    """SIGINT and SIGTERM set the returned event instead of raising KeyboardInterrupt.
+    """SIGINT, SIGTERM and SIGHUP set the returned event instead of raising KeyboardInterrupt.
 
     Pair with `rclpy.init(signal_handler_options=SignalHandlerOptions.NO)` (rclpy's own handler
     would shut the context down first, and a last message could not be published) and a spin
@@ -35,8 +37,11 @@ def stop_on_signals() -> SignalStop:
             stop.signum = signum
         stop.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    for signum in STOP_SIGNALS:
+        # A closed terminal hangs up its whole process group; under nohup SIGHUP stays ignored.
+        if signum == signal.SIGHUP and signal.getsignal(signum) is signal.SIG_IGN:
+            continue
+        signal.signal(signum, request_stop)
     return stop
 
 

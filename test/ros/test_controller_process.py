@@ -33,7 +33,7 @@ def test_refuses_a_model_with_the_wrong_shape(tmp_path: Path, ros_domain: int) -
     assert "refusing to start" in result.stderr and "expected (batch, 14)" in result.stderr
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_publishes_zero_on_shutdown(ros_context: Context, stop_signal: int) -> None:
     process = subprocess.Popen([*NODE, "-p", "use_ik_fallback:=true", "-p", "start_enabled:=true"],
                                env=child_environment())

@@ -14,6 +14,8 @@ import os
 import random
 import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -184,10 +186,14 @@ def test_a_run_resumed_from_its_final_checkpoint_reports_done_and_trains_no_more
     first.iteration, first.global_step = 3, cfg.run.total_steps
     first.save()
     first.destroy_node()
-    resumed = LearnerNode(context=ros_context, parameter_overrides=params)
-    try:
-        assert resumed.done and resumed.iteration == 3
-        assert read_metrics(tmp_path)[-1]["done"]
-        assert not resumed.context.ok()  # its spin ends at once: the learner exits 0
-    finally:
-        resumed.destroy_node()
+    # The learner process, as the head starts it: it reports done and exits 0 at once.
+    env = {**os.environ, "ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
+           "PYTHONPATH": os.pathsep.join([str(REPO), str(TOY_ENV_DIR)])}
+    result = subprocess.run(
+        [sys.executable, "-m", "crawler_rl.ros.learner_node", "--ros-args",
+         "-p", f"config_file:={tmp_path / 'config.yaml'}", "-p", f"run_dir:={tmp_path}",
+         "-p", "resume:=true"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = read_metrics(tmp_path)
+    assert metrics[-1]["done"] and metrics[-1]["iteration"] == 3
+    assert "training done" in result.stderr + result.stdout
