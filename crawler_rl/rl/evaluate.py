@@ -28,7 +28,14 @@ from crawler_rl.control.episode import (  # noqa: F401 - re-exported for callers
     run_episode,
     run_episodes,
 )
-from crawler_rl.control.metrics import CHANNELS, steady_mask, step_summary, tracking_rmse
+from crawler_rl.control.metrics import (
+    CHANNELS,
+    SETTLE_SECONDS,
+    squared_errors,
+    steady_mask,
+    step_summary,
+    tracking_rmse,
+)
 from crawler_rl.control.pi import PIController, PIGains, load_gains
 from crawler_rl.rl.eval_replay import select_scenarios, write_replays
 
@@ -141,7 +148,7 @@ def run_evaluation(
         "suite": suite,
         "seed": seed,
         "episodes": episodes,
-        "settle_seconds_excluded": 0.5,
+        "settle_seconds_excluded": SETTLE_SECONDS,
         "scenarios": results,
         "families": pooled_by_family(results, traces, names, control_dt),
         "overall": pooled_figures(list(traces.values()), names, control_dt),
@@ -166,7 +173,7 @@ def pooled_figures(traces: list[dict[str, dict[str, list[float]]]], names: list[
             trace = by_controller[name]
             steady = steady_mask(trace, control_dt)
             for key in CHANNELS:
-                error = np.square(np.asarray(trace[key]) - np.asarray(trace[f"cmd_{key}"]))
+                error = squared_errors(trace, key)
                 squared[f"rmse_{key}"].append(error)
                 squared[f"steady_rmse_{key}"].append(error[steady])
         figures[name] = {key: float(np.sqrt(np.mean(np.concatenate(values))))
