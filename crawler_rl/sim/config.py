@@ -112,7 +112,7 @@ class MotorConfig:
     """What action 0 commands: "ik" or "pi" (IK + PI on the observation, residual_base_gains);
     see crawler_rl/sim/action.py."""
     residual_base_gains: tuple[float, float, float, float] = field(
-        default=(0.36, 3.4, 0.27, 5.6), metadata={"lo": 0.0, "hi": None, "gt": False})
+        default=(0.42, 3.36, 0.17, 16.3), metadata={"lo": 0.0, "hi": None, "gt": False})
     """(kp_v, ki_v, kp_omega, ki_omega) of the `pi` residual base."""
 
 

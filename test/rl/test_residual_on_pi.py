@@ -14,7 +14,7 @@ from crawler_rl.sim.config import load_crawler_config
 def test_action_zero_commands_the_observation_pi() -> None:
     env = make_env_factory(EnvConfig(crawler_overrides={"motor.residual_base": "pi"}))()
     try:
-        gains = (0.36, 3.4, 0.27, 5.6)  # config/crawler.yaml
+        gains = (0.42, 3.36, 0.17, 16.3)  # config/crawler.yaml
         assert env.unwrapped.residual_base_gains == gains
         assert describe_env(env, "CrawlerVelocity-v0")["residual_base_gains"] == list(gains)
         obs, _ = env.reset(seed=3)
