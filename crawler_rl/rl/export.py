@@ -23,6 +23,11 @@ import crawler_rl
 from crawler_rl.rl.checkpoint import Checkpoint, load_checkpoint
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.sim.observation import OBS_NAMES
+
+COMMAND, MEASURED, ERROR_INTEGRAL = (OBS_NAMES.index(name)
+                                     for name in ("cmd_v", "meas_v", "err_int_v"))
+"""Observation columns of (v, omega) command, measurement and error integral (each a pair)."""
 
 EXPORT_FORMAT_VERSION = 1
 ONNX_OPSET = 18
@@ -61,12 +66,16 @@ class WheelSpeedPolicy(nn.Module):
         """Shape: (batch, obs_dim) -> (batch, 2)."""
         action = torch.clamp(self.policy.action_mean(obs), -1.0, 1.0)
         limit = self.max_wheel_speed
-        ik = torch.clamp(self.wheels(obs[:, 0:1], obs[:, 1:2]), -limit, limit)
+        cmd_v, cmd_omega = obs[:, COMMAND:COMMAND + 1], obs[:, COMMAND + 1:COMMAND + 2]
+        ik = torch.clamp(self.wheels(cmd_v, cmd_omega), -limit, limit)
         if self.base_gains is None:
             return torch.clamp(ik + self.residual_limit * action, -limit, limit)
         kp_v, ki_v, kp_omega, ki_omega = self.base_gains
-        correction_v = kp_v * (obs[:, 0:1] - obs[:, 2:3]) + ki_v * obs[:, 11:12]
-        correction_omega = kp_omega * (obs[:, 1:2] - obs[:, 3:4]) + ki_omega * obs[:, 12:13]
+        meas_v, meas_omega = obs[:, MEASURED:MEASURED + 1], obs[:, MEASURED + 1:MEASURED + 2]
+        int_v = obs[:, ERROR_INTEGRAL:ERROR_INTEGRAL + 1]
+        int_omega = obs[:, ERROR_INTEGRAL + 1:ERROR_INTEGRAL + 2]
+        correction_v = kp_v * (cmd_v - meas_v) + ki_v * int_v
+        correction_omega = kp_omega * (cmd_omega - meas_omega) + ki_omega * int_omega
         low = torch.clamp(ik - self.residual_limit, min=-limit)
         high = torch.clamp(ik + self.residual_limit, max=limit)
         base = torch.minimum(torch.maximum(ik + self.wheels(correction_v, correction_omega),

@@ -24,9 +24,11 @@ COMPOSED_EXECUTABLES = frozenset({"head_node"})
 """Executables holding several nodes: their NodeSpec name labels the process and is not
 applied as a `__node` remap (that would give every node in it the same name)."""
 RUN_CONFIG_NAME = "config.yaml"
-HEAD_STOP_TIMEOUT = 20.0
-"""Seconds the head gets to stop: its learner's grace (head_node.LEARNER_EXIT_GRACE, 10 s, for
-a last checkpoint) plus both torch processes' own exit."""
+LEARNER_EXIT_GRACE = 10.0
+"""Seconds the head gives its learner to leave after SIGINT (it may be writing a checkpoint; a
+torch process alone takes seconds to exit on a loaded machine)."""
+HEAD_STOP_TIMEOUT = 2 * LEARNER_EXIT_GRACE
+"""Seconds the head gets to stop: its learner's grace plus both torch processes' own exit."""
 
 
 @dataclass

@@ -21,6 +21,7 @@ import sys
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
+from crawler_rl.ros.graph import LEARNER_EXIT_GRACE
 from crawler_rl.ros.inference_node import InferenceNode
 from crawler_rl.ros.runtime import spin_until_shutdown
 from crawler_rl.ros.signals import (
@@ -31,9 +32,6 @@ from crawler_rl.ros.signals import (
 from crawler_rl.stopping import child_setup
 
 LEARNER_MODULE = "crawler_rl.ros.learner_node"
-LEARNER_EXIT_GRACE = 10.0
-"""Seconds the learner gets to leave after SIGINT (it may be writing a checkpoint; a torch
-process alone takes seconds to exit on a loaded machine). graph.HEAD_STOP_TIMEOUT covers it."""
 
 
 class LearnerExited(Exception):
