@@ -47,6 +47,7 @@ from crawler_rl.rl.trainer import describe_env, make_env_factory, seed_everythin
 from crawler_rl.ros import qos
 from crawler_rl.ros.codec import CodecError
 from crawler_rl.ros.params import ParamSpec, declare_validated
+from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.rollout import Rollout, decode_rollout
 from crawler_rl.ros.runtime import run_node_until_signal, serve_status
 from crawler_rl.ros.weights import encode_weights
@@ -98,7 +99,7 @@ class LearnerNode(Node):
         self.counters = {"rollouts": 0, "rejected_rollouts": 0, "stale_rollouts": 0,
                          "future_rollouts": 0, "rejected_updates": 0, "weights_republished": 0}
         self.weights_republished_at = -math.inf
-        self.logged_kinds: set[str] = set()
+        self.rejections = Rejections(self.get_logger())  # logs each kind once
         self.metrics: dict[str, float] = {}
         # Which actors fed the last update (multi-host runs check every worker contributes).
         self.update_actor_ids: list[int] = []
@@ -182,13 +183,14 @@ class LearnerNode(Node):
                                  f"most envs_per_update={max_envs}")
         except (CodecError, ValueError) as error:
             self.counters["rejected_rollouts"] += 1
-            self.warn_once("rejected_rollouts", f"rejecting rollout: {error}")
+            self.rejections.log_once("rejected_rollouts", f"rejecting rollout: {error}")
             return
         if rollout.newest_version > self.version:
             self.counters["future_rollouts"] += 1
-            self.warn_once("future_rollouts", f"dropping a rollout of policy version "
-                           f"{rollout.newest_version} > {self.version}: it comes from before "
-                           "the resume (or from weights another peer published)")
+            self.rejections.log_once(
+                "future_rollouts", f"dropping a rollout of policy version "
+                f"{rollout.newest_version} > {self.version}: it comes from before the resume "
+                "(or from weights another peer published)")
             self.republish_weights()
             return
         if self.version - rollout.policy_version > self.params["max_policy_lag"]:
@@ -215,12 +217,6 @@ class LearnerNode(Node):
             self.counters["weights_republished"] += 1
             self.publish_weights()
 
-    def warn_once(self, kind: str, message: str) -> None:
-        """Log the first rejection of each kind; `~/status` counts them all."""
-        if kind not in self.logged_kinds:
-            self.logged_kinds.add(kind)
-            self.get_logger().warning(f"{message} (further '{kind}' only counted)")
-
     def update(self) -> None:
         """One PPO iteration on the queued rollouts, rolled back if it goes non-finite."""
         rollouts, self.pending = self.pending, []
@@ -238,8 +234,8 @@ class LearnerNode(Node):
             self.ppo.load_optimizer_state(optimizer)
             self.ppo.set_learning_rate(learning_rate)
             self.counters["rejected_updates"] += 1
-            self.warn_once("rejected_updates",
-                           f"update rolled back, its rollouts dropped: {error}")
+            self.rejections.log_once("rejected_updates",
+                                     f"update rolled back, its rollouts dropped: {error}")
             return
         self.finish_update(rollouts, stats)
 
