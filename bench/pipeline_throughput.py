@@ -26,8 +26,8 @@ def in_process(env_id: str, num_envs: int, seconds: float) -> dict:
     import torch
 
     from crawler_rl.rl.config import TrainConfig
+    from crawler_rl.rl.envs import ActionScaler, describe_env, make_env_factory
     from crawler_rl.rl.policy import ActorCritic
-    from crawler_rl.rl.trainer import ActionScaler, describe_env, make_env_factory
     from crawler_rl.sim.vec_env import SyncVecEnv
 
     torch.set_num_threads(1)

@@ -29,8 +29,10 @@ from pathlib import Path
 
 import torch
 
+from crawler_rl.rl.collector import TRACKING_KEYS
 from crawler_rl.rl.config import TrainConfig, load_train_config
-from crawler_rl.rl.trainer import TRACKING_KEYS, env_reset_seed, make_env_factory, run_training
+from crawler_rl.rl.envs import make_env_factory
+from crawler_rl.rl.trainer import env_reset_seed, run_training
 
 
 class TimeToTarget:

@@ -119,6 +119,17 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
     return info
 
 
+def probe_env(env_cfg: EnvConfig) -> tuple[dict[str, Any], int, int]:
+    """Build one env to read its facts; return (env_info, obs_dim, action_dim)."""
+    env = make_env_factory(env_cfg)()
+    try:
+        info = describe_env(env, env_cfg.env_id)
+        obs_dim, action_dim = check_box_spaces(env, env_cfg.env_id)
+    finally:
+        env.close()
+    return info, obs_dim, action_dim
+
+
 class ActionScaler:
     """Map policy actions (nominally [-1, 1]) onto a Box action space.
 

@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,30 +33,13 @@ import numpy as np
 import torch
 import yaml
 
-from crawler_rl.rl.checkpoint import (
-    Checkpoint,
-    capture_rng_state,
-    checkpoint_path,
-    latest_good_checkpoint,
-    load_checkpoint,
-    prune_checkpoints,
-    restore_rng_state,
-    save_checkpoint,
-)
 from crawler_rl.rl.collector import INFO_PREFIX, TRACKING_KEYS, InProcessCollector
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.device import describe_device, resolve_setting
-from crawler_rl.rl.envs import (  # noqa: F401  (re-exported: the trainer's public env API)
-    CRAWLER_PREFIX,
-    ActionScaler,
-    describe_env,
-    make_env_factory,
-)
-from crawler_rl.rl.policy import ActorCritic
-from crawler_rl.rl.ppo import PPO
+from crawler_rl.rl.envs import describe_env, make_env_factory
+from crawler_rl.rl.learner import Learner, seed_everything
 from crawler_rl.rl.rollout_workers import RolloutWorkers
 from crawler_rl.rl.storage import RolloutStorage
-from crawler_rl.rl.symmetry import configured_mirror
 from crawler_rl.sim.vec_env import SyncVecEnv
 from crawler_rl.stopping import Stopped, StopRequest
 
@@ -75,13 +56,6 @@ def make_collector(cfg: TrainConfig) -> Collector:
                                   cfg.ppo.gamma)
     return RolloutWorkers(env_cfg, cfg.model, cfg.ppo.gamma, env_cfg.num_envs,
                           env_cfg.num_workers)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def env_reset_seed(cfg: TrainConfig, iteration: int) -> int:
@@ -167,18 +141,6 @@ def run_training(
         return summary
 
 
-@dataclass
-class _UpdateBoundary:
-    """What a checkpoint holds besides the live policy and optimizer, taken after an update.
-
-    The next iteration draws noise and anneals the learning rate before its update: a stop
-    in between must checkpoint these values, not the advanced ones.
-    """
-
-    rng_state: dict[str, Any]
-    learning_rate: float
-
-
 def _train(
     cfg: TrainConfig,
     run_dir: Path,
@@ -190,127 +152,92 @@ def _train(
     stop: StopRequest,
 ) -> dict[str, Any]:
     """`run_training` once the collector exists (the caller closes it)."""
-    from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
-    env_info = collector.env_info
-    policy = ActorCritic(collector.obs_dim, collector.action_dim, cfg.model).to(device)
-    mirror = configured_mirror(cfg.ppo.mirror_augmentation, env_info, collector.obs_dim,
-                               collector.action_dim, device)
-    ppo = PPO(policy, cfg.ppo, mirror)
+    learner = Learner(cfg, collector.obs_dim, collector.action_dim, collector.env_info, run_dir,
+                      device)
     storage = RolloutStorage(cfg.ppo.num_steps, collector.num_envs, collector.obs_dim,
                              collector.action_dim, device)
     LOG.info("training %s on %s", cfg.env.env_id, describe_device(device))
     batch_size = cfg.ppo.num_steps * collector.num_envs
     num_iterations = math.ceil(cfg.run.total_steps / batch_size)
 
-    iteration, global_step = 0, 0
-    last_checkpoint: Path | None = None
     if resume:
-        found = latest_good_checkpoint(run_dir)
+        found = learner.restore_latest()
         if found is None:
             LOG.warning("no usable checkpoint in %s: starting a new run", run_dir)
         else:
-            iteration, global_step = _restore(found, policy, ppo, collector)
-            last_checkpoint = found
-            LOG.info("resumed from %s (iteration %d, step %d)", found, iteration, global_step)
+            LOG.info("resumed from %s (iteration %d, step %d)", found, learner.iteration,
+                     learner.global_step)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
-    def write_checkpoint(at_iteration: int, boundary: _UpdateBoundary) -> Path:
-        return save_checkpoint(checkpoint_path(run_dir, at_iteration), Checkpoint(
-            model=policy.state_dict(), optimizer=ppo.optimizer.state_dict(),
-            iteration=at_iteration, global_step=global_step, config=cfg.to_dict(),
-            learning_rate=boundary.learning_rate, obs_dim=collector.obs_dim,
-            action_dim=collector.action_dim, env_info=env_info, rng_state=boundary.rng_state,
-        ))
-
-    def update_boundary() -> _UpdateBoundary:
-        return _UpdateBoundary(capture_rng_state(), ppo.learning_rate)
-
-    writer = SummaryWriter(str(run_dir / "tb"))
     stats = RolloutStats(collector.num_envs)
-    bar = tqdm(total=num_iterations * batch_size, initial=global_step, disable=not progress,
-               unit="step", dynamic_ncols=True,
+    bar = tqdm(total=num_iterations * batch_size, initial=learner.global_step,
+               disable=not progress, unit="step", dynamic_ncols=True,
                desc=f"{cfg.run.run_name or run_dir.name} ({device})")
     first: dict[str, float] | None = None
     last: dict[str, float] = {}
-    checkpointed_iteration = iteration  # the resumed checkpoint's, or none before an update
-    boundary = update_boundary()
     stopped: Stopped | None = None
     start_time = time.perf_counter()
-    start_step = global_step
+    start_step = learner.global_step
     needs_reset = True
     try:
-        while iteration < num_iterations:
+        while learner.iteration < num_iterations:
             # Up to the rollout's end a stop signal abandons the iteration at once; from the
             # update on it waits for this check at the start of the next one.
             with stop.interruptible():
                 if needs_reset or (cfg.run.exact_resume
-                                   and iteration % cfg.run.checkpoint_every == 0):
-                    collector.reset(seed=env_reset_seed(cfg, iteration))
+                                   and learner.iteration % cfg.run.checkpoint_every == 0):
+                    collector.reset(seed=env_reset_seed(cfg, learner.iteration))
                     stats.running_return[:] = 0.0  # a cut episode's return is not reported
                     needs_reset = False
                 iteration_start = time.perf_counter()
-                ppo.anneal(global_step / cfg.run.total_steps)
                 stats.begin()
                 # Sampling noise for every env from the seeded (and checkpointed) torch RNG.
                 noise = torch.randn(cfg.ppo.num_steps, collector.num_envs, collector.action_dim)
-                rollout = collector.collect(policy, noise)
+                rollout = collector.collect(learner.policy, noise)
             fill_storage(storage, rollout, stats)
-            update = ppo.update(storage, torch.from_numpy(rollout["last_values"]).to(device))
-            # The normalizer learns from rollouts only, after the update that used this
-            # rollout's log-probs, so old and new log-probs share one normalization.
-            policy.obs_normalizer.update(storage.obs.reshape(-1, collector.obs_dim))
-            iteration += 1
-            global_step += batch_size
+            update = learner.update(storage, torch.from_numpy(rollout["last_values"]).to(device))
 
             elapsed = time.perf_counter() - iteration_start
             last = {**stats.summary(), **update, "sps": batch_size / max(elapsed, 1e-9)}
             first = first or dict(last)
-            _log_scalars(writer, last, global_step)
+            learner.log_metrics(last)
             if on_iteration is not None:
-                on_iteration({**last, "global_step": float(global_step),
+                on_iteration({**last, "global_step": float(learner.global_step),
                               "wall_time_s": time.perf_counter() - start_time})
             bar.update(batch_size)
             bar.set_postfix(_postfix(last), refresh=False)
-
-            boundary = update_boundary()
-            if iteration % cfg.run.checkpoint_every == 0 or iteration == num_iterations:
-                last_checkpoint = write_checkpoint(iteration, boundary)
-                checkpointed_iteration = iteration
-                prune_checkpoints(run_dir, cfg.run.keep_checkpoints)
+            if learner.checkpoint_due():
+                learner.save()
     except Stopped as signal_stop:
         stopped = signal_stop
     finally:
         bar.close()
-        writer.close()
+        learner.close()
     if stopped is not None:
-        if checkpointed_iteration != iteration:
-            last_checkpoint = write_checkpoint(iteration, boundary)
-            prune_checkpoints(run_dir, cfg.run.keep_checkpoints)
-        where = (f"; final checkpoint {last_checkpoint} (iteration {iteration}, step "
-                 f"{global_step})" if last_checkpoint else " before the first update")
+        checkpoint = learner.save_if_unsaved()
+        where = (f"; final checkpoint {checkpoint} (iteration {learner.iteration}, step "
+                 f"{learner.global_step})" if checkpoint else " before the first update")
         raise Stopped(stopped.signum, where)
 
     wall_time = time.perf_counter() - start_time
-    if last_checkpoint is None:
-        last_checkpoint = write_checkpoint(iteration, boundary)
+    checkpoint = learner.save_if_unsaved() or learner.save()
     summary: dict[str, Any] = {
         "run_dir": str(run_dir),
         "env_id": cfg.env.env_id,
         "device": describe_device(device),
-        "iterations": iteration,
-        "global_step": global_step,
+        "iterations": learner.iteration,
+        "global_step": learner.global_step,
         "wall_time_s": wall_time,
-        "sps": (global_step - start_step) / max(wall_time, 1e-9),
-        "checkpoint": str(last_checkpoint),
+        "sps": (learner.global_step - start_step) / max(wall_time, 1e-9),
+        "checkpoint": str(checkpoint),
         "initial": first or {},
         "final": last,
     }
-    if cfg.run.export_onnx:
-        from crawler_rl.rl.export import export_checkpoint
-
-        summary["onnx"] = str(export_checkpoint(last_checkpoint, run_dir / "controller.onnx"))
+    onnx = learner.export(checkpoint)
+    if onnx is not None:
+        summary["onnx"] = str(onnx)
     return summary
 
 
@@ -325,31 +252,6 @@ def fill_storage(storage: RolloutStorage, rollout: dict[str, np.ndarray],
                  if INFO_PREFIX + key in rollout}
         stats.record(rollout["raw_rewards"][step],
                      rollout["terminated"][step] | rollout["truncated"][step], infos)
-
-
-def _restore(path: Path, policy: ActorCritic, ppo: PPO,
-             collector: Collector) -> tuple[int, int]:
-    """Load a checkpoint into the live policy/optimizer/RNGs; return (iteration, global_step)."""
-    state = load_checkpoint(path)
-    if (state.obs_dim, state.action_dim) != (collector.obs_dim, collector.action_dim):
-        raise ValueError(
-            f"{path}: checkpoint is for obs/action dims {(state.obs_dim, state.action_dim)}, "
-            f"env has {(collector.obs_dim, collector.action_dim)}"
-        )
-    policy.load_state_dict(state.model)
-    ppo.load_optimizer_state(state.optimizer)
-    ppo.set_learning_rate(state.learning_rate)
-    if state.rng_state is not None:
-        restore_rng_state(state.rng_state)
-    return state.iteration, state.global_step
-
-
-def _log_scalars(writer: Any, values: dict[str, float], step: int) -> None:
-    groups = {"pg_loss": "losses", "v_loss": "losses", "entropy": "losses",
-              "approx_kl": "losses", "clipfrac": "losses", "explained_variance": "losses"}
-    for key, value in values.items():
-        if math.isfinite(value):
-            writer.add_scalar(f"{groups.get(key, 'charts')}/{key}", value, step)
 
 
 def _postfix(values: dict[str, float]) -> dict[str, str]:

@@ -11,7 +11,6 @@ Rollouts tagged with a version newer than the learner's come from a policy lost 
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import sys
@@ -28,22 +27,13 @@ from rclpy.node import Node
 from std_msgs.msg import String, UInt8MultiArray
 from std_srvs.srv import Trigger
 
-from crawler_rl.rl.checkpoint import (
-    Checkpoint,
-    capture_rng_state,
-    checkpoint_path,
-    latest_good_checkpoint,
-    load_checkpoint,
-    prune_checkpoints,
-    save_checkpoint,
-)
 from crawler_rl.rl.config import load_train_config
 from crawler_rl.rl.device import describe_device, resolve_setting
+from crawler_rl.rl.envs import probe_env
+from crawler_rl.rl.learner import Learner, seed_everything
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.ppo import PPO, bootstrap_truncated
 from crawler_rl.rl.storage import RolloutStorage
-from crawler_rl.rl.symmetry import configured_mirror
-from crawler_rl.rl.trainer import describe_env, make_env_factory, seed_everything
 from crawler_rl.ros import qos
 from crawler_rl.ros.codec import CodecError
 from crawler_rl.ros.params import ParamSpec, declare_validated
@@ -81,17 +71,9 @@ class LearnerNode(Node):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         torch.set_num_threads(self.cfg.run.torch_threads)
         seed_everything(self.cfg.run.seed)
-        probe = make_env_factory(self.cfg.env)()
-        self.env_info = describe_env(probe, self.cfg.env.env_id)
-        self.obs_dim = int(np.prod(probe.observation_space.shape))
-        self.action_dim = int(np.prod(probe.action_space.shape))
-        probe.close()
-        self.policy = ActorCritic(self.obs_dim, self.action_dim, self.cfg.model).to(self.device)
-        mirror = configured_mirror(self.cfg.ppo.mirror_augmentation, self.env_info,
-                                   self.obs_dim, self.action_dim, self.device)
-        self.ppo = PPO(self.policy, self.cfg.ppo, mirror)
-        self.iteration = self.global_step = 0
-        self.saved_iteration = 0  # newest iteration on disk (0: nothing to save yet)
+        env_info, self.obs_dim, self.action_dim = probe_env(self.cfg.env)
+        self.learner = Learner(self.cfg, self.obs_dim, self.action_dim, env_info, self.run_dir,
+                               self.device)
         if self.params["resume"]:
             self.restore()
         self.version = self.iteration
@@ -105,13 +87,10 @@ class LearnerNode(Node):
         self.update_actor_ids: list[int] = []
         self.rollouts_by_actor: dict[int, int] = {}
         # A run resumed from its final checkpoint is complete: report done, train no more.
-        self.done = self.global_step >= self.cfg.run.total_steps
+        self.done = self.learner.done
         self.last_update_time = time.monotonic()
         # Tags every metrics line of this process: a resumed run's segments stay apart.
         self.session = uuid.uuid4().hex[:12]
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.writer = SummaryWriter(str(self.run_dir / "tb"))
         group = MutuallyExclusiveCallbackGroup()
         self.weights_pub = self.create_publisher(
             UInt8MultiArray, qos.WEIGHTS_TOPIC, qos.weights_qos()
@@ -131,21 +110,32 @@ class LearnerNode(Node):
         if self.done:
             self.finish()
 
+    @property
+    def policy(self) -> ActorCritic:
+        """The policy being trained (the Learner's)."""
+        return self.learner.policy
+
+    @property
+    def ppo(self) -> PPO:
+        """The PPO update (optimizer, schedule) of the Learner."""
+        return self.learner.ppo
+
+    @property
+    def iteration(self) -> int:
+        """PPO updates completed."""
+        return self.learner.iteration
+
+    @property
+    def global_step(self) -> int:
+        """Environment steps trained on."""
+        return self.learner.global_step
+
     def restore(self) -> None:
-        """Load the newest good checkpoint of run_dir (CPU tensors) onto the policy's device."""
-        found = latest_good_checkpoint(self.run_dir, warn=self.get_logger().warning)
+        """Resume from the newest good checkpoint of run_dir: all training state, RNGs included."""
+        found = self.learner.restore_latest(warn=self.get_logger().warning)
         if found is None:
             self.get_logger().warning(f"no usable checkpoint in {self.run_dir}; starting fresh")
             return
-        state = load_checkpoint(found)
-        if (state.obs_dim, state.action_dim) != (self.obs_dim, self.action_dim):
-            raise ValueError(f"{found}: checkpoint dims {(state.obs_dim, state.action_dim)} "
-                             f"do not match the env's {(self.obs_dim, self.action_dim)}")
-        self.policy.load_state_dict(state.model)
-        self.ppo.load_optimizer_state(state.optimizer)
-        self.ppo.set_learning_rate(state.learning_rate)
-        self.iteration, self.global_step = state.iteration, state.global_step
-        self.saved_iteration = state.iteration
         self.get_logger().info(f"resumed from {found}")
 
     def publish_weights(self) -> None:
@@ -220,19 +210,9 @@ class LearnerNode(Node):
     def update(self) -> None:
         """One PPO iteration on the queued rollouts, rolled back if it goes non-finite."""
         rollouts, self.pending = self.pending, []
-        model = copy.deepcopy(self.policy.state_dict())
-        optimizer = copy.deepcopy(self.ppo.optimizer.state_dict())
-        learning_rate = self.ppo.learning_rate
         try:
             stats = self.train_on(rollouts)
-            bad = [name for name, tensor in self.policy.state_dict().items()
-                   if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
-            if bad:
-                raise FloatingPointError(f"non-finite weights {bad[:3]} after the update")
         except (ValueError, FloatingPointError) as error:
-            self.policy.load_state_dict(model)
-            self.ppo.load_optimizer_state(optimizer)
-            self.ppo.set_learning_rate(learning_rate)
             self.counters["rejected_updates"] += 1
             self.rejections.log_once("rejected_updates",
                                      f"update rolled back, its rollouts dropped: {error}")
@@ -240,7 +220,7 @@ class LearnerNode(Node):
         self.finish_update(rollouts, stats)
 
     def train_on(self, rollouts: list[Rollout]) -> dict[str, float]:
-        """PPO epochs over the rollouts, then the observation normalizer update."""
+        """Run the Learner's update on the rollouts (valued by the current critic)."""
         self.update_actor_ids = sorted({r.actor_id for r in rollouts})
         stack = {name: torch.from_numpy(np.concatenate([getattr(r, name) for r in rollouts],
                                                        axis=1)).to(self.device)
@@ -262,20 +242,12 @@ class LearnerNode(Node):
             storage.add(stack["obs"][t], stack["actions"][t], stack["log_probs"][t],
                         stack["values"][t], rewards[t], stack["terminated"][t],
                         stack["truncated"][t])
-        self.ppo.anneal(self.global_step / self.cfg.run.total_steps)
-        stats = self.ppo.update(storage, last_values)
-        if not torch.isfinite(storage.returns).all():
-            raise FloatingPointError("returns overflow (finite but absurd rewards or values)")
-        # After the update, as the local trainer does: old and new log-probs share one normalizer.
-        self.policy.obs_normalizer.update(storage.obs.reshape(-1, self.obs_dim))
-        return stats
+        return self.learner.update(storage, last_values)
 
     def finish_update(self, rollouts: list[Rollout], stats: dict[str, float]) -> None:
         """Count the iteration, log metrics, publish the new version, checkpoint."""
         steps, envs = rollouts[0].num_steps, sum(r.num_envs for r in rollouts)
-        self.iteration += 1
         self.version += 1
-        self.global_step += steps * envs
         now = time.monotonic()
         tracking = np.concatenate([r.tracking_error for r in rollouts], axis=1)
         self.metrics = {
@@ -287,17 +259,13 @@ class LearnerNode(Node):
             "sps": steps * envs / max(now - self.last_update_time, 1e-9),
         }
         self.last_update_time = now
-        for key, value in self.metrics.items():
-            if math.isfinite(value):
-                self.writer.add_scalar(f"train/{key}", value, self.global_step)
+        self.learner.log_metrics(self.metrics)
         self.publish_weights()
-        self.done = self.global_step >= self.cfg.run.total_steps
-        if self.done or self.iteration % self.cfg.run.checkpoint_every == 0:
+        self.done = self.learner.done
+        if self.learner.checkpoint_due():
             checkpoint = self.save()
-            if self.done and self.cfg.run.export_onnx:
-                from crawler_rl.rl.export import export_checkpoint
-
-                export_checkpoint(checkpoint, self.run_dir / "controller.onnx")
+            if self.done:
+                self.learner.export(checkpoint)
         self.publish_metrics()
         if self.done:
             self.finish()
@@ -314,21 +282,12 @@ class LearnerNode(Node):
         self.context.try_shutdown()
 
     def save(self) -> Path:
-        """Write an atomic checkpoint (CPU tensors, whatever the device) and prune old ones."""
-        path = save_checkpoint(checkpoint_path(self.run_dir, self.iteration), Checkpoint(
-            model=self.policy.state_dict(), optimizer=self.ppo.optimizer.state_dict(),
-            iteration=self.iteration, global_step=self.global_step, config=self.cfg.to_dict(),
-            learning_rate=self.ppo.learning_rate, obs_dim=self.obs_dim,
-            action_dim=self.action_dim, env_info=self.env_info, rng_state=capture_rng_state(),
-        ))
-        prune_checkpoints(self.run_dir, self.cfg.run.keep_checkpoints)
-        self.writer.flush()
-        self.saved_iteration = self.iteration
-        return path
+        """Write an atomic checkpoint of the last completed update (the Learner's)."""
+        return self.learner.save()
 
     def save_final(self) -> None:
         """On a stop signal: checkpoint the last completed update unless it is on disk."""
-        if self.iteration != self.saved_iteration:
+        if self.learner.iteration != self.learner.saved_iteration:
             self.get_logger().info(f"stopping: final checkpoint {self.save()}")
 
     def on_save(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -352,7 +311,7 @@ class LearnerNode(Node):
 
     def destroy_node(self) -> None:
         """Flush TensorBoard before leaving."""
-        self.writer.close()
+        self.learner.close()
         super().destroy_node()
 
 

@@ -10,11 +10,11 @@ from rl_fixtures import toy_config
 from crawler_rl.rl.checkpoint import latest_good_checkpoint, list_checkpoints, load_checkpoint
 from crawler_rl.rl.collector import InProcessCollector
 from crawler_rl.rl.config import TrainConfig
-from crawler_rl.rl.envs import describe_env
+from crawler_rl.rl.envs import describe_env, make_env_factory
 from crawler_rl.rl.export import OnnxController, policy_from_checkpoint
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.rollout_workers import RolloutWorkers
-from crawler_rl.rl.trainer import make_env_factory, run_training
+from crawler_rl.rl.trainer import run_training
 from crawler_rl.sim.vec_env import SyncVecEnv
 
 

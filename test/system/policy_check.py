@@ -16,8 +16,8 @@ from fault_rig import TOY_ENV_DIR
 from crawler_rl.rl.checkpoint import latest_good_checkpoint, load_checkpoint
 from crawler_rl.rl.config import TrainConfig, load_train_config
 from crawler_rl.rl.envs import ActionScaler, check_box_spaces, make_env_factory
+from crawler_rl.rl.learner import seed_everything
 from crawler_rl.rl.policy import ActorCritic
-from crawler_rl.rl.trainer import seed_everything
 from crawler_rl.ros.graph import RUN_CONFIG_NAME
 
 

@@ -183,7 +183,7 @@ def test_a_run_resumed_from_its_final_checkpoint_reports_done_and_trains_no_more
               Parameter("run_dir", value=str(tmp_path)), Parameter("resume", value=True)]
     first = LearnerNode(context=ros_context, parameter_overrides=params)
     assert not first.done  # nothing to resume: a fresh start
-    first.iteration, first.global_step = 3, cfg.run.total_steps
+    first.learner.iteration, first.learner.global_step = 3, cfg.run.total_steps
     first.save()
     first.destroy_node()
     # The learner process, as the head starts it: it reports done and exits 0 at once.

@@ -1,0 +1,223 @@
+"""The one PPO learner of both backends: policy, optimizer, update, checkpoints, export, metrics.
+
+The local trainer (`trainer.py`) feeds it rollouts from its collector; the ROS learner node
+(`ros/learner_node.py`) feeds it rollouts shipped by the actors. Either way the learner owns
+
+- the `ActorCritic` policy (with its observation normalizer) and the `PPO` update (optimizer,
+  learning-rate schedule, mirror augmentation);
+- the counters `iteration` and `global_step`;
+- checkpoints: everything a resume needs, RNG states included, written atomically;
+- the ONNX export of the final checkpoint and the TensorBoard scalars (one set of names).
+
+An update that raises or leaves non-finite weights is rolled back: policy, optimizer and
+learning rate are as before it, and the error is raised again for the caller to handle.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from crawler_rl.rl.checkpoint import (
+    Checkpoint,
+    capture_rng_state,
+    checkpoint_path,
+    latest_good_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    restore_rng_state,
+    save_checkpoint,
+)
+from crawler_rl.rl.config import TrainConfig
+from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.rl.ppo import PPO
+from crawler_rl.rl.storage import RolloutStorage
+from crawler_rl.rl.symmetry import configured_mirror
+
+ONNX_NAME = "controller.onnx"
+"""File name of the exported controller in a run directory."""
+LOSS_METRICS = frozenset({"pg_loss", "v_loss", "entropy", "approx_kl", "clipfrac",
+                          "explained_variance"})
+"""Metrics logged as TensorBoard `losses/<name>`; every other one is `charts/<name>`."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def metric_tag(name: str) -> str:
+    """TensorBoard tag of a metric (CleanRL's groups): `losses/pg_loss`, `charts/sps`."""
+    return f"{'losses' if name in LOSS_METRICS else 'charts'}/{name}"
+
+
+@dataclass
+class _UpdateBoundary:
+    """What a checkpoint holds besides the live policy and optimizer, taken after an update.
+
+    The local trainer draws the next rollout's noise before the next update: a stop in
+    between must checkpoint the RNG state as the update left it, not the advanced one.
+    """
+
+    rng_state: dict[str, Any]
+    learning_rate: float
+
+
+class Learner:
+    """Policy + PPO + counters + checkpoints + export + metrics of one training run.
+
+    obs_dim, action_dim and env_info describe the env (`envs.describe_env`); checkpoints,
+    TensorBoard logs (<run_dir>/tb) and the ONNX export go to run_dir. The policy and the
+    update live on `device`; checkpoints hold CPU tensors.
+    """
+
+    def __init__(self, cfg: TrainConfig, obs_dim: int, action_dim: int,
+                 env_info: dict[str, Any], run_dir: Path, device: torch.device) -> None:
+        self.cfg = cfg
+        self.obs_dim, self.action_dim = obs_dim, action_dim
+        self.env_info = env_info
+        self.run_dir = Path(run_dir)
+        self.device = device
+        self.policy = ActorCritic(obs_dim, action_dim, cfg.model).to(device)
+        mirror = configured_mirror(cfg.ppo.mirror_augmentation, env_info, obs_dim, action_dim,
+                                   device)
+        self.ppo = PPO(self.policy, cfg.ppo, mirror)
+        self.iteration = 0
+        """PPO updates completed."""
+        self.global_step = 0
+        """Environment steps trained on (summed over envs)."""
+        self.saved_iteration = 0
+        """Newest iteration on disk (0: nothing to save yet)."""
+        self.last_checkpoint: Path | None = None
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer: Any = SummaryWriter(str(self.run_dir / "tb"))
+        self._boundary = self._capture_boundary()
+
+    @property
+    def done(self) -> bool:
+        """True once `run.total_steps` environment steps are trained on."""
+        return self.global_step >= self.cfg.run.total_steps
+
+    # ---- resume -------------------------------------------------------------------------
+    def restore_latest(self, warn: Callable[[str], Any] | None = None) -> Path | None:
+        """Restore the newest good checkpoint of run_dir (skipping corrupt ones, via `warn`).
+
+        Returns its path, or None when there is none (the learner stays fresh).
+        """
+        found = latest_good_checkpoint(self.run_dir, warn=warn)
+        if found is not None:
+            self.restore(found)
+        return found
+
+    def restore(self, path: Path) -> None:
+        """Load a checkpoint's training state: weights, optimizer, schedule, RNGs, counters."""
+        state = load_checkpoint(path)
+        if (state.obs_dim, state.action_dim) != (self.obs_dim, self.action_dim):
+            raise ValueError(
+                f"{path}: checkpoint is for obs/action dims {(state.obs_dim, state.action_dim)}, "
+                f"env has {(self.obs_dim, self.action_dim)}"
+            )
+        self.policy.load_state_dict(state.model)
+        self.ppo.load_optimizer_state(state.optimizer)
+        self.ppo.set_learning_rate(state.learning_rate)
+        if state.rng_state is not None:
+            restore_rng_state(state.rng_state)
+        self.iteration, self.global_step = state.iteration, state.global_step
+        self.saved_iteration = state.iteration
+        self.last_checkpoint = Path(path)
+        self._boundary = self._capture_boundary()
+
+    # ---- learning -----------------------------------------------------------------------
+    def update(self, storage: RolloutStorage, last_values: torch.Tensor) -> dict[str, float]:
+        """One PPO iteration on a filled `storage`; return the update's diagnostics.
+
+        Anneals the learning rate to this run's progress, runs the PPO epochs, then updates
+        the observation normalizer from the rollout (after the update that used the rollout's
+        log-probs, so old and new log-probs share one normalization) and counts the
+        iteration. last_values: V(obs after the last stored step), Shape (num_envs,).
+        Rolled back (and the error raised again) on a FloatingPointError or ValueError.
+        """
+        model = copy.deepcopy(self.policy.state_dict())
+        optimizer = copy.deepcopy(self.ppo.optimizer.state_dict())
+        learning_rate = self.ppo.learning_rate
+        try:
+            self.ppo.anneal(self.global_step / self.cfg.run.total_steps)
+            stats = self.ppo.update(storage, last_values)
+            if not torch.isfinite(storage.returns).all():
+                raise FloatingPointError("returns overflow (finite but absurd rewards or values)")
+            bad = [name for name, tensor in self.policy.state_dict().items()
+                   if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+            if bad:
+                raise FloatingPointError(f"non-finite weights {bad[:3]} after the update")
+        except (ValueError, FloatingPointError):
+            self.policy.load_state_dict(model)
+            self.ppo.load_optimizer_state(optimizer)
+            self.ppo.set_learning_rate(learning_rate)
+            raise
+        self.policy.obs_normalizer.update(storage.obs.reshape(-1, self.obs_dim))
+        self.iteration += 1
+        self.global_step += storage.num_steps * storage.num_envs
+        self._boundary = self._capture_boundary()
+        return stats
+
+    # ---- checkpoints and export ---------------------------------------------------------
+    def checkpoint_due(self) -> bool:
+        """Whether the iteration just completed is checkpointed (every N, and the last)."""
+        return self.done or self.iteration % self.cfg.run.checkpoint_every == 0
+
+    def save(self) -> Path:
+        """Checkpoint the last completed update atomically, prune old checkpoints, flush logs."""
+        path = save_checkpoint(checkpoint_path(self.run_dir, self.iteration), Checkpoint(
+            model=self.policy.state_dict(), optimizer=self.ppo.optimizer.state_dict(),
+            iteration=self.iteration, global_step=self.global_step, config=self.cfg.to_dict(),
+            learning_rate=self._boundary.learning_rate, obs_dim=self.obs_dim,
+            action_dim=self.action_dim, env_info=self.env_info,
+            rng_state=self._boundary.rng_state,
+        ))
+        prune_checkpoints(self.run_dir, self.cfg.run.keep_checkpoints)
+        if self._writer is not None:
+            self._writer.flush()
+        self.saved_iteration = self.iteration
+        self.last_checkpoint = path
+        return path
+
+    def save_if_unsaved(self) -> Path | None:
+        """Checkpoint the last completed update unless it is on disk; return the newest one."""
+        if self.iteration != self.saved_iteration:
+            return self.save()
+        return self.last_checkpoint  # None before the first update: nothing to keep
+
+    def export(self, checkpoint: Path) -> Path | None:
+        """Export `checkpoint` to <run_dir>/controller.onnx when `run.export_onnx` (else None)."""
+        if not self.cfg.run.export_onnx:
+            return None
+        from crawler_rl.rl.export import export_checkpoint
+
+        return export_checkpoint(checkpoint, self.run_dir / ONNX_NAME)
+
+    # ---- metrics ------------------------------------------------------------------------
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        """Write the finite metrics to TensorBoard at the current global step."""
+        for name, value in metrics.items():
+            if math.isfinite(value):
+                self._writer.add_scalar(metric_tag(name), value, self.global_step)
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard writer."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _capture_boundary(self) -> _UpdateBoundary:
+        return _UpdateBoundary(capture_rng_state(), self.ppo.learning_rate)

@@ -1,0 +1,102 @@
+"""The Learner both backends share: exact resume (RNGs included), rollback, metric names."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from rl_fixtures import toy_config
+
+from crawler_rl.rl.learner import Learner, metric_tag, seed_everything
+from crawler_rl.rl.storage import RolloutStorage
+
+OBS_DIM, ACTION_DIM, STEPS, ENVS = 3, 1, 16, 4
+ENV_INFO = {"env_id": "toy", "action_low": [-1.0], "action_high": [1.0], "mirror": None}
+
+
+def make_learner(run_dir: Path, seed: int) -> Learner:
+    seed_everything(seed)
+    cfg = toy_config(ppo={"num_steps": STEPS}, run={"total_steps": 10 * STEPS * ENVS})
+    return Learner(cfg, OBS_DIM, ACTION_DIM, ENV_INFO, run_dir, torch.device("cpu"))
+
+
+def filled_storage(
+    seed: int, huge_reward: float | None = None
+) -> tuple[RolloutStorage, torch.Tensor]:
+    """A rollout of random but fixed data (its own generator: the global RNGs stay put)."""
+    gen = torch.Generator().manual_seed(seed)
+    storage = RolloutStorage(STEPS, ENVS, OBS_DIM, ACTION_DIM, torch.device("cpu"))
+    for _ in range(STEPS):
+        storage.add(torch.randn(ENVS, OBS_DIM, generator=gen),
+                    torch.randn(ENVS, ACTION_DIM, generator=gen),
+                    -torch.rand(ENVS, generator=gen), torch.randn(ENVS, generator=gen),
+                    torch.randn(ENVS, generator=gen) if huge_reward is None
+                    else torch.full((ENVS,), huge_reward),
+                    torch.rand(ENVS, generator=gen) < 0.1, torch.zeros(ENVS, dtype=torch.bool))
+    return storage, torch.randn(ENVS, generator=gen)
+
+
+def weights(learner: Learner) -> dict[str, torch.Tensor]:
+    return {name: tensor.clone() for name, tensor in learner.policy.state_dict().items()}
+
+
+def test_a_restored_learner_continues_exactly_like_the_uninterrupted_one(tmp_path: Path) -> None:
+    original = make_learner(tmp_path / "a", seed=0)
+    original.update(*filled_storage(1))
+    checkpoint = original.save()
+    # The minibatch order comes from the global torch RNG: a resume that forgot the RNG state
+    # would shuffle differently and end with other weights.
+    torch.rand(7)  # what a collector would draw after the checkpoint
+    second = original.update(*filled_storage(2))
+    expected = weights(original)
+
+    resumed = make_learner(tmp_path / "b", seed=123)
+    resumed.restore(checkpoint)
+    assert (resumed.iteration, resumed.global_step) == (1, STEPS * ENVS)
+    assert resumed.saved_iteration == 1 and resumed.last_checkpoint == checkpoint
+    torch.rand(7)
+    assert resumed.update(*filled_storage(2)) == second
+    for name, tensor in weights(resumed).items():
+        assert torch.equal(tensor, expected[name]), name
+    original.close()
+    resumed.close()
+
+
+def test_a_non_finite_update_is_rolled_back_and_raised(tmp_path: Path) -> None:
+    learner = make_learner(tmp_path, seed=0)
+    learner.update(*filled_storage(1))  # the optimizer has moments to lose
+    before = weights(learner)
+    moments = copy.deepcopy(learner.ppo.optimizer.state_dict())
+    learning_rate = learner.ppo.learning_rate
+    with pytest.raises(FloatingPointError):
+        learner.update(*filled_storage(2, huge_reward=3e38))
+    assert (learner.iteration, learner.global_step) == (1, STEPS * ENVS)
+    assert learner.ppo.learning_rate == learning_rate
+    for name, tensor in weights(learner).items():
+        assert torch.equal(tensor, before[name]), name
+    after = learner.ppo.optimizer.state_dict()["state"]
+    for index, state in moments["state"].items():
+        assert torch.equal(after[index]["exp_avg"], state["exp_avg"])
+    learner.close()
+
+
+def test_checkpoints_every_n_iterations_and_at_the_end_then_exports(tmp_path: Path) -> None:
+    learner = make_learner(tmp_path, seed=0)  # checkpoint_every 2, 10 iterations in all
+    assert learner.save_if_unsaved() is None  # nothing learned, nothing to keep
+    due = []
+    for index in range(10):
+        learner.update(*filled_storage(index))
+        due.append(learner.checkpoint_due())
+    assert due == [False, True] * 5 and learner.done
+    assert learner.save_if_unsaved() == tmp_path / "checkpoints" / "ckpt_000010.pt"
+    assert learner.export(learner.last_checkpoint) is None  # run.export_onnx is false here
+    learner.close()
+
+
+def test_both_backends_log_under_one_set_of_tensorboard_names() -> None:
+    assert metric_tag("pg_loss") == "losses/pg_loss"
+    assert metric_tag("explained_variance") == "losses/explained_variance"
+    assert metric_tag("sps") == "charts/sps"
+    assert metric_tag("policy_lag") == "charts/policy_lag"
