@@ -39,8 +39,9 @@ class EnvConfig(_Section):
     """Gymnasium id (e.g. "Pendulum-v1") or "module:Class" of a gymnasium.Env subclass."""
     num_envs: int = 16
     """Environments stepped in lock-step by the local trainer (SyncVecEnv)."""
-    num_workers: int = 1
-    """Rollout worker processes (1: in-process); each steps its envs with a policy copy."""
+    num_workers: int = 2
+    """Rollout worker processes (1: in-process); each steps its envs with a policy copy.
+    Two by default: one per core of a 2-core machine (config/train.yaml states the same)."""
     crawler_config: str | None = None
     """Crawler sim config YAML (None: the packaged default); ignored by non-crawler envs."""
     crawler_overrides: dict[str, bool | int | float | str] = field(default_factory=dict)
@@ -53,7 +54,7 @@ class EnvConfig(_Section):
         _require(bool(self.env_id.strip()), "env.env_id", self.env_id, "a non-empty id")
         _require(self.num_envs >= 1, "env.num_envs", self.num_envs, ">= 1")
         _require(1 <= self.num_workers <= self.num_envs, "env.num_workers", self.num_workers,
-                 "in [1, env.num_envs]")
+                 f"in [1, env.num_envs={self.num_envs}]")
         if self.max_episode_steps is not None:
             _require(self.max_episode_steps >= 1, "env.max_episode_steps",
                      self.max_episode_steps, ">= 1 or null")

@@ -10,7 +10,7 @@ TOY_ENV = "rl_toy_env:VelocityTrackingToy"
 def toy_config(**sections: dict) -> TrainConfig:
     """A small config on the toy env; `sections` override per section."""
     data: dict = {
-        "env": {"env_id": TOY_ENV, "num_envs": 4},
+        "env": {"env_id": TOY_ENV, "num_envs": 4, "num_workers": 1},
         "ppo": {"num_steps": 50, "num_epochs": 4, "num_minibatches": 4, "gamma": 0.9},
         "model": {"actor_hidden": [32, 32], "critic_hidden": [32, 32], "init_std": 0.5},
         "run": {"total_steps": 2000, "checkpoint_every": 2, "export_onnx": False},
