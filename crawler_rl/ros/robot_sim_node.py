@@ -35,18 +35,17 @@ from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.robot_tf import joint_transform, parse_joints, tf_message_type
 from crawler_rl.ros.runtime import run_stoppable_node, serve_status
+from crawler_rl.sim.config import HULL_RADIUS_M, SURFACE_SLOPES_DEG, SURFACES
 from crawler_rl.viz.replay import check_replay_path, write_replay
 from crawler_rl.viz.trace import trace_for_sim
 
-SURFACE_SLOPES = {"deck": 0.0, "incline": 45.0, "vertical": 90.0, "curved": 30.0}
-"""Slope used when `slope_deg` is negative (the surface's usual slope) [deg]."""
-
 PARAMETERS = (
-    ParamSpec("surface", "vertical", "hull surface", choices=tuple(SURFACE_SLOPES),
+    ParamSpec("surface", "vertical", "hull surface", choices=SURFACES,
               read_only=True),
     ParamSpec("slope_deg", -1.0, "slope [deg]; < 0 = the surface's usual slope",
               low=-1.0, high=90.0, read_only=True),
-    ParamSpec("hull_radius", 3.0, "curved hull radius [m]", low=0.6, high=100.0, read_only=True),
+    ParamSpec("hull_radius", HULL_RADIUS_M, "curved hull radius [m]", low=0.6, high=100.0,
+              read_only=True),
     ParamSpec("tether_length", 25.0, "paid-out tether length [m]", low=0.0, high=200.0,
               read_only=True),
     ParamSpec("randomize", False, "randomize physics like in training", read_only=True),
@@ -88,7 +87,8 @@ class RobotSimNode(Node):
 
         self.params = declare_validated(self, PARAMETERS)
         param = self.params.__getitem__
-        slope = param("slope_deg") if param("slope_deg") >= 0 else SURFACE_SLOPES[param("surface")]
+        slope = (param("slope_deg") if param("slope_deg") >= 0
+                 else SURFACE_SLOPES_DEG[param("surface")])
         self.scenario = Scenario(
             surface=param("surface"), slope_deg=slope, hull_radius=param("hull_radius"),
             tether_length=param("tether_length"), randomize=param("randomize"),

@@ -18,7 +18,13 @@ import yaml
 from crawler_rl.paths import config_path
 
 Range = tuple[float, float]
-SURFACES = ("deck", "incline", "vertical", "curved")
+SURFACE_SLOPES_DEG = {"deck": 0.0, "incline": 45.0, "vertical": 90.0, "curved": 45.0}
+"""The hull surfaces and each one's usual slope [deg]: used where no slope is asked for (the
+evaluation suites, `crawler-rl drive`, the robot sim node). Training draws incline and curved
+slopes from `training.incline_slope_deg` / `training.curved_slope_deg`."""
+SURFACES = tuple(SURFACE_SLOPES_DEG)
+HULL_RADIUS_M = 3.0
+"""Usual radius of the curved hull section [m] (training draws it from `training.hull_radius`)."""
 TETHER_MODELS = ("lumped", "chain")
 RESIDUAL_BASES = ("ik", "pi")
 VELOCITY_SOURCES = ("estimate", "odometry")

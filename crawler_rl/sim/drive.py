@@ -6,12 +6,17 @@ import dataclasses
 
 import numpy as np
 
-from crawler_rl.sim.config import CrawlerConfig, load_crawler_config
+from crawler_rl.sim.config import (
+    HULL_RADIUS_M,
+    SURFACE_SLOPES_DEG,
+    CrawlerConfig,
+    load_crawler_config,
+)
 from crawler_rl.sim.env import CrawlerEnv
 from crawler_rl.sim.scenario import Scenario
 
-SURFACE_SLOPES = {"deck": 0.0, "incline": 45.0, "45deg": 45.0, "vertical": 90.0, "curved": 45.0}
-"""Surface names accepted by `drive_baseline` and their slope [deg]."""
+SURFACE_SLOPES = {**SURFACE_SLOPES_DEG, "45deg": SURFACE_SLOPES_DEG["incline"]}
+"""Surface names accepted by `drive_baseline` and their slope [deg] ("45deg": the incline)."""
 
 
 def baseline_scenario(surface: str, tether_length: float) -> Scenario:
@@ -21,7 +26,7 @@ def baseline_scenario(surface: str, tether_length: float) -> Scenario:
     return Scenario(
         surface="incline" if surface == "45deg" else surface,
         slope_deg=SURFACE_SLOPES[surface],
-        hull_radius=3.0,
+        hull_radius=HULL_RADIUS_M,
         tether_length=tether_length,
         randomize=True,
     )

@@ -6,7 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crawler_rl.sim.config import SURFACES, TrainingDistribution
+from crawler_rl.sim.config import (
+    HULL_RADIUS_M,
+    SURFACE_SLOPES_DEG,
+    SURFACES,
+    TrainingDistribution,
+)
 
 SHORT_TETHER = (2.0, 5.0)
 """Range of 'short' tether lengths in the held-out set [m]."""
@@ -24,7 +29,7 @@ class Scenario:
 
     surface: str = "deck"
     slope_deg: float = 0.0
-    hull_radius: float = 3.0
+    hull_radius: float = HULL_RADIUS_M
     tether_length: float = 5.0
     randomize: bool = True
     name: str = ""
@@ -54,13 +59,10 @@ def sample_scenario(distribution: TrainingDistribution, rng: np.random.Generator
     surfaces = list(distribution.surface_weights)
     weights = np.array([distribution.surface_weights[s] for s in surfaces], dtype=np.float64)
     surface = surfaces[int(rng.choice(len(surfaces), p=weights / weights.sum()))]
-    slope = {"deck": 0.0, "vertical": 90.0}.get(surface)
-    if slope is None:
-        slope_range = (
-            distribution.incline_slope_deg if surface == "incline"
-            else distribution.curved_slope_deg
-        )
-        slope = float(rng.uniform(*slope_range))
+    slope_range = {"incline": distribution.incline_slope_deg,
+                   "curved": distribution.curved_slope_deg}.get(surface)
+    slope = (SURFACE_SLOPES_DEG[surface] if slope_range is None
+             else float(rng.uniform(*slope_range)))
     # Log-uniform length: short and long tethers get similar shares of the episodes.
     low, high = distribution.tether_length
     length = float(np.exp(rng.uniform(np.log(max(low, 0.1)), np.log(max(high, 0.1)))))
@@ -81,10 +83,11 @@ def held_out_scenarios(seed: int = 2024) -> list[Scenario]:
     """
     rng = np.random.default_rng(seed)
     scenarios = []
-    for surface, slope in (("deck", 0.0), ("incline", 45.0), ("vertical", 90.0), ("curved", None)):
+    for surface in ("deck", "incline", "vertical", "curved"):
         for tether, lengths in (("short", SHORT_TETHER), ("long", LONG_TETHER)):
             hull_radius = float(rng.uniform(2.0, 5.0))
-            scenario_slope = float(rng.uniform(30.0, 70.0)) if slope is None else slope
+            scenario_slope = (float(rng.uniform(30.0, 70.0)) if surface == "curved"
+                              else SURFACE_SLOPES_DEG[surface])
             scenarios.append(
                 Scenario(
                     surface=surface,

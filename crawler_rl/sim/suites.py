@@ -17,7 +17,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from crawler_rl.sim.config import CrawlerConfig, load_crawler_config
+from crawler_rl.sim.config import (
+    HULL_RADIUS_M,
+    SURFACE_SLOPES_DEG,
+    CrawlerConfig,
+    load_crawler_config,
+)
 from crawler_rl.sim.scenario import Scenario, held_out_scenarios
 
 SUITE_NAMES = ("held-out", "ood", "chain", "odometry")
@@ -95,12 +100,14 @@ def ood_cases(config: CrawlerConfig) -> list[SuiteCase]:
     changes = ood_changes(config)
     bases = {
         "deck": Scenario(surface="deck", tether_length=BASE_TETHER_LENGTH),
-        "45deg": Scenario(surface="incline", slope_deg=45.0, tether_length=BASE_TETHER_LENGTH),
+        "45deg": Scenario(surface="incline", slope_deg=SURFACE_SLOPES_DEG["incline"],
+                          tether_length=BASE_TETHER_LENGTH),
         "60deg": Scenario(surface="incline", slope_deg=OOD_INCLINE_DEG,
                           tether_length=BASE_TETHER_LENGTH),
-        "vertical": Scenario(surface="vertical", slope_deg=90.0,
+        "vertical": Scenario(surface="vertical", slope_deg=SURFACE_SLOPES_DEG["vertical"],
                              tether_length=BASE_TETHER_LENGTH),
-        "curved": Scenario(surface="curved", slope_deg=45.0, hull_radius=3.0,
+        "curved": Scenario(surface="curved", slope_deg=SURFACE_SLOPES_DEG["curved"],
+                           hull_radius=HULL_RADIUS_M,
                            tether_length=BASE_TETHER_LENGTH),
     }
     rows = [

@@ -119,6 +119,19 @@ def test_deck_gravity_points_through_the_plate(ros_context: Context, tmp_path: P
         assert gravity[2] < -0.95
 
 
+def test_a_surface_without_a_slope_gets_the_sim_s_usual_slope(ros_context: Context) -> None:
+    from crawler_rl.sim.config import HULL_RADIUS_M, SURFACE_SLOPES_DEG
+
+    node = RobotSimNode(context=ros_context,
+                        parameter_overrides=[Parameter("surface", value="curved")])
+    try:
+        assert node.scenario.slope_deg == SURFACE_SLOPES_DEG["curved"]
+        assert node.scenario.hull_radius == HULL_RADIUS_M
+    finally:
+        node.close()
+        node.destroy_node()
+
+
 def test_rejects_bad_scenario_parameters(ros_context: Context) -> None:
     with pytest.raises(ValueError, match="surface"):
         RobotSimNode(context=ros_context, parameter_overrides=[Parameter("surface",
