@@ -8,9 +8,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from crawler_rl.ros.codec import MAX_ELEMENTS, CodecError, decode_tensors, encode_tensors
-
-MAX_VERSION = 2**64 - 1
-"""Versions travel as the u64 `seq` of the wire header."""
+from crawler_rl.ros.weights import MAX_VERSION
 
 
 @dataclass

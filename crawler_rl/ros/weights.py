@@ -11,7 +11,8 @@ import torch
 from crawler_rl.ros.codec import MAX_ELEMENTS, CodecError, decode_tensors, encode_tensors
 
 MAX_VERSION = 2**32 - 1
-"""Action replies carry the policy version as a u32: a larger one is refused on arrival."""
+"""Largest policy version: action replies carry it as a u32, so weights and rollouts with a
+larger one are refused on arrival (the wire header's u64 `seq` could hold more)."""
 ARCHITECTURE_KEYS = ("obs_dim", "action_dim", "model")
 """Meta entries that must equal the receiver's configuration."""
 

@@ -234,6 +234,7 @@ def tensors_with(entries_json: str, payload: bytes = b"") -> bytes:
     (rollout_with("true"), "newest_version"),
     (rollout_with("3"), "newest_version"),  # older than its own policy_version 4
     (rollout_with("18446744073709551616"), "newest_version"),
+    (rollout_with("4294967296"), "newest_version"),  # no action reply carries it (u32)
 ])
 def test_named_hostile_examples_are_codec_errors(message: bytes, reason: str) -> None:
     decode = decode_rollout if b"newest_version" in message else decode_tensors
