@@ -84,6 +84,10 @@ class StopRequest:
         """Whether a stop signal arrived."""
         return self.signum is not None
 
+    def is_set(self) -> bool:
+        """Whether a stop signal arrived (the `threading.Event` spelling, for spin loops)."""
+        return self.signum is not None
+
     def check(self) -> None:
         """Raise `Stopped` if a stop signal arrived."""
         if self.signum is not None:
@@ -106,6 +110,19 @@ class StopRequest:
             raise
         finally:
             self._interruptible = False
+
+
+def stop_on_signals() -> StopRequest:
+    """Take SIGINT, SIGTERM and SIGHUP for the rest of the process: they only record a stop.
+
+    For a process that polls for the stop in its own loop (the ROS nodes: `ros/runtime.py`)
+    rather than raising KeyboardInterrupt, which would land wherever the main thread is, e.g.
+    inside rclpy taking a message, where pybind11 turns it into a RuntimeError and the node
+    exits 1 instead of stopping cleanly. Pair it with `rclpy.init(signal_handler_options=
+    SignalHandlerOptions.NO)`: rclpy's own handler would shut the context down first, and a
+    last message could not be published. Returns the entered (never exited) StopRequest.
+    """
+    return StopRequest().__enter__()
 
 
 def take_sigint() -> None:

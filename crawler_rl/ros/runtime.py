@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,8 +14,8 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from std_srvs.srv import Trigger
 
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
-from crawler_rl.stopping import exit_code
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1
+from crawler_rl.stopping import StopRequest, exit_code, stop_on_signals
 
 
 def serve_status(node: Node, status: Callable[[], dict[str, Any]],
@@ -52,8 +51,8 @@ def spin_until_shutdown(spin: Callable[[], None]) -> None:
             raise
 
 
-def spin_until_stopped(node: Node, stop: threading.Event, period: float = 0.05) -> None:
-    """Spin `node` until `stop` is set (see `signals.stop_on_signals`) or the context ends.
+def spin_until_stopped(node: Node, stop: StopRequest, period: float = 0.05) -> None:
+    """Spin `node` until a stop signal arrived (`stopping.stop_on_signals`) or the context ends.
 
     The event is checked at least every `period` seconds; callbacks are never interrupted. A
     node that shut its context down while being built (a learner resuming a finished run) does

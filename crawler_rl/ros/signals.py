@@ -1,4 +1,7 @@
-"""Signal handling of the node processes: a last message on the way out, stack dumps on demand."""
+"""Node process signals besides the stop itself: stack dumps on demand, an uncuttable exit.
+
+How a stop signal is taken is `crawler_rl.stopping` (one mechanism for every process).
+"""
 
 from __future__ import annotations
 
@@ -6,43 +9,7 @@ import faulthandler
 import math
 import os
 import signal
-import threading
 import time
-from typing import Any
-
-from crawler_rl.stopping import STOP_SIGNALS
-
-
-class SignalStop(threading.Event):
-    """Set by a stop signal; `signum` says which one (None while unset or set otherwise)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.signum: int | None = None
-
-
-def stop_on_signals() -> SignalStop:
-    """SIGINT, SIGTERM and SIGHUP set the returned event instead of raising KeyboardInterrupt.
-
-    Pair with `rclpy.init(signal_handler_options=SignalHandlerOptions.NO)` (rclpy's own handler
-    would shut the context down first, and a last message could not be published) and a spin
-    loop that checks the event (`spin_until_stopped`). A KeyboardInterrupt would land wherever
-    the main thread is, e.g. inside rclpy taking a message, where pybind11 turns it into a
-    RuntimeError and the node exits 1 instead of stopping cleanly.
-    """
-    stop = SignalStop()
-
-    def request_stop(signum: int, frame: Any) -> None:
-        if stop.signum is None:
-            stop.signum = signum
-        stop.set()
-
-    for signum in STOP_SIGNALS:
-        # A closed terminal hangs up its whole process group; under nohup SIGHUP stays ignored.
-        if signum == signal.SIGHUP and signal.getsignal(signum) is signal.SIG_IGN:
-            continue
-        signal.signal(signum, request_stop)
-    return stop
 
 
 def dump_stacks_on_sigusr1() -> None:

@@ -18,7 +18,8 @@ from rclpy.signals import SignalHandlerOptions
 
 from crawler_rl.ros import robot_interface as robot
 from crawler_rl.ros.params import ParamSpec, declare_validated
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1
+from crawler_rl.stopping import stop_on_signals
 
 PARAMETERS = (
     ParamSpec("speed", 0.1, "forward speed on the sides [m/s]", low=-1.0, high=1.0),

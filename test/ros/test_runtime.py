@@ -51,7 +51,7 @@ def test_signals_stop_the_spin_between_callbacks_without_an_exception(ros_domain
 
     from std_msgs.msg import Float32
 
-    from crawler_rl.ros.signals import stop_on_signals
+    from crawler_rl.stopping import stop_on_signals
 
     saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     init_default_context()
