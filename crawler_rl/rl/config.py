@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from crawler_rl.rl.device import DEVICE_FORMS, is_device_spec
+from crawler_rl.validation import CONFIG_KEY, invalid, require, unknown_message
 
 DEFAULT_CONFIG_NAME = "train.yaml"
 
@@ -269,17 +270,18 @@ def _set_dotted(data: dict[str, Any], dotted_key: str, value: Any) -> None:
     for part in parts:
         hints = _field_types(target_type) if dataclasses.is_dataclass(target_type) else {}
         if part not in hints:
-            raise ValueError(f"unknown config key {dotted_key!r}")
+            raise ValueError(unknown_message(CONFIG_KEY, [dotted_key]))
         target_type = hints[part]
     if dataclasses.is_dataclass(target_type):
-        raise ValueError(f"config key {dotted_key!r} is a section; override one of its fields")
+        raise invalid(CONFIG_KEY, dotted_key, "a field, not a section (override one of its "
+                      "fields)", value)
     if isinstance(value, str) and target_type is not str and not _allows_str(target_type):
         value = yaml.safe_load(value)
     node = data
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ValueError(f"config key {part!r} must be a mapping, got {child!r}")
+            raise invalid(CONFIG_KEY, part, "a mapping", child)
         node = child
     node[parts[-1]] = value
 
@@ -299,13 +301,11 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ValueError(f"config key {prefix.rstrip('.') or '<root>'!r} must be a mapping, "
-                         f"got {data!r}")
+        raise invalid(CONFIG_KEY, prefix.rstrip(".") or "<root>", "a mapping", data)
     hints = _field_types(cls)
     unknown = sorted(set(data) - set(hints))
     if unknown:
-        names = ", ".join(repr(prefix + key) for key in unknown)
-        raise ValueError(f"unknown config key(s) {names}")
+        raise ValueError(unknown_message(CONFIG_KEY, [prefix + key for key in unknown]))
     kwargs = {}
     for name, annotation in hints.items():
         if name not in data:
@@ -334,28 +334,28 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         raise ValueError(errors[0])
     if origin is Literal:
         if value not in args:
-            raise ValueError(f"config key {key!r}: {value!r} is not one of {list(args)}")
+            raise invalid(CONFIG_KEY, key, f"one of {list(args)}", value)
         return value
     if origin is dict:
         if not isinstance(value, dict):
-            raise ValueError(f"config key {key!r}: expected a mapping, got {value!r}")
+            raise invalid(CONFIG_KEY, key, "a mapping", value)
         return {
             _coerce(name, args[0], key): _coerce(item, args[1], f"{key}.{name}")
             for name, item in value.items()
         }
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"config key {key!r}: expected a list, got {value!r}")
+            raise invalid(CONFIG_KEY, key, "a list", value)
         return tuple(_coerce(item, args[0], f"{key}[{i}]") for i, item in enumerate(value))
     if annotation is bool:
         if not isinstance(value, bool):
-            raise ValueError(f"config key {key!r}: expected true/false, got {value!r}")
+            raise invalid(CONFIG_KEY, key, "true/false", value)
         return value
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
                 return int(value)
-            raise ValueError(f"config key {key!r}: expected an integer, got {value!r}")
+            raise invalid(CONFIG_KEY, key, "an integer", value)
         return value
     if annotation is float:
         if isinstance(value, str):
@@ -365,20 +365,19 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"config key {key!r}: expected a number, got {value!r}")
+            raise invalid(CONFIG_KEY, key, "a number", value)
         if not math.isfinite(value):
-            raise ValueError(f"config key {key!r}: expected a finite number, got {value!r}")
+            raise invalid(CONFIG_KEY, key, "a finite number", value)
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
-            raise ValueError(f"config key {key!r}: expected a string, got {value!r}")
+            raise invalid(CONFIG_KEY, key, "a string", value)
         return value
     raise TypeError(f"config key {key!r}: unsupported annotation {annotation!r}")
 
 
 def _require(ok: bool, key: str, value: Any, expectation: str) -> None:
-    if not ok:
-        raise ValueError(f"config key {key!r} must be {expectation}, got {value!r}")
+    require(ok, CONFIG_KEY, key, value, expectation)
 
 
 def _plain(value: Any) -> Any:

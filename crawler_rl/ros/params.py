@@ -10,6 +10,8 @@ from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from crawler_rl.validation import PARAMETER, invalid_message
+
 
 @dataclass(frozen=True)
 class ParamSpec:
@@ -36,18 +38,19 @@ class ParamSpec:
         return f"[{low}, {high}]" if (self.low, self.high) != (None, None) else "any"
 
     def error(self, value: Any) -> str | None:
-        """Return a message naming the parameter, the value and the allowed range, or None."""
-        bad = False
+        """Return a message naming the parameter, what it must be and the value, or None."""
         if self.choices is not None:
-            bad = value not in self.choices
-        elif isinstance(self.default, (int, float)) and not isinstance(self.default, bool):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                bad = True
-            else:
-                bad = value != value or (self.low is not None and value < self.low) or (
-                    self.high is not None and value > self.high)
-        if bad:
-            return f"parameter {self.name!r} = {value!r} is out of range: allowed {self.allowed()}"
+            if value in self.choices:
+                return None
+            return invalid_message(PARAMETER, self.name, self.allowed(), value)
+        if not isinstance(self.default, (int, float)) or isinstance(self.default, bool):
+            return None
+        bounded = "" if self.allowed() == "any" else f" in {self.allowed()}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            return invalid_message(PARAMETER, self.name, f"a number{bounded}", value)
+        if (self.low is not None and value < self.low) or (
+                self.high is not None and value > self.high):
+            return invalid_message(PARAMETER, self.name, f"in {self.allowed()}", value)
         return None
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from crawler_rl.paths import config_path
+from crawler_rl.validation import CONFIG_KEY, invalid, unknown_message
 
 Range = tuple[float, float]
 SURFACE_SLOPES_DEG = {"deck": 0.0, "incline": 45.0, "vertical": 90.0, "curved": 45.0}
@@ -160,8 +161,8 @@ class SensorConfig:
 
     def __post_init__(self) -> None:
         if self.velocity_source not in VELOCITY_SOURCES:
-            raise ValueError(f"sensors.velocity_source must be one of {VELOCITY_SOURCES}, "
-                             f"got {self.velocity_source!r}")
+            raise invalid(CONFIG_KEY, "sensors.velocity_source", f"one of {VELOCITY_SOURCES}",
+                          self.velocity_source)
 
 
 @dataclass(frozen=True)
@@ -186,8 +187,8 @@ class RandomizationConfig:
 
     def __post_init__(self) -> None:
         if any(value != int(value) for value in self.extra_sensor_delay_steps):
-            raise ValueError("randomization.extra_sensor_delay_steps must be whole control "
-                             f"steps, got {list(self.extra_sensor_delay_steps)!r}")
+            raise invalid(CONFIG_KEY, "randomization.extra_sensor_delay_steps",
+                          "whole control steps", list(self.extra_sensor_delay_steps))
 
 
 @dataclass(frozen=True)
@@ -271,12 +272,13 @@ def config_from_dict(data: dict[str, Any]) -> CrawlerConfig:
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
-        raise ValueError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {data!r}")
+        raise invalid(CONFIG_KEY, prefix.rstrip(".") or "<root>", "a mapping", data)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ValueError(f"unknown config key {prefix}{unknown[0]} (known: {sorted(fields)})")
+        raise ValueError(unknown_message(CONFIG_KEY, [prefix + name for name in unknown],
+                                         sorted(fields)))
     kwargs = {}
     for name, value in data.items():
         key = prefix + name
@@ -292,48 +294,49 @@ def _check_value(key: str, hint: Any, value: Any, bounds: Any) -> Any:
     origin = typing.get_origin(hint)
     if hint is bool:
         if not isinstance(value, bool):
-            raise ValueError(f"{key} must be true or false, got {value!r}")
+            raise invalid(CONFIG_KEY, key, "true or false", value)
         return value
     if hint is str:
         allowed = {"tether.model": TETHER_MODELS, "motor.residual_base": RESIDUAL_BASES}.get(key)
         if not isinstance(value, str) or (allowed and value not in allowed):
-            raise ValueError(f"{key} must be one of {allowed}, got {value!r}")
+            raise invalid(CONFIG_KEY, key, f"one of {allowed}", value)
         return value
     if origin is dict:
         if not isinstance(value, dict) or not value:
-            raise ValueError(f"{key} must be a non-empty mapping, got {value!r}")
+            raise invalid(CONFIG_KEY, key, "a non-empty mapping", value)
         for surface, weight in value.items():
             if surface not in SURFACES:
-                raise ValueError(f"{key}.{surface}: unknown surface (known: {SURFACES})")
+                raise ValueError(unknown_message(CONFIG_KEY, [f"{key}.{surface}"],
+                                                 [f"{key}.{known}" for known in SURFACES]))
             _check_number(f"{key}.{surface}", weight, {"lo": 0.0})
         if sum(value.values()) <= 0:
-            raise ValueError(f"{key} weights must not all be zero, got {value!r}")
+            raise invalid(CONFIG_KEY, key, "weights that are not all zero", value)
         return {str(k): float(v) for k, v in value.items()}
     if origin is tuple:
         size = len(typing.get_args(hint))
         if not isinstance(value, (list, tuple)) or len(value) != size:
-            raise ValueError(f"{key} must be a list of {size} numbers, got {value!r}")
+            raise invalid(CONFIG_KEY, key, f"a list of {size} numbers", value)
         numbers = tuple(_check_number(f"{key}[{i}]", v, bounds) for i, v in enumerate(value))
         if size == 2 and numbers[0] > numbers[1]:
-            raise ValueError(f"{key} must be [low, high] with low <= high, got {value!r}")
+            raise invalid(CONFIG_KEY, key, "[low, high] with low <= high", value)
         if size == 3 and min(numbers) <= 0:
-            raise ValueError(f"{key} sizes must be > 0, got {value!r}")
+            raise invalid(CONFIG_KEY, key, "sizes > 0", value)
         return numbers
     number = _check_number(key, value, bounds)
     if hint is int:
         if number != int(number):
-            raise ValueError(f"{key} must be an integer, got {value!r}")
+            raise invalid(CONFIG_KEY, key, "an integer", value)
         return int(number)
     return number
 
 
 def _check_number(key: str, value: Any, bounds: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{key} must be a finite number, got {value!r}")
+        raise invalid(CONFIG_KEY, key, "a finite number", value)
     lo, hi = bounds.get("lo"), bounds.get("hi")
     if lo is not None and (value < lo or (bounds.get("gt") and value == lo)):
         relation = ">" if bounds.get("gt") else ">="
-        raise ValueError(f"{key} must be {relation} {lo}, got {value!r}")
+        raise invalid(CONFIG_KEY, key, f"{relation} {lo}", value)
     if hi is not None and value > hi:
-        raise ValueError(f"{key} must be <= {hi}, got {value!r}")
+        raise invalid(CONFIG_KEY, key, f"<= {hi}", value)
     return float(value)

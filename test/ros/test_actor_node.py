@@ -78,12 +78,12 @@ def test_actor_steps_on_replies_and_resends_when_unanswered(rclpy_default: None)
 
 
 def test_bad_parameters_are_refused_with_name_value_and_range(rclpy_default: None) -> None:
-    with pytest.raises(ValueError, match=r"'num_envs' = 0 .*\[1, 4096\]"):
+    with pytest.raises(ValueError, match=r"'num_envs' must be in \[1, 4096\], got 0"):
         pendulum_actor(num_envs=0)
     actor = pendulum_actor()
     try:
         result = actor.set_parameters([Parameter("action_timeout", value=-1.0)])[0]
-        assert not result.successful and "'action_timeout' = -1.0" in result.reason
+        assert not result.successful and "'action_timeout' must be in [" in result.reason
         assert actor.set_parameters([Parameter("action_timeout", value=0.5)])[0].successful
         assert actor.params["action_timeout"] == 0.5
         assert not actor.set_parameters([Parameter("num_envs", value=2)])[0].successful

@@ -324,13 +324,13 @@ def test_injected_faults_over_dds_are_counted_and_the_good_actor_keeps_stepping(
 
 def test_inference_parameters_are_validated_at_start_and_on_change(rclpy_default: None,
                                                                    tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"'max_actors' = 0 .*\[1, 1000000\]"):
+    with pytest.raises(ValueError, match=r"'max_actors' must be in \[1, 1000000\], got 0"):
         InferenceNode(parameter_overrides=pendulum_inference_params(tmp_path, max_actors=0))
     node = InferenceNode(parameter_overrides=pendulum_inference_params(tmp_path))
     try:
         result = node.set_parameters([Parameter("max_wait", value=-0.5)])[0]
-        assert not result.successful and "'max_wait' = -0.5" in result.reason
-        assert "[0.0, 10.0]" in result.reason and node.params["max_wait"] == 0.005
+        assert not result.successful and node.params["max_wait"] == 0.005
+        assert "'max_wait' must be in [0.0, 10.0], got -0.5" in result.reason
         assert node.set_parameters([Parameter("actor_timeout", value=2.0)])[0].successful
         assert node.params["actor_timeout"] == 2.0
     finally:
