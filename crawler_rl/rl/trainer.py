@@ -1,4 +1,4 @@
-"""PPO training in this process: collector -> RolloutStorage -> PPO update, seeded and resumable.
+"""PPO training in this process: collector -> RolloutStorage -> Learner, seeded and resumable.
 
 The collector steps the envs with the policy for one rollout: in this process
 (`env.num_workers: 1`), or in worker processes that each run the policy on their own envs and

@@ -1,4 +1,8 @@
-"""Learner node: PPO updates from shipped rollouts, versioned weights, checkpoints, metrics.
+"""Learner node: the ROS front end of `rl/learner.Learner`, fed with rollouts, publishing weights.
+
+The Learner (the local trainer's too) owns the policy, the PPO update, checkpoints, the export
+and the TensorBoard scalars; this node checks and batches the shipped rollouts, versions and
+publishes the weights, and reports progress (`metrics.jsonl`, `~/status`).
 
 The run's TrainConfig is read from `config_file` (the launcher writes the resolved config to
 <run_dir>/config.yaml), so the PPO hyper-parameters have one source of truth.
