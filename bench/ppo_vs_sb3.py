@@ -29,9 +29,8 @@ from pathlib import Path
 
 import torch
 
-from crawler_rl.rl.collector import TRACKING_KEYS
 from crawler_rl.rl.config import TrainConfig, load_train_config
-from crawler_rl.rl.envs import make_env_factory
+from crawler_rl.rl.envs import TRACKING_KEYS, make_env_factory
 from crawler_rl.rl.trainer import env_reset_seed, run_training
 
 

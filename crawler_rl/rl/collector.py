@@ -14,13 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from crawler_rl.rl.envs import ActionScaler
+from crawler_rl.rl.envs import TRACKING_KEYS, ActionScaler
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.ppo import bootstrap_truncated
 from crawler_rl.sim.vec_env import SyncVecEnv
 
-TRACKING_KEYS = ("tracking_error_v", "tracking_error_omega")
-"""Per-step info entries the trainer reports as RMS tracking errors (when the env has them)."""
 INFO_PREFIX = "info."
 """Rollout entries `info.<key>` hold the per-step info values of TRACKING_KEYS."""
 

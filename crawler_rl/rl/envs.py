@@ -22,6 +22,8 @@ import numpy as np
 from crawler_rl.rl.config import EnvConfig
 
 CRAWLER_PREFIX = "CrawlerVelocity"
+TRACKING_KEYS = ("tracking_error_v", "tracking_error_omega")
+"""Per-step info entries reported as RMS tracking errors (when the env has them)."""
 
 
 def make_env_factory(env_cfg: EnvConfig) -> Callable[[], gym.Env]:

@@ -33,10 +33,10 @@ import numpy as np
 import torch
 import yaml
 
-from crawler_rl.rl.collector import INFO_PREFIX, TRACKING_KEYS, InProcessCollector
+from crawler_rl.rl.collector import INFO_PREFIX, InProcessCollector
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.device import describe_device, resolve_setting
-from crawler_rl.rl.envs import describe_env, make_env_factory
+from crawler_rl.rl.envs import TRACKING_KEYS, describe_env, make_env_factory
 from crawler_rl.rl.learner import Learner, seed_everything
 from crawler_rl.rl.rollout_workers import RolloutWorkers
 from crawler_rl.rl.storage import RolloutStorage

@@ -21,7 +21,7 @@ from rclpy.node import Node
 from std_msgs.msg import UInt8MultiArray
 
 from crawler_rl.rl.config import EnvConfig
-from crawler_rl.rl.envs import ActionScaler, check_box_spaces, make_env_factory
+from crawler_rl.rl.envs import TRACKING_KEYS, ActionScaler, check_box_spaces, make_env_factory
 from crawler_rl.ros import qos
 from crawler_rl.ros.codec import CodecError, ObsBatch, decode_action_batch, encode_obs_batch
 from crawler_rl.ros.params import ParamSpec, declare_validated
@@ -43,7 +43,6 @@ PARAMS = (
     ParamSpec("action_timeout", 1.0, "seconds to wait for actions before resending", 0.01, 60.0),
     ParamSpec("max_backoff", 8.0, "longest resend interval in seconds", 0.01, 600.0),
 )
-TRACKING_KEYS = ("tracking_error_v", "tracking_error_omega")
 
 
 def new_session() -> int:
