@@ -29,6 +29,7 @@ from crawler_rl.ros.graph import (
     training_graph,
     write_run_config,
 )
+from crawler_rl.ros.interface_paths import check_built, extend_environment
 from crawler_rl.ros.signals import request_stack_dumps
 from crawler_rl.stopping import StopRequest, child_setup, exit_code
 
@@ -65,8 +66,8 @@ def node_command(spec: NodeSpec) -> list[str]:
 
 
 def child_environment() -> dict[str, str]:
-    """Return the launcher's environment with this source tree importable, output unbuffered."""
-    env = dict(os.environ)
+    """Return the launcher's environment with this tree (and its interfaces) importable."""
+    env = extend_environment(dict(os.environ))
     paths = [str(SOURCE_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env["PYTHONUNBUFFERED"] = "1"
@@ -293,6 +294,7 @@ def run_training_graph(cfg: TrainConfig, run_dir: Path, resume: bool, actors: in
                        envs_per_actor: int, local_actors: bool = True,
                        progress: bool = True) -> int:
     """`crawler-rl train --backend ros`: head + actors as processes until total steps."""
+    check_built()  # before any process starts: the nodes' messages need the built interfaces
     run_dir = Path(run_dir)
     write_run_config(cfg, run_dir)
     graph = training_graph(cfg, actors, envs_per_actor, run_dir, resume, local_actors)
@@ -304,4 +306,5 @@ def run_actor_fleet(cfg: TrainConfig, count: int, envs_per_actor: int,
     """`crawler-rl actors`: only actor processes (worker machines), until Ctrl-C."""
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
+    check_built()
     return run_graph(Graph(actor_specs(cfg, count, envs_per_actor, first_id)), None)
