@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from crawler_rl.ros.interfaces import ActionBatchMsg, ObservationBatchMsg
+from crawler_rl.ros.interfaces import Act, ActionBatchMsg, ObservationBatchMsg
 
 MAX_ELEMENTS = 1 << 28
 """Ceiling of elements in one message (~1 GiB of float32); nodes pass tighter limits sized
@@ -179,3 +179,16 @@ def decode_action_batch(msg: ActionBatchMsg) -> ActionBatch:
     check_sizes("ActionBatch", num_envs=msg.num_envs, action_dim=msg.action_dim)
     actions = read_floats(msg, "actions", (msg.num_envs, msg.action_dim))
     return ActionBatch(msg.actor_id, msg.session, msg.seq, msg.policy_version, actions)
+
+
+def decode_act_request(request: Act.Request, obs_dim: int, max_envs: int) -> np.ndarray:
+    """Check an `~/act` request; return its (K, D) observations or raise CodecError."""
+    expect_type(request, Act.Request)
+    check_sizes("Act request", num_envs=request.num_envs, obs_dim=request.obs_dim)
+    if request.obs_dim != obs_dim or request.num_envs > max_envs:
+        raise CodecError(f"Act request of {request.num_envs} x {request.obs_dim} observations; "
+                         f"this policy reads obs_dim={obs_dim}, at most {max_envs} at once")
+    obs = read_floats(request, "obs", (request.num_envs, obs_dim))
+    if not np.all(np.isfinite(obs)):
+        raise CodecError("Act request holds non-finite observations")
+    return obs

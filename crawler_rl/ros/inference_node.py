@@ -35,10 +35,13 @@ from crawler_rl.ros.codec import (
     ActionBatch,
     CodecError,
     ObsBatch,
+    decode_act_request,
     decode_obs_batch,
     encode_action_batch,
+    float_field,
 )
 from crawler_rl.ros.interfaces import (
+    Act,
     ActionBatchMsg,
     ObservationBatchMsg,
     PolicyWeightsMsg,
@@ -115,6 +118,8 @@ class InferenceNode(Node):
                                  callback_group=group)
         self.create_subscription(PolicyWeightsMsg, qos.WEIGHTS_TOPIC, self.on_weights,
                                  qos.weights_qos(), callback_group=group)
+        self.create_service(Act, "~/act", self.on_act, callback_group=group)
+        self.act_requests = 0
         serve_status(self, self.status, group)
         # Armed only while a step waits for slower actors: an idle 500 Hz timer would cost
         # the actors' cores an executor wake-up every 2 ms.
@@ -147,6 +152,29 @@ class InferenceNode(Node):
         early, self.early_steps = self.early_steps, {}
         for batch in early.values():
             self.accept(batch)
+
+    def on_act(self, request: Act.Request, response: Act.Response) -> Act.Response:
+        """`~/act`: actions for any client's observations; nothing is recorded for training."""
+        try:
+            obs = decode_act_request(request, self.batcher.obs_dim,
+                                     self.params["max_envs_per_actor"])
+            if not self.has_weights:
+                raise CodecError("no policy weights yet: the learner has not published any")
+        except CodecError as error:
+            self.rejections.reject("rejected_act", f"refusing an ~/act request: {error}")
+            response.success, response.message = False, str(error)
+            return response
+        with torch.no_grad():
+            observations = torch.from_numpy(obs).to(self.device)
+            actions = (self.policy.act_deterministic(observations) if request.deterministic
+                       else self.policy.act(observations)[0])
+        actions = actions.cpu().numpy()
+        self.act_requests += 1
+        response.success = True
+        response.policy_version = self.policy_version
+        response.num_envs, response.action_dim = actions.shape
+        response.actions = float_field(actions)
+        return response
 
     def on_obs(self, msg: ObservationBatchMsg) -> None:
         """Queue one actor step; run the batch when every live actor has reported."""
@@ -238,6 +266,8 @@ class InferenceNode(Node):
         return {
             "malformed": 0,
             "rejected_weights": 0,
+            "rejected_act": 0,
+            "act_requests": self.act_requests,
             **self.batcher.counters,
             **self.rejections.counts,
             "policy_version": self.policy_version,
