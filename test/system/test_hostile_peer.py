@@ -160,7 +160,7 @@ def test_training_survives_a_hostile_peer_and_counts_every_message(
 
         def send(topic: str, payloads: list[bytes]) -> None:
             for payload in payloads:
-                publishers[topic].publish(UInt8MultiArray(data=payload))
+                publishers[topic].publish(payload)
 
         def counted(service: str, expected: dict[str, int]) -> dict:
             status: dict = {}
