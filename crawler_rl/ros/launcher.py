@@ -173,44 +173,41 @@ class ProcessGraph:
         return {name: m.process.wait() for name, m in self.running.items()}
 
 
-def parse_metrics(text: str) -> dict[str, Any] | None:
-    """Return the learner's metrics, or None for other text (any peer may publish it)."""
+def parse_metrics(msg: Any) -> dict[str, Any] | None:
+    """Return the learner's metrics, or None for an inconsistent message (any peer may send)."""
+    from crawler_rl.ros.codec import CodecError
+    from crawler_rl.ros.training_metrics import decode_metrics
+
     try:
-        metrics = json.loads(text)
-    except (ValueError, RecursionError):
+        return decode_metrics(msg)
+    except CodecError:
         return None
-    if not isinstance(metrics, dict):
-        return None
-    step, done = metrics.get("global_step", 0), metrics.get("done", False)
-    if type(step) is not int or step < 0 or not isinstance(done, bool):
-        return None
-    return metrics
 
 
 class MetricsListener:
-    """Subscribe to the learner's latched JSON metrics in a private rclpy context."""
+    """Subscribe to the learner's latched metrics in a private rclpy context."""
 
     def __init__(self) -> None:
         import rclpy
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.signals import SignalHandlerOptions
-        from std_msgs.msg import String
 
         from crawler_rl.ros import qos
+        from crawler_rl.ros.interfaces import TrainingMetricsMsg
 
         self.context = Context()
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node("training_monitor", context=self.context)
         self.latest: dict[str, Any] = {}
         self.rejected = 0
-        self.node.create_subscription(String, qos.METRICS_TOPIC, self._on_metrics,
+        self.node.create_subscription(TrainingMetricsMsg, qos.METRICS_TOPIC, self._on_metrics,
                                       qos.metrics_qos())
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
 
     def _on_metrics(self, msg: Any) -> None:
-        metrics = parse_metrics(msg.data)
+        metrics = parse_metrics(msg)
         if metrics is None:
             self.rejected += 1
         else:

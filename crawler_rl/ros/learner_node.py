@@ -25,7 +25,6 @@ import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.duration import Duration
 from rclpy.node import Node
-from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from crawler_rl.rl.checkpoint import (
@@ -46,11 +45,12 @@ from crawler_rl.rl.symmetry import configured_mirror
 from crawler_rl.rl.trainer import describe_env, make_env_factory, seed_everything
 from crawler_rl.ros import qos
 from crawler_rl.ros.codec import CodecError
-from crawler_rl.ros.interfaces import PolicyWeightsMsg, RolloutMsg
+from crawler_rl.ros.interfaces import PolicyWeightsMsg, RolloutMsg, TrainingMetricsMsg
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.rollout import Rollout, decode_rollout
 from crawler_rl.ros.runtime import run_node_until_signal, serve_status
+from crawler_rl.ros.training_metrics import encode_metrics
 from crawler_rl.ros.weights import encode_weights
 
 PARAMS = (
@@ -117,7 +117,8 @@ class LearnerNode(Node):
         self.weights_pub = self.create_publisher(
             PolicyWeightsMsg, qos.WEIGHTS_TOPIC, qos.weights_qos()
         )
-        self.metrics_pub = self.create_publisher(String, qos.METRICS_TOPIC, qos.metrics_qos())
+        self.metrics_pub = self.create_publisher(TrainingMetricsMsg, qos.METRICS_TOPIC,
+                                                 qos.metrics_qos())
         self.create_subscription(RolloutMsg, qos.ROLLOUT_TOPIC, self.on_rollout,
                                  qos.rollout_qos(), callback_group=group)
         self.create_service(Trigger, "~/save", self.on_save, callback_group=group)
@@ -156,7 +157,7 @@ class LearnerNode(Node):
         self.weights_pub.publish(encode_weights(self.policy.state_dict(), meta, self.version))
 
     def publish_metrics(self) -> None:
-        """Publish latched JSON progress (the launcher's progress bar reads it)."""
+        """Publish latched progress (the launcher's progress bar reads it) and log it as JSON."""
         finite = {k: v if math.isfinite(v) else None for k, v in self.metrics.items()}
         message = {**finite, "global_step": self.global_step,
                    "total_steps": self.cfg.run.total_steps, "iteration": self.iteration,
@@ -164,7 +165,7 @@ class LearnerNode(Node):
                    "actor_ids": self.update_actor_ids, "session": self.session,
                    "wall_time": time.time()}
         text = json.dumps(message)
-        self.metrics_pub.publish(String(data=text))
+        self.metrics_pub.publish(encode_metrics(message))
         with (self.run_dir / "metrics.jsonl").open("a", encoding="utf-8") as stream:
             stream.write(text + "\n")
 

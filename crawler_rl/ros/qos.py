@@ -11,8 +11,8 @@ Types are crawler_rl_interfaces messages (`ros2 interface show crawler_rl_interf
   depth bounds the memory held for a slow learner.
 - `policy_weights` (PolicyWeights): reliable, transient local, keep last 1. Latched: a late
   or restarted inference node gets the latest weights at once.
-- `training_metrics` (std_msgs/String, JSON): reliable, transient local, keep last 1.
-  Latched progress for the launcher's progress bar.
+- `training_metrics` (TrainingMetrics): reliable, transient local, keep last 1. Latched
+  progress for the launcher's progress bar.
 
 Sensor-style best-effort QoS is deliberately NOT used: training data must not be lost silently.
 """

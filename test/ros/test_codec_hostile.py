@@ -1,6 +1,6 @@
 """Hostile but well-typed messages: every decoder raises CodecError and nothing else.
 
-(The launcher's training-metrics parser, the one JSON-only reader, returns None instead.)
+(The launcher's training-metrics reader returns None instead.)
 
 DDS delivers only messages of the topic's type, so the hostility sits in what a type cannot
 say: size fields that disagree with the flat arrays (zero, huge, off by one), flags other than
@@ -32,6 +32,7 @@ from crawler_rl.ros.interfaces import (
     PolicyWeightsMsg,
     RolloutMsg,
     TensorMsg,
+    TrainingMetricsMsg,
 )
 from crawler_rl.ros.launcher import parse_metrics
 from crawler_rl.ros.rollout import (
@@ -41,6 +42,7 @@ from crawler_rl.ros.rollout import (
     decode_rollout,
     encode_rollout,
 )
+from crawler_rl.ros.training_metrics import encode_metrics
 from crawler_rl.ros.weights import (
     architecture,
     check_architecture,
@@ -273,14 +275,27 @@ def test_limits_sized_from_the_configuration() -> None:
 
 
 @FUZZ
-@given(HOSTILE, st.none() | st.sampled_from(RAW_TOKENS), st.data())
+@given(st.lists(st.text(max_size=12) | st.sampled_from(["global_step", "done", "sps"]),
+                max_size=6),
+       st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=6), U64, st.booleans())
 def test_hostile_training_metrics_never_reach_the_progress_bar(
-    value: Any, raw: str | None, data: st.DataObject
+    names: list[str], values: list[float], step: int, done: bool
 ) -> None:
-    key = data.draw(st.sampled_from(["global_step", "done", "mean_reward"]))
-    text = dump({"global_step": 5, "done": False, key: "@RAW@" if raw else value}, raw)
-    text = data.draw(st.sampled_from([text, text[:-1], json.dumps(value, allow_nan=True)]))
-    metrics = parse_metrics(text)
-    if metrics is not None:
-        assert type(metrics.get("global_step", 0)) is int
-        assert isinstance(metrics.get("done", False), bool)
+    message = TrainingMetricsMsg(global_step=step, done=done, names=names,
+                                 values=array("d", values))
+    metrics = parse_metrics(message)
+    if metrics is None:
+        assert len(names) != len(values) or len(set(names)) != len(names) or (
+            {"global_step", "done"} & set(names))
+    else:
+        assert type(metrics["global_step"]) is int and type(metrics["done"]) is bool
+        assert all(value is None or np.isfinite(value) for value in metrics.values()
+                   if isinstance(value, float))
+    assert parse_metrics(RolloutMsg()) is None  # not metrics at all
+
+
+def test_metrics_round_trip_as_logged() -> None:
+    logged = {"mean_reward": -0.5, "approx_kl": None, "global_step": 64, "total_steps": 128,
+              "iteration": 1, "policy_version": 1, "done": False, "actor_ids": [0, 2],
+              "session": "abc", "wall_time": 1.5}
+    assert parse_metrics(encode_metrics(logged)) == logged
