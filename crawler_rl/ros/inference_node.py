@@ -8,8 +8,10 @@ once they do. While the learner is away the last weights keep serving; when it c
 an older version (resumed from a checkpoint) every partial trajectory is discarded, so no
 rollout mixes the lost policy with the resumed one. The graph sets `max_actors` and
 `max_envs_per_actor` from its actor count, so a flood of strangers allocates nothing.
-Rejected input is counted in `~/status` and logged once per kind. The policy runs on the
-`device` parameter's torch device (auto: a GPU when torch sees one); replies leave as numpy.
+Rejected input is counted in `~/status` and logged once per kind. `~/act` (Act.srv) answers
+any other client's observations with the current policy, outside the training data. The
+policy runs on the `device` parameter's torch device (auto: a GPU when torch sees one);
+replies leave as numpy.
 """
 
 from __future__ import annotations
@@ -158,12 +160,10 @@ class InferenceNode(Node):
         try:
             obs = decode_act_request(request, self.batcher.obs_dim,
                                      self.params["max_envs_per_actor"])
-            if not self.has_weights:
-                raise CodecError("no policy weights yet: the learner has not published any")
         except CodecError as error:
-            self.rejections.reject("rejected_act", f"refusing an ~/act request: {error}")
-            response.success, response.message = False, str(error)
-            return response
+            return self.refuse_act(response, str(error))
+        if not self.has_weights:
+            return self.refuse_act(response, "no policy weights yet (no learner has published)")
         with torch.no_grad():
             observations = torch.from_numpy(obs).to(self.device)
             actions = (self.policy.act_deterministic(observations) if request.deterministic
@@ -174,6 +174,12 @@ class InferenceNode(Node):
         response.policy_version = self.policy_version
         response.num_envs, response.action_dim = actions.shape
         response.actions = float_field(actions)
+        return response
+
+    def refuse_act(self, response: Act.Response, reason: str) -> Act.Response:
+        """Answer an `~/act` request with the reason it was refused (counted, logged once)."""
+        self.rejections.reject("rejected_act", f"refusing an ~/act request: {reason}")
+        response.success, response.message = False, reason
         return response
 
     def on_obs(self, msg: ObservationBatchMsg) -> None:
