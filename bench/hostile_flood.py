@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import random
-import struct
 import tempfile
 import time
 from pathlib import Path
@@ -52,17 +51,34 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
-def garbage(mib: float) -> bytes:
-    """A well-framed TENSORS message whose index declares a shape no limit allows."""
-    from crawler_rl.ros.codec import HEADER, Kind
+def garbage(topic: str, mib: float) -> Any:
+    """A message of the topic's type with `mib` MiB of floats that its size fields disown."""
+    from array import array
 
-    text = b'{"meta": {}, "tensors": [["x", "f4", [18446744073709551616]]]}'
-    prefix = HEADER.pack(b"CRWL", 1, int(Kind.TENSORS), 0, 9, 0, 0) + struct.pack("<I", len(text))
-    return prefix + text + bytes(int(mib * 2**20))
+    from crawler_rl.ros import qos
+    from crawler_rl.ros.interfaces import (
+        ActionBatchMsg,
+        ObservationBatchMsg,
+        PolicyWeightsMsg,
+        RolloutMsg,
+        TensorMsg,
+    )
+
+    floats = array("f", bytes(int(mib * 2**20) // 4 * 4))
+    if topic == qos.WEIGHTS_TOPIC:
+        return PolicyWeightsMsg(model_json="{}", tensors=[TensorMsg(
+            name="x", shape=[2**32 - 1, 2**32 - 1], dtype=1, float32_data=floats)])
+    message = {qos.ROLLOUT_TOPIC: RolloutMsg, qos.OBS_TOPIC: ObservationBatchMsg,
+               qos.ACTION_TOPIC: ActionBatchMsg}[topic]()
+    for name in ("num_steps", "num_envs", "obs_dim", "action_dim"):
+        if hasattr(message, name):
+            setattr(message, name, 2**32 - 1)
+    setattr(message, "actions" if topic == qos.ACTION_TOPIC else "obs", floats)
+    return message
 
 
 def flood_messages(cfg: Any, obs_dim: int, action_dim: int, actors: int,
-                   envs: int) -> dict[str, tuple[list[bytes], list[bytes]]]:
+                   envs: int) -> dict[str, tuple[list[Any], list[Any]]]:
     """Per topic: (largest accepted messages, rejected messages just over the limit)."""
     from crawler_rl.rl.config import TrainConfig
     from crawler_rl.rl.policy import ActorCritic
@@ -71,7 +87,7 @@ def flood_messages(cfg: Any, obs_dim: int, action_dim: int, actors: int,
     from crawler_rl.ros.rollout import Rollout, encode_rollout
     from crawler_rl.ros.weights import encode_weights
 
-    def rollout(num_envs: int) -> bytes:
+    def rollout(num_envs: int) -> Any:
         shape = (cfg.ppo.num_steps, num_envs)
         zeros = np.zeros(shape, np.float32)
         return encode_rollout(Rollout(
@@ -81,7 +97,7 @@ def flood_messages(cfg: Any, obs_dim: int, action_dim: int, actors: int,
             np.zeros((*shape, 2), np.float32), np.zeros((num_envs, obs_dim), np.float32),
             np.zeros(num_envs, np.float32)))
 
-    def obs(actor_id: int, num_envs: int) -> bytes:
+    def obs(actor_id: int, num_envs: int) -> Any:
         return encode_obs_batch(ObsBatch(
             actor_id, 1, 0, np.zeros((num_envs, obs_dim), np.float32),
             np.zeros(num_envs, np.float32), np.zeros(num_envs, bool), np.zeros(num_envs, bool),
@@ -103,7 +119,7 @@ def flood_messages(cfg: Any, obs_dim: int, action_dim: int, actors: int,
         # well-formed replies for no live session: decoded by every actor, then ignored
         qos.ACTION_TOPIC: ([encode_action_batch(ActionBatch(0, 1, 0, 0,
                                                             np.zeros((envs, action_dim))))],
-                           [garbage(0.001)]),
+                           [garbage(qos.ACTION_TOPIC, 0.001)]),
     }
 
 
@@ -120,7 +136,7 @@ def main() -> None:
 
     import rclpy
     from rclpy._rclpy_pybind11 import RCLError
-    from std_msgs.msg import UInt8MultiArray
+    from rclpy.serialization import serialize_message
     from std_srvs.srv import Trigger
 
     from crawler_rl.rl.config import load_train_config
@@ -136,14 +152,15 @@ def main() -> None:
     obs_dim, action_dim = check_box_spaces(probe, cfg.env.env_id)
     probe.close()
     messages = flood_messages(cfg, obs_dim, action_dim, actors, envs)
-    big = garbage(args.big_mib)
+    big = {topic: garbage(topic, args.big_mib) for topic in messages}
     run_dir = Path(tempfile.mkdtemp(prefix="hostile_flood_"))
     write_run_config(cfg, run_dir)
     processes = ProcessGraph(training_graph(cfg, actors, envs, run_dir), run_dir / "logs")
     rclpy.init()
     node = rclpy.create_node("flooder")
-    publishers = {topic: node.create_publisher(UInt8MultiArray, topic, qos.TOPIC_QOS[topic]())
-                  for topic in messages}
+    publishers = {topic: node.create_publisher(type(accepted[0]), topic,
+                                               qos.TOPIC_QOS[topic]())
+                  for topic, (accepted, _) in messages.items()}
     clients = {name: node.create_client(Trigger, f"/{name}/status")
                for name in ("inference", "learner", "actor_0")}
 
@@ -176,13 +193,13 @@ def main() -> None:
             accepted, rejected = messages[flood]
             count += 1
             if count % args.big_every == 0:
-                payload, kind = big, "big"
+                payload, kind = big[flood], "big"
             elif count % 2:
                 payload, kind = accepted[count % len(accepted)], "accepted_size"
             else:
                 payload, kind = rejected[count % len(rejected)], "rejected"
             try:
-                publishers[flood].publish(UInt8MultiArray(data=payload))
+                publishers[flood].publish(payload)
                 sent[kind] += 1
             except RCLError:  # the flooder's own writer gave up (blocked on a slow reader)
                 sent["publish_failed"] += 1
@@ -197,7 +214,8 @@ def main() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and status("learner").get("iteration", 0) < 1:
             processes.poll()
-        sizes = {topic: [len(accepted[0]), len(rejected[0])]
+        sizes = {topic: [len(serialize_message(accepted[0])),
+                         len(serialize_message(rejected[0]))]
                  for topic, (accepted, rejected) in messages.items()}
         baseline = sample(args.baseline, None)
         print(json.dumps({"metric": "flood_rss", "phase": "baseline", "seconds": args.baseline,

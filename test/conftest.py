@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import signal
@@ -25,18 +26,24 @@ REPO = Path(__file__).resolve().parent.parent
 def colcon_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`colcon build` of this source tree, once per test session: the install base.
 
-    Built as on a ROS 2 install (ament_python); `source <install base>/setup.bash` puts the
-    package on AMENT_PREFIX_PATH for `ros2 launch` / `ros2 run`.
+    Both packages built as on a ROS 2 install (crawler_rl: ament_python, crawler_rl_interfaces:
+    ament_cmake, from the venv's ROS wheels); `source <install base>/setup.bash` puts them on
+    the paths for `ros2 launch` / `ros2 run`.
     """
     base = tmp_path_factory.mktemp("colcon")
     venv_bin = str(Path(sys.executable).parent)
     colcon = shutil.which("colcon", path=venv_bin) or shutil.which("colcon")
     assert colcon, "colcon is installed by the 'test' extra (colcon-common-extensions)"
-    subprocess.run(
-        [colcon, "build", "--base-paths", str(REPO), "--build-base", str(base / "build"),
-         "--install-base", str(base / "install")],
-        cwd=base, check=True, capture_output=True, timeout=300,
+    # ament finds the wheels' generators and type supports through both prefix paths
+    ament = os.pathsep.join(filter(None, [sys.prefix, os.environ.get("AMENT_PREFIX_PATH")]))
+    env = {**os.environ, "CMAKE_PREFIX_PATH": sys.prefix, "AMENT_PREFIX_PATH": ament}
+    build = subprocess.run(
+        [colcon, "build", "--base-paths", str(REPO), str(REPO / "interfaces"),
+         "--build-base", str(base / "build"), "--install-base", str(base / "install"),
+         "--cmake-args", f"-DPython3_EXECUTABLE={sys.executable}", "-DBUILD_TESTING=OFF"],
+        cwd=base, capture_output=True, text=True, timeout=600, env=env,
     )
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     return base / "install"
 
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 from rclpy.node import Node
-from std_msgs.msg import UInt8MultiArray
 
 from crawler_rl.rl.config import EnvConfig
 from crawler_rl.rl.envs import TRACKING_KEYS, ActionScaler, check_box_spaces, make_env_factory
 from crawler_rl.ros import qos
 from crawler_rl.ros.codec import CodecError, ObsBatch, decode_action_batch, encode_obs_batch
+from crawler_rl.ros.interfaces import ActionBatchMsg, ObservationBatchMsg
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.runtime import run_node, serve_status
@@ -67,9 +67,9 @@ class ActorNode(Node):
         check_box_spaces(self.envs.envs[0], env_cfg.env_id)
         space = self.envs.single_action_space
         self.scale_actions = ActionScaler(space.low, space.high)
-        self.obs_pub = self.create_publisher(UInt8MultiArray, qos.OBS_TOPIC, qos.obs_qos())
+        self.obs_pub = self.create_publisher(ObservationBatchMsg, qos.OBS_TOPIC, qos.obs_qos())
         self.action_sub = self.create_subscription(
-            UInt8MultiArray, qos.ACTION_TOPIC, self.on_actions, qos.action_qos()
+            ActionBatchMsg, qos.ACTION_TOPIC, self.on_actions, qos.action_qos()
         )
         self.peers = (0, 0)
         serve_status(self, self.status)
@@ -78,7 +78,7 @@ class ActorNode(Node):
         self.counters = {"steps": 0, "resends": 0, "restarts": 0, "episodes": 0}
         self.rejections = Rejections(self.get_logger())
         self.policy_version = 0
-        self.outgoing = b""
+        self.outgoing: ObservationBatchMsg | None = None
         self.start_session(self.params["seed"] + 1000 * self.actor_id)
         self.create_timer(0.02, self.on_watchdog)
         self.get_logger().info(
@@ -101,7 +101,7 @@ class ActorNode(Node):
         self.outgoing = encode_obs_batch(batch)
         self.sent_at = self.first_sent_at = time.monotonic()
         self.timeout = self.params["action_timeout"]
-        self.obs_pub.publish(UInt8MultiArray(data=self.outgoing))
+        self.obs_pub.publish(self.outgoing)
 
     def on_watchdog(self) -> None:
         """Resend the pending observation with exponential backoff if no reply came."""
@@ -109,23 +109,23 @@ class ActorNode(Node):
         peers = (self.obs_pub.get_subscription_count(), self.action_sub.get_publisher_count())
         appeared = peers[0] > self.peers[0] or peers[1] > self.peers[1]
         self.peers = peers
-        if appeared and self.outgoing:
+        if appeared and self.outgoing is not None:
             self.counters["resends"] += 1
             self.sent_at = now
             self.timeout = self.params["action_timeout"]
-            self.obs_pub.publish(UInt8MultiArray(data=self.outgoing))
+            self.obs_pub.publish(self.outgoing)
             return
         if now - self.sent_at < self.timeout:
             return
         self.counters["resends"] += 1
         self.sent_at = now
         self.timeout = min(2.0 * self.timeout, self.params["max_backoff"])
-        self.obs_pub.publish(UInt8MultiArray(data=self.outgoing))
+        self.obs_pub.publish(self.outgoing)
 
-    def on_actions(self, msg: UInt8MultiArray) -> None:
+    def on_actions(self, msg: ActionBatchMsg) -> None:
         """Step the envs with our actions and publish the next observation batch."""
         try:
-            reply = decode_action_batch(msg.data)
+            reply = decode_action_batch(msg)
         except CodecError as error:
             self.rejections.reject("malformed_actions",
                                    f"dropping malformed action message: {error}")

@@ -14,6 +14,7 @@ from enum import StrEnum
 import numpy as np
 
 from crawler_rl.ros.codec import ObsBatch
+from crawler_rl.ros.interfaces import ActionBatchMsg
 from crawler_rl.ros.rollout import Rollout
 
 
@@ -102,7 +103,7 @@ class ActorState:
     trajectory: TrajectoryBuilder
     waiting: ObsBatch | None = None
     received_at: float = 0.0
-    last_reply: tuple[int, bytes] | None = None
+    last_reply: tuple[int, ActionBatchMsg] | None = None
 
 
 @dataclass
@@ -220,7 +221,7 @@ class InferenceBatcher:
 
     def complete(self, batch: ObsBatch, actions: np.ndarray, log_probs: np.ndarray,
                  values: np.ndarray, final_values: np.ndarray, version: int,
-                 reply: bytes) -> Rollout | None:
+                 reply: ActionBatchMsg) -> Rollout | None:
         """Record the policy outputs of a taken step; returns a finished rollout, if any."""
         state = self.actors.get(batch.actor_id)
         if state is None or state.session != batch.session:
@@ -232,7 +233,7 @@ class InferenceBatcher:
             self.counters["rollouts"] += 1
         return rollout
 
-    def cached_reply(self, actor_id: int, seq: int) -> bytes | None:
+    def cached_reply(self, actor_id: int, seq: int) -> ActionBatchMsg | None:
         """Return the action message already sent for this step (resent on a duplicate)."""
         state = self.actors.get(actor_id)
         if state is None or state.last_reply is None or state.last_reply[0] != seq:

@@ -8,8 +8,10 @@ once they do. While the learner is away the last weights keep serving; when it c
 an older version (resumed from a checkpoint) every partial trajectory is discarded, so no
 rollout mixes the lost policy with the resumed one. The graph sets `max_actors` and
 `max_envs_per_actor` from its actor count, so a flood of strangers allocates nothing.
-Rejected input is counted in `~/status` and logged once per kind. The policy runs on the
-`device` parameter's torch device (auto: a GPU when torch sees one); replies leave as numpy.
+Rejected input is counted in `~/status` and logged once per kind. `~/act` (Act.srv) answers
+any other client's observations with the current policy, outside the training data. The
+policy runs on the `device` parameter's torch device (auto: a GPU when torch sees one);
+replies leave as numpy.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import numpy as np
 import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from std_msgs.msg import UInt8MultiArray
 
 from crawler_rl.rl.config import load_train_config
 from crawler_rl.rl.device import DEVICE_FORMS, describe_device, resolve_setting
@@ -36,8 +37,17 @@ from crawler_rl.ros.codec import (
     ActionBatch,
     CodecError,
     ObsBatch,
+    decode_act_request,
     decode_obs_batch,
     encode_action_batch,
+    float_field,
+)
+from crawler_rl.ros.interfaces import (
+    Act,
+    ActionBatchMsg,
+    ObservationBatchMsg,
+    PolicyWeightsMsg,
+    RolloutMsg,
 )
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
@@ -101,15 +111,17 @@ class InferenceNode(Node):
         # One group: batching state is touched only from this node's callbacks, one at a time.
         group = MutuallyExclusiveCallbackGroup()
         self.action_pub = self.create_publisher(
-            UInt8MultiArray, qos.ACTION_TOPIC, qos.action_qos()
+            ActionBatchMsg, qos.ACTION_TOPIC, qos.action_qos()
         )
         self.rollout_pub = self.create_publisher(
-            UInt8MultiArray, qos.ROLLOUT_TOPIC, qos.rollout_qos()
+            RolloutMsg, qos.ROLLOUT_TOPIC, qos.rollout_qos()
         )
-        self.create_subscription(UInt8MultiArray, qos.OBS_TOPIC, self.on_obs, qos.obs_qos(),
+        self.create_subscription(ObservationBatchMsg, qos.OBS_TOPIC, self.on_obs, qos.obs_qos(),
                                  callback_group=group)
-        self.create_subscription(UInt8MultiArray, qos.WEIGHTS_TOPIC, self.on_weights,
+        self.create_subscription(PolicyWeightsMsg, qos.WEIGHTS_TOPIC, self.on_weights,
                                  qos.weights_qos(), callback_group=group)
+        self.create_service(Act, "~/act", self.on_act, callback_group=group)
+        self.act_requests = 0
         serve_status(self, self.status, group)
         # Armed only while a step waits for slower actors: an idle 500 Hz timer would cost
         # the actors' cores an executor wake-up every 2 ms.
@@ -119,10 +131,10 @@ class InferenceNode(Node):
         self.create_timer(1.0, self.on_liveness, callback_group=group)
         self.get_logger().info(f"inference: policy on {describe_device(self.device)}")
 
-    def on_weights(self, msg: UInt8MultiArray) -> None:
+    def on_weights(self, msg: PolicyWeightsMsg) -> None:
         """Load a new policy version if it has the configured architecture."""
         try:
-            state, meta, version = decode_weights(msg.data, self.weights_elements)
+            state, meta, version = decode_weights(msg, self.weights_elements)
             check_architecture(meta, self.architecture)
             check_state(state, self.policy.state_dict())
         except CodecError as error:  # WeightsError included
@@ -143,10 +155,37 @@ class InferenceNode(Node):
         for batch in early.values():
             self.accept(batch)
 
-    def on_obs(self, msg: UInt8MultiArray) -> None:
+    def on_act(self, request: Act.Request, response: Act.Response) -> Act.Response:
+        """`~/act`: actions for any client's observations; nothing is recorded for training."""
+        try:
+            obs = decode_act_request(request, self.batcher.obs_dim,
+                                     self.params["max_envs_per_actor"])
+        except CodecError as error:
+            return self.refuse_act(response, str(error))
+        if not self.has_weights:
+            return self.refuse_act(response, "no policy weights yet (no learner has published)")
+        with torch.no_grad():
+            observations = torch.from_numpy(obs).to(self.device)
+            actions = (self.policy.act_deterministic(observations) if request.deterministic
+                       else self.policy.act(observations)[0])
+        actions = actions.cpu().numpy()
+        self.act_requests += 1
+        response.success = True
+        response.policy_version = self.policy_version
+        response.num_envs, response.action_dim = actions.shape
+        response.actions = float_field(actions)
+        return response
+
+    def refuse_act(self, response: Act.Response, reason: str) -> Act.Response:
+        """Answer an `~/act` request with the reason it was refused (counted, logged once)."""
+        self.rejections.reject("rejected_act", f"refusing an ~/act request: {reason}")
+        response.success, response.message = False, reason
+        return response
+
+    def on_obs(self, msg: ObservationBatchMsg) -> None:
         """Queue one actor step; run the batch when every live actor has reported."""
         try:
-            batch = decode_obs_batch(msg.data)
+            batch = decode_obs_batch(msg)
         except CodecError as error:
             self.rejections.reject("malformed", f"dropping malformed observation: {error}")
             return
@@ -180,7 +219,7 @@ class InferenceNode(Node):
         if verdict is Verdict.DUPLICATE:
             reply = self.batcher.cached_reply(batch.actor_id, batch.seq)
             if reply is not None:
-                self.action_pub.publish(UInt8MultiArray(data=reply))
+                self.action_pub.publish(reply)
         elif verdict is not Verdict.ACCEPTED:
             self.reject_step(batch, verdict)
         if self.batcher.ready(now):
@@ -218,14 +257,14 @@ class InferenceNode(Node):
             reply = encode_action_batch(ActionBatch(
                 batch.actor_id, batch.session, batch.seq, self.policy_version, actions[rows]
             ))
-            self.action_pub.publish(UInt8MultiArray(data=reply))
+            self.action_pub.publish(reply)
             rollout = self.batcher.complete(
                 batch, actions[rows], log_probs[rows], values[rows],
                 np.zeros(0, np.float32) if final_values is None else final_values[finals],
                 self.policy_version, reply,
             )
             if rollout is not None:
-                self.rollout_pub.publish(UInt8MultiArray(data=encode_rollout(rollout)))
+                self.rollout_pub.publish(encode_rollout(rollout))
 
     def status(self) -> dict[str, object]:
         """Counters of accepted/rejected data, live actors and inference batch sizes."""
@@ -233,6 +272,8 @@ class InferenceNode(Node):
         return {
             "malformed": 0,
             "rejected_weights": 0,
+            "rejected_act": 0,
+            "act_requests": self.act_requests,
             **self.batcher.counters,
             **self.rejections.counts,
             "policy_version": self.policy_version,

@@ -29,6 +29,7 @@ from crawler_rl.ros.graph import (
     training_graph,
     write_run_config,
 )
+from crawler_rl.ros.interface_paths import check_built, extend_environment
 from crawler_rl.ros.signals import request_stack_dumps
 from crawler_rl.stopping import StopRequest, child_setup, exit_code
 
@@ -65,8 +66,8 @@ def node_command(spec: NodeSpec) -> list[str]:
 
 
 def child_environment() -> dict[str, str]:
-    """Return the launcher's environment with this source tree importable, output unbuffered."""
-    env = dict(os.environ)
+    """Return the launcher's environment with this tree (and its interfaces) importable."""
+    env = extend_environment(dict(os.environ))
     paths = [str(SOURCE_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env["PYTHONUNBUFFERED"] = "1"
@@ -172,44 +173,41 @@ class ProcessGraph:
         return {name: m.process.wait() for name, m in self.running.items()}
 
 
-def parse_metrics(text: str) -> dict[str, Any] | None:
-    """Return the learner's metrics, or None for other text (any peer may publish it)."""
+def parse_metrics(msg: Any) -> dict[str, Any] | None:
+    """Return the learner's metrics, or None for an inconsistent message (any peer may send)."""
+    from crawler_rl.ros.codec import CodecError
+    from crawler_rl.ros.training_metrics import decode_metrics
+
     try:
-        metrics = json.loads(text)
-    except (ValueError, RecursionError):
+        return decode_metrics(msg)
+    except CodecError:
         return None
-    if not isinstance(metrics, dict):
-        return None
-    step, done = metrics.get("global_step", 0), metrics.get("done", False)
-    if type(step) is not int or step < 0 or not isinstance(done, bool):
-        return None
-    return metrics
 
 
 class MetricsListener:
-    """Subscribe to the learner's latched JSON metrics in a private rclpy context."""
+    """Subscribe to the learner's latched metrics in a private rclpy context."""
 
     def __init__(self) -> None:
         import rclpy
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.signals import SignalHandlerOptions
-        from std_msgs.msg import String
 
         from crawler_rl.ros import qos
+        from crawler_rl.ros.interfaces import TrainingMetricsMsg
 
         self.context = Context()
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node("training_monitor", context=self.context)
         self.latest: dict[str, Any] = {}
         self.rejected = 0
-        self.node.create_subscription(String, qos.METRICS_TOPIC, self._on_metrics,
+        self.node.create_subscription(TrainingMetricsMsg, qos.METRICS_TOPIC, self._on_metrics,
                                       qos.metrics_qos())
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
 
     def _on_metrics(self, msg: Any) -> None:
-        metrics = parse_metrics(msg.data)
+        metrics = parse_metrics(msg)
         if metrics is None:
             self.rejected += 1
         else:
@@ -293,6 +291,7 @@ def run_training_graph(cfg: TrainConfig, run_dir: Path, resume: bool, actors: in
                        envs_per_actor: int, local_actors: bool = True,
                        progress: bool = True) -> int:
     """`crawler-rl train --backend ros`: head + actors as processes until total steps."""
+    check_built()  # before any process starts: the nodes' messages need the built interfaces
     run_dir = Path(run_dir)
     write_run_config(cfg, run_dir)
     graph = training_graph(cfg, actors, envs_per_actor, run_dir, resume, local_actors)
@@ -304,4 +303,5 @@ def run_actor_fleet(cfg: TrainConfig, count: int, envs_per_actor: int,
     """`crawler-rl actors`: only actor processes (worker machines), until Ctrl-C."""
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
+    check_built()
     return run_graph(Graph(actor_specs(cfg, count, envs_per_actor, first_id)), None)

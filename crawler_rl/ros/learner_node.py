@@ -28,7 +28,6 @@ import torch
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.duration import Duration
 from rclpy.node import Node
-from std_msgs.msg import String, UInt8MultiArray
 from std_srvs.srv import Trigger
 
 from crawler_rl.rl.config import load_train_config
@@ -40,10 +39,12 @@ from crawler_rl.rl.ppo import PPO, bootstrap_truncated
 from crawler_rl.rl.storage import RolloutStorage
 from crawler_rl.ros import qos
 from crawler_rl.ros.codec import CodecError
+from crawler_rl.ros.interfaces import PolicyWeightsMsg, RolloutMsg, TrainingMetricsMsg
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.rollout import Rollout, decode_rollout
 from crawler_rl.ros.runtime import run_node_until_signal, serve_status
+from crawler_rl.ros.training_metrics import encode_metrics
 from crawler_rl.ros.weights import encode_weights
 
 PARAMS = (
@@ -97,10 +98,11 @@ class LearnerNode(Node):
         self.session = uuid.uuid4().hex[:12]
         group = MutuallyExclusiveCallbackGroup()
         self.weights_pub = self.create_publisher(
-            UInt8MultiArray, qos.WEIGHTS_TOPIC, qos.weights_qos()
+            PolicyWeightsMsg, qos.WEIGHTS_TOPIC, qos.weights_qos()
         )
-        self.metrics_pub = self.create_publisher(String, qos.METRICS_TOPIC, qos.metrics_qos())
-        self.create_subscription(UInt8MultiArray, qos.ROLLOUT_TOPIC, self.on_rollout,
+        self.metrics_pub = self.create_publisher(TrainingMetricsMsg, qos.METRICS_TOPIC,
+                                                 qos.metrics_qos())
+        self.create_subscription(RolloutMsg, qos.ROLLOUT_TOPIC, self.on_rollout,
                                  qos.rollout_qos(), callback_group=group)
         self.create_service(Trigger, "~/save", self.on_save, callback_group=group)
         serve_status(self, self.status, group)
@@ -146,11 +148,10 @@ class LearnerNode(Node):
         """Publish the current policy (latched) tagged with its version."""
         meta = {"obs_dim": self.obs_dim, "action_dim": self.action_dim,
                 "model": self.cfg.to_dict()["model"], "iteration": self.iteration}
-        payload = encode_weights(self.policy.state_dict(), meta, self.version)
-        self.weights_pub.publish(UInt8MultiArray(data=payload))
+        self.weights_pub.publish(encode_weights(self.policy.state_dict(), meta, self.version))
 
     def publish_metrics(self) -> None:
-        """Publish latched JSON progress (the launcher's progress bar reads it)."""
+        """Publish latched progress (the launcher's progress bar reads it) and log it as JSON."""
         finite = {k: v if math.isfinite(v) else None for k, v in self.metrics.items()}
         message = {**finite, "global_step": self.global_step,
                    "total_steps": self.cfg.run.total_steps, "iteration": self.iteration,
@@ -158,17 +159,17 @@ class LearnerNode(Node):
                    "actor_ids": self.update_actor_ids, "session": self.session,
                    "wall_time": time.time()}
         text = json.dumps(message)
-        self.metrics_pub.publish(String(data=text))
+        self.metrics_pub.publish(encode_metrics(message))
         with (self.run_dir / "metrics.jsonl").open("a", encoding="utf-8") as stream:
             stream.write(text + "\n")
 
-    def on_rollout(self, msg: UInt8MultiArray) -> None:
+    def on_rollout(self, msg: RolloutMsg) -> None:
         """Validate a rollout, queue it, and update once enough env columns arrived."""
         if self.done:
             return
         max_envs = self.params["envs_per_update"]  # one actor's envs never exceed all of them
         try:
-            rollout = decode_rollout(msg.data, Rollout.message_elements(
+            rollout = decode_rollout(msg, Rollout.message_elements(
                 self.cfg.ppo.num_steps, max_envs, self.obs_dim, self.action_dim))
             rollout.check(self.obs_dim, self.action_dim)
             if rollout.num_steps != self.cfg.ppo.num_steps or rollout.num_envs > max_envs:

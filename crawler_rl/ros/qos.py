@@ -1,16 +1,18 @@
 """Topic names and QoS of the training graph, each chosen on purpose.
 
-- `actor_obs` (UInt8MultiArray): reliable, volatile, keep last 64. Every step is training
+Types are crawler_rl_interfaces messages (`ros2 interface show crawler_rl_interfaces/msg/...`).
+
+- `actor_obs` (ObservationBatch): reliable, volatile, keep last 64. Every step is training
   data; a lost step would stall its actor until the resend timeout. Depth covers one message
   per actor in flight.
-- `actor_actions` (UInt8MultiArray): reliable, volatile, keep last 64. The actor blocks on
-  its reply; all actors share the topic and keep only replies with their actor id.
-- `rollouts` (UInt8MultiArray): reliable, volatile, keep last 32. Large, rare, never
-  droppable; the depth bounds the memory held for a slow learner.
-- `policy_weights` (UInt8MultiArray): reliable, transient local, keep last 1. Latched: a
-  late or restarted inference node gets the latest weights at once.
-- `training_metrics` (std_msgs/String, JSON): reliable, transient local, keep last 1.
-  Latched progress for the launcher's progress bar.
+- `actor_actions` (ActionBatch): reliable, volatile, keep last 64. The actor blocks on its
+  reply; all actors share the topic and keep only replies with their actor id.
+- `rollouts` (Rollout): reliable, volatile, keep last 32. Large, rare, never droppable; the
+  depth bounds the memory held for a slow learner.
+- `policy_weights` (PolicyWeights): reliable, transient local, keep last 1. Latched: a late
+  or restarted inference node gets the latest weights at once.
+- `training_metrics` (TrainingMetrics): reliable, transient local, keep last 1. Latched
+  progress for the launcher's progress bar.
 
 Sensor-style best-effort QoS is deliberately NOT used: training data must not be lost silently.
 """

@@ -1,4 +1,4 @@
-"""A rollout shipped from the inference node to the learner, and its TENSORS encoding."""
+"""A rollout shipped from the inference node to the learner, and its Rollout message."""
 
 from __future__ import annotations
 
@@ -7,7 +7,17 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from crawler_rl.ros.codec import MAX_ELEMENTS, CodecError, decode_tensors, encode_tensors
+from crawler_rl.ros.codec import (
+    MAX_ELEMENTS,
+    CodecError,
+    check_sizes,
+    expect_type,
+    flag_field,
+    float_field,
+    read_flags,
+    read_floats,
+)
+from crawler_rl.ros.interfaces import RolloutMsg
 from crawler_rl.ros.weights import MAX_VERSION
 
 
@@ -82,50 +92,37 @@ def _field_shapes(steps: int, envs: int, obs_dim: int, action_dim: int) -> dict[
     return shapes
 
 
-def encode_rollout(rollout: Rollout) -> bytes:
-    """Serialize a rollout (float32 arrays, flags as uint8)."""
-    tensors = {}
-    for name in ARRAY_FIELDS:
-        array = getattr(rollout, name)
-        tensors[name] = array.astype(np.uint8) if array.dtype == bool else array.astype(np.float32)
-    meta = {"newest_version": rollout.newest_version}
-    return encode_tensors(tensors, meta, rollout.actor_id, rollout.policy_version)
+def encode_rollout(rollout: Rollout) -> RolloutMsg:
+    """Build the Rollout message (float32 arrays, flags as uint8 0/1)."""
+    obs_dim, action_dim = rollout.obs.shape[2], rollout.actions.shape[2]
+    fields_ = {name: (flag_field if name in FLAG_FIELDS else float_field)(getattr(rollout, name))
+               for name in ARRAY_FIELDS}
+    return RolloutMsg(actor_id=rollout.actor_id, policy_version=rollout.policy_version,
+                      newest_version=rollout.newest_version, num_steps=rollout.num_steps,
+                      num_envs=rollout.num_envs, obs_dim=obs_dim, action_dim=action_dim,
+                      **fields_)
 
 
-def decode_rollout(data: bytes | bytearray | memoryview,
-                   max_elements: int = MAX_ELEMENTS) -> Rollout:
-    """Parse a rollout message; raise CodecError (only) unless it is a consistent rollout.
+def decode_rollout(msg: RolloutMsg, max_elements: int = MAX_ELEMENTS) -> Rollout:
+    """Check a Rollout message; raise CodecError (only) unless it is a consistent rollout.
 
-    Checked here: exactly the rollout's fields, their dtypes, shapes that agree with each
-    other (T, K >= 1), 0/1 flags and the versions. Whether T, K and the dims suit the run,
-    and whether the values are finite, is `Rollout.check`.
+    Checked here: every array holds what the size fields announce (T, K, dims >= 1, at most
+    `max_elements` elements in all), 0/1 flags and the versions. Whether T, K and the dims
+    suit the run, and whether the values are finite, is `Rollout.check`.
     """
-    tensors, meta, header = decode_tensors(data, max_elements)
-    missing = sorted(set(ARRAY_FIELDS) - set(tensors))
-    unknown = sorted(set(tensors) - set(ARRAY_FIELDS))
-    if missing or unknown:
-        raise CodecError(f"rollout message lacks fields {missing} / has unknown {unknown}")
-    obs, actions = tensors["obs"], tensors["actions"]
-    if obs.ndim != 3 or actions.ndim != 3 or min(obs.shape[:2]) < 1:
-        raise CodecError(f"rollout obs {obs.shape} / actions {actions.shape} are not "
-                         "(T, K, dim) with T, K >= 1")
-    shapes = _field_shapes(*obs.shape, actions.shape[2])
-    arrays = {}
-    for name in ARRAY_FIELDS:
-        array = tensors[name]
-        want = "u1" if name in FLAG_FIELDS else "f4"
-        if array.dtype.str[1:] != want or array.shape != shapes[name]:
-            raise CodecError(f"rollout field {name!r} is {array.dtype.str} {array.shape}, "
-                             f"expected {want} {shapes[name]}")
-        if name in FLAG_FIELDS:
-            if np.any(array > 1):
-                raise CodecError(f"rollout flags {name!r} must be 0 or 1")
-            array = array.astype(bool)
-        arrays[name] = array
-    newest = meta.get("newest_version", header.seq)
-    # type() is int: rejects bool, float (1e400 is inf), null, lists and strings.
-    if type(newest) is not int or not header.seq <= newest <= MAX_VERSION:
-        raise CodecError(f"rollout newest_version {newest!r:.40} must be an integer in "
-                         f"[policy_version={header.seq}, {MAX_VERSION}]")
-    return Rollout(actor_id=header.actor_id, policy_version=header.seq,
-                   newest_version=newest, **arrays)
+    expect_type(msg, RolloutMsg)
+    steps, envs, obs_dim, action_dim = msg.num_steps, msg.num_envs, msg.obs_dim, msg.action_dim
+    check_sizes("Rollout", num_steps=steps, num_envs=envs, obs_dim=obs_dim,
+                action_dim=action_dim)
+    elements = Rollout.message_elements(steps, envs, obs_dim, action_dim)
+    if elements > max_elements:
+        raise CodecError(f"rollout of {steps} steps x {envs} envs has {elements} elements, "
+                         f"more than the {max_elements}-element limit")
+    shapes = _field_shapes(steps, envs, obs_dim, action_dim)
+    arrays = {name: (read_flags if name in FLAG_FIELDS else read_floats)(msg, name, shapes[name])
+              for name in ARRAY_FIELDS}
+    if not msg.policy_version <= msg.newest_version <= MAX_VERSION:
+        raise CodecError(f"rollout newest_version {msg.newest_version} must be in "
+                         f"[policy_version={msg.policy_version}, {MAX_VERSION}]")
+    return Rollout(actor_id=msg.actor_id, policy_version=msg.policy_version,
+                   newest_version=msg.newest_version, **arrays)

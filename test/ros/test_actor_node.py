@@ -12,11 +12,11 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from ros_helpers import spin_until
-from std_msgs.msg import UInt8MultiArray
 
 from crawler_rl.ros import qos
 from crawler_rl.ros.actor_node import ActorNode
 from crawler_rl.ros.codec import ActionBatch, decode_obs_batch, encode_action_batch
+from crawler_rl.ros.interfaces import ActionBatchMsg, ObservationBatchMsg
 
 
 @pytest.fixture
@@ -36,9 +36,9 @@ def test_actor_steps_on_replies_and_resends_when_unanswered(rclpy_default: None)
     actor = pendulum_actor()
     peer = rclpy.create_node("fake_inference")
     received = []
-    peer.create_subscription(UInt8MultiArray, qos.OBS_TOPIC,
-                             lambda m: received.append(decode_obs_batch(m.data)), qos.obs_qos())
-    replies = peer.create_publisher(UInt8MultiArray, qos.ACTION_TOPIC, qos.action_qos())
+    peer.create_subscription(ObservationBatchMsg, qos.OBS_TOPIC,
+                             lambda m: received.append(decode_obs_batch(m)), qos.obs_qos())
+    replies = peer.create_publisher(ActionBatchMsg, qos.ACTION_TOPIC, qos.action_qos())
     executor = SingleThreadedExecutor()
     executor.add_node(actor)
     executor.add_node(peer)
@@ -50,12 +50,12 @@ def test_actor_steps_on_replies_and_resends_when_unanswered(rclpy_default: None)
         assert np.all(first.rewards == 0)
 
         def reply(batch, actions) -> None:
-            replies.publish(UInt8MultiArray(data=encode_action_batch(
-                ActionBatch(batch.actor_id, batch.session, batch.seq, 4, actions))))
+            replies.publish(encode_action_batch(
+                ActionBatch(batch.actor_id, batch.session, batch.seq, 4, actions)))
 
         reply(first, np.zeros((2, 1), np.float32))  # wrong shape: rejected, still waiting
         reply(first, np.full((3, 1), np.nan, np.float32))  # non-finite: rejected too
-        replies.publish(UInt8MultiArray(data=b"CRWL-not-actions"))  # not a message at all
+        replies.publish(ActionBatchMsg(actor_id=5, num_envs=3, action_dim=1))  # no actions
         assert spin_until(executor, lambda: actor.status()["bad_actions"] == 2
                           and actor.status()["malformed_actions"] == 1)
         reply(first, np.full((3, 1), 0.5, np.float32))

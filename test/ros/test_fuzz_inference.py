@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-import struct
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,14 +24,14 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from ros_helpers import pendulum_inference_params, spin_until
-from std_msgs.msg import UInt8MultiArray
 from std_srvs.srv import Trigger
 
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.ros import qos
-from crawler_rl.ros.codec import HEADER, ObsBatch, decode_action_batch, encode_obs_batch
+from crawler_rl.ros.codec import ObsBatch, decode_action_batch, encode_obs_batch
 from crawler_rl.ros.inference_node import InferenceNode
+from crawler_rl.ros.interfaces import ActionBatchMsg, ObservationBatchMsg, PolicyWeightsMsg
 from crawler_rl.ros.learner_node import LearnerNode
 from crawler_rl.ros.rollout import Rollout, encode_rollout
 from crawler_rl.ros.weights import encode_weights
@@ -52,8 +52,8 @@ def rclpy_default(ros_domain: int) -> Iterator[None]:
 
 
 def obs_message(actor: int, session: int, seq: int, num_envs: int = K, obs_dim: int = OBS_DIM,
-                value: float = 0.1) -> bytes:
-    """A well-formed OBS_BATCH; `value` fills obs (NaN/inf make it non-finite)."""
+                value: float = 0.1) -> ObservationBatchMsg:
+    """A well-formed ObservationBatch; `value` fills obs (NaN/inf make it non-finite)."""
     return encode_obs_batch(ObsBatch(
         actor, session, seq, np.full((num_envs, obs_dim), value, np.float32),
         np.full(num_envs, -0.5, np.float32), np.zeros(num_envs, bool), np.zeros(num_envs, bool),
@@ -61,15 +61,17 @@ def obs_message(actor: int, session: int, seq: int, num_envs: int = K, obs_dim: 
 
 
 def weights_message(version: int, policy: ActorCritic | None = None,
-                    meta: dict | None = None) -> bytes:
+                    meta: dict | None = None) -> PolicyWeightsMsg:
     policy = policy or ActorCritic(OBS_DIM, ACTION_DIM, TrainConfig().model)
     return encode_weights(policy.state_dict(), meta or META, version)
 
 
-def bad_weights(kind: str, data: st.DataObject) -> bytes:
+def bad_weights(kind: str, data: st.DataObject) -> PolicyWeightsMsg:
     """Weights the node must reject, each for a different reason."""
-    if kind == "garbage":
-        return b"NOPE" + data.draw(st.binary(max_size=64))
+    if kind == "garbage":  # architecture JSON that is not JSON
+        message = weights_message(50)
+        message.model_json = "{" + data.draw(st.text(max_size=64))
+        return message
     if kind == "nan":
         policy = ActorCritic(OBS_DIM, ACTION_DIM, TrainConfig().model)
         state = policy.state_dict()
@@ -93,32 +95,46 @@ class GoodActor:
     def __init__(self) -> None:
         self.session, self.seq = 7, -1
 
-    def next_step(self) -> bytes:
+    def next_step(self) -> ObservationBatchMsg:
         self.seq += 1
         return obs_message(0, self.session, self.seq)
 
 
-def fault(kind: str, actor: GoodActor, data: st.DataObject) -> tuple[str, bytes]:
+ARRAYS = ("obs", "rewards", "tracking_error", "final_obs")
+
+
+def fault(kind: str, actor: GoodActor, data: st.DataObject) -> tuple[str, ObservationBatchMsg]:
     """One injected message and the `~/status` counter it must raise."""
     valid = obs_message(0, actor.session, actor.seq + 1)
-    if kind == "garbage":
-        noise = data.draw(st.binary(max_size=300))
-        return "malformed", (b"JUNK" + noise[4:]) if noise[:4] == b"CRWL" else noise
-    if kind == "truncated":
-        return "malformed", valid[:data.draw(st.integers(0, len(valid) - 1))]
-    if kind == "padded":
-        return "malformed", valid + data.draw(st.binary(min_size=1, max_size=16))
-    if kind == "bad_sizes":  # one of num_envs, obs_dim, num_final changed: sizes disagree
-        sizes = [K, OBS_DIM, 0]
-        field = data.draw(st.integers(0, 2))
-        sizes[field] = data.draw(st.integers(0, 2**32 - 1).filter(lambda v: v != sizes[field]))
-        packed = struct.pack("<III", *sizes)
-        return "malformed", valid[:HEADER.size] + packed + valid[HEADER.size + 12:]
-    if kind == "bad_header":
-        offset = data.draw(st.integers(0, 5))  # magic, wire version or kind
-        corrupt = bytearray(valid)
-        corrupt[offset] ^= data.draw(st.integers(1, 255))
-        return "malformed", bytes(corrupt)
+    if kind == "garbage":  # every array of a random length that the sizes do not announce
+        for name in ARRAYS:
+            setattr(valid, name, array("f", data.draw(st.lists(st.floats(width=32),
+                                                               max_size=20))))
+        if len(valid.obs) == K * OBS_DIM:
+            valid.obs.append(0.0)
+        return "malformed", valid
+    if kind in ("truncated", "padded"):  # one array shorter or longer than its sizes say
+        name = data.draw(st.sampled_from(ARRAYS))
+        values = list(getattr(valid, name))
+        if kind == "truncated" and values:
+            values = values[:data.draw(st.integers(0, len(values) - 1))]
+        else:
+            values += data.draw(st.lists(st.floats(width=32), min_size=1, max_size=16))
+        setattr(valid, name, array("f", values))
+        return "malformed", valid
+    if kind == "bad_sizes":  # num_envs or obs_dim changed, or a truncated env without final obs
+        field = data.draw(st.sampled_from(["num_envs", "obs_dim", "truncated"]))
+        if field == "truncated":
+            valid.truncated = array("B", [1] + [0] * (K - 1))
+        else:
+            old = getattr(valid, field)
+            setattr(valid, field, data.draw(st.integers(0, 2**32 - 1).filter(lambda v: v != old)))
+        return "malformed", valid
+    if kind == "bad_flags":  # a 0/1 flag field holding something else
+        flags = [0] * K
+        flags[data.draw(st.integers(0, K - 1))] = data.draw(st.integers(2, 255))
+        setattr(valid, data.draw(st.sampled_from(["terminated", "truncated"])), array("B", flags))
+        return "malformed", valid
     if kind == "non_finite":
         value = data.draw(st.sampled_from([np.nan, np.inf, -np.inf]))
         return "non_finite", obs_message(0, actor.session, actor.seq + 1, value=value)
@@ -141,7 +157,7 @@ def fault(kind: str, actor: GoodActor, data: st.DataObject) -> tuple[str, bytes]
     return "accepted_steps", actor.next_step()
 
 
-OBS_FAULTS = ("garbage", "truncated", "padded", "bad_sizes", "bad_header", "non_finite",
+OBS_FAULTS = ("garbage", "truncated", "padded", "bad_sizes", "bad_flags", "non_finite",
               "wrong_obs_dim", "wrong_num_envs", "duplicate", "stale", "unknown_actor", "good")
 WEIGHT_FAULTS = ("garbage", "nan", "wrong_shape", "wrong_dims", "missing")
 
@@ -162,20 +178,20 @@ def test_fuzzed_observations_and_weights_are_counted_never_served(
     node = InferenceNode(parameter_overrides=pendulum_inference_params(
         tmp_path_factory.getbasetemp(), num_steps=4, max_actors=1, max_envs_per_actor=MAX_ENVS))
     try:
-        node.on_weights(UInt8MultiArray(data=weights_message(1)))
+        node.on_weights(weights_message(1))
         actor = GoodActor()
         for _ in range(2):  # seq 0 and 1 answered: duplicates and stale steps have a reference
-            node.on_obs(UInt8MultiArray(data=actor.next_step()))
+            node.on_obs(actor.next_step())
         reference = {k: v.clone() for k, v in node.policy.state_dict().items()}
         before = counted(node)
         expected: Counter = Counter()
         for kind in kinds:
             if kind.startswith("w_"):
                 counter, payload = "rejected_weights", bad_weights(kind[2:], data)
-                node.on_weights(UInt8MultiArray(data=payload))
+                node.on_weights(payload)
             else:
                 counter, payload = fault(kind, actor, data)
-                node.on_obs(UInt8MultiArray(data=payload))
+                node.on_obs(payload)
             expected[counter] += 1
         after = counted(node)
         assert {k: after[k] - before[k] for k in COUNTED} == {k: expected[k] for k in COUNTED}
@@ -186,6 +202,14 @@ def test_fuzzed_observations_and_weights_are_counted_never_served(
             assert torch.equal(tensor, reference[name]), name
     finally:
         node.destroy_node()
+
+
+def cut_short(message: object, data: st.DataObject, names: tuple[str, ...]) -> object:
+    """`message` with one of its float arrays `names` cut shorter than its sizes say."""
+    name = data.draw(st.sampled_from(names))
+    values = getattr(message, name)
+    setattr(message, name, array("f", values[:data.draw(st.integers(0, len(values) - 1))]))
+    return message
 
 
 def make_rollout(steps: int, obs_dim: int, version: int, reward: float = -1.0) -> Rollout:
@@ -219,9 +243,13 @@ def test_learner_rejects_bad_rollouts_and_rolls_back_a_non_finite_update(
     try:
         initial = {k: v.clone() for k, v in node.policy.state_dict().items()}
         good = encode_rollout(make_rollout(4, 3, 0))
+        sizes = encode_rollout(make_rollout(4, 3, 0))
+        field = data.draw(st.sampled_from(["num_steps", "num_envs", "obs_dim", "action_dim"]))
+        setattr(sizes, field, data.draw(st.sampled_from([0, 6, 7, 2**32 - 1])))  # none as sent
         bad = [
-            b"NOPE" + data.draw(st.binary(max_size=50)),
-            good[:data.draw(st.integers(0, len(good) - 1))],
+            sizes,  # a size field that its arrays do not match
+            cut_short(encode_rollout(make_rollout(4, 3, 0)), data,
+                      ("obs", "actions", "rewards", "last_obs", "tracking_error")),
             encode_rollout(make_rollout(3, 3, 0)),  # wrong num_steps
             encode_rollout(make_rollout(4, 5, 0)),  # wrong obs_dim
         ]
@@ -232,18 +260,18 @@ def test_learner_rejects_bad_rollouts_and_rolls_back_a_non_finite_update(
             st.sampled_from([np.nan, np.inf, -np.inf]))
         bad.append(encode_rollout(poisoned))
         for payload in data.draw(st.permutations(bad)):
-            node.on_rollout(UInt8MultiArray(data=payload))
+            node.on_rollout(payload)
         assert node.counters["rejected_rollouts"] == len(bad) and node.iteration == 0
         for name, tensor in node.policy.state_dict().items():
             assert torch.equal(tensor, initial[name]), name
-        node.on_rollout(UInt8MultiArray(data=good))  # one update: the optimizer has state
+        node.on_rollout(good)  # one update: the optimizer has state
         assert node.iteration == 1 and node.counters["rollouts"] == 1
         model = {k: v.clone() for k, v in node.policy.state_dict().items()}
         moments = copy.deepcopy(node.ppo.optimizer.state_dict())
         learning_rate = node.ppo.learning_rate
         # finite but absurd rewards overflow the returns: the update is rolled back whole
         # (the linear schedule has lowered the learning rate for it by then)
-        node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 1, 3e38))))
+        node.on_rollout(encode_rollout(make_rollout(4, 3, 1, 3e38)))
         assert node.counters["rejected_updates"] == 1 and node.iteration == 1
         for name, tensor in node.policy.state_dict().items():
             assert torch.equal(tensor, model[name]), name
@@ -253,13 +281,13 @@ def test_learner_rejects_bad_rollouts_and_rolls_back_a_non_finite_update(
         for index, state in moments["state"].items():
             for key, value in state.items():
                 assert torch.equal(after["state"][index][key], value), (index, key)
-        node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 5))))
+        node.on_rollout(encode_rollout(make_rollout(4, 3, 5)))
         assert node.counters["future_rollouts"] == 1
         # inference serves weights that are not ours: ours go out again (once a second)
         assert node.counters["weights_republished"] == 1
-        node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 5))))
+        node.on_rollout(encode_rollout(make_rollout(4, 3, 5)))
         assert node.counters["weights_republished"] == 1
-        node.on_rollout(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 1))))
+        node.on_rollout(encode_rollout(make_rollout(4, 3, 1)))
         assert node.iteration == 2 and node.counters["rollouts"] == 3
         assert all(torch.isfinite(t).all() for t in node.policy.state_dict().values())
     finally:
@@ -273,39 +301,46 @@ def test_injected_faults_over_dds_are_counted_and_the_good_actor_keeps_stepping(
         tmp_path, num_steps=2, max_actors=2))
     peer = rclpy.create_node("fuzzer")
     replies: list = []
-    peer.create_subscription(UInt8MultiArray, qos.ACTION_TOPIC,
-                             lambda m: replies.append(decode_action_batch(m.data)),
+    peer.create_subscription(ActionBatchMsg, qos.ACTION_TOPIC,
+                             lambda m: replies.append(decode_action_batch(m)),
                              qos.action_qos())
-    obs_pub = peer.create_publisher(UInt8MultiArray, qos.OBS_TOPIC, qos.obs_qos())
-    weights_pub = peer.create_publisher(UInt8MultiArray, qos.WEIGHTS_TOPIC, qos.weights_qos())
+    obs_pub = peer.create_publisher(ObservationBatchMsg, qos.OBS_TOPIC, qos.obs_qos())
+    weights_pub = peer.create_publisher(PolicyWeightsMsg, qos.WEIGHTS_TOPIC, qos.weights_qos())
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     executor.add_node(peer)
     try:
         assert spin_until(executor, lambda: obs_pub.get_subscription_count() == 1)
         # a step sent before any weights exist is held and answered once they arrive
-        obs_pub.publish(UInt8MultiArray(data=obs_message(0, 7, 0)))
+        obs_pub.publish(obs_message(0, 7, 0))
         assert spin_until(executor, lambda: len(node.early_steps) == 1)
-        weights_pub.publish(UInt8MultiArray(data=weights_message(5)))
+        weights_pub.publish(weights_message(5))
         assert spin_until(executor, lambda: any(r.seq == 0 for r in replies))
+        flags = obs_message(0, 7, 1)
+        flags.terminated = array("B", [0, 3])
+        shortened = obs_message(0, 7, 1)
+        shortened.obs = shortened.obs[:-1]
         injected = [
-            b"", b"\x00" * 7, b"CRWL" + bytes(40), obs_message(0, 7, 1)[:-1],
+            ObservationBatchMsg(), ObservationBatchMsg(num_envs=K, obs_dim=OBS_DIM), flags,
+            shortened,
             obs_message(0, 7, 1, value=np.nan), obs_message(0, 7, 1, obs_dim=OBS_DIM + 2),
             obs_message(0, 7, 0), obs_message(1, 3, 0), obs_message(2, 4, 9),
             obs_message(3, 5, 0, value=np.inf),
         ]
         for payload in injected:
-            obs_pub.publish(UInt8MultiArray(data=payload))
-        weights_pub.publish(UInt8MultiArray(data=b"CRWL-not-weights"))
+            obs_pub.publish(payload)
+        not_json = weights_message(6)
+        not_json.model_json = "CRWL-not-weights"
+        weights_pub.publish(not_json)
         expected = {"malformed": 4, "non_finite": 2, "wrong_size": 1, "duplicate": 1,
                     "unknown_actor": 1, "rejected_weights": 1}
         assert spin_until(executor, lambda: all(
             node.status().get(k, 0) == v for k, v in expected.items()))
         for seq in (1, 2, 3):  # the good actor still steps, one reply per step
-            obs_pub.publish(UInt8MultiArray(data=obs_message(0, 7, seq)))
+            obs_pub.publish(obs_message(0, 7, seq))
             assert spin_until(executor, lambda seq=seq: any(r.seq == seq for r in replies))
         # the learner resumed from an older checkpoint: partial trajectories are cut
-        weights_pub.publish(UInt8MultiArray(data=weights_message(2)))
+        weights_pub.publish(weights_message(2))
         assert spin_until(executor, lambda: node.policy_version == 2)
         client = peer.create_client(Trigger, "/inference/status")
         assert client.wait_for_service(timeout_sec=5.0)

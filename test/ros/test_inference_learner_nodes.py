@@ -13,15 +13,21 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from ros_helpers import pendulum_inference_params, spin_until
-from std_msgs.msg import UInt8MultiArray
 from std_srvs.srv import Trigger
 
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.device import describe_device, resolve_device
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.ros import qos
-from crawler_rl.ros.codec import ObsBatch, decode_action_batch, encode_obs_batch
+from crawler_rl.ros.codec import ObsBatch, decode_action_batch, encode_obs_batch, float_field
 from crawler_rl.ros.inference_node import InferenceNode
+from crawler_rl.ros.interfaces import (
+    Act,
+    ActionBatchMsg,
+    ObservationBatchMsg,
+    PolicyWeightsMsg,
+    RolloutMsg,
+)
 from crawler_rl.ros.learner_node import LearnerNode
 from crawler_rl.ros.rollout import Rollout, decode_rollout, encode_rollout
 from crawler_rl.ros.weights import decode_weights, encode_weights
@@ -36,7 +42,7 @@ def rclpy_default(ros_domain: int) -> Iterator[None]:
     rclpy.try_shutdown()
 
 
-def obs_step(seq: int, value: float = 0.1, session: int = 9) -> bytes:
+def obs_step(seq: int, value: float = 0.1, session: int = 9) -> ObservationBatchMsg:
     return encode_obs_batch(ObsBatch(
         0, session, seq, np.full((K, OBS_DIM), value, np.float32), np.ones(K, np.float32),
         np.zeros(K, bool), np.zeros(K, bool), np.zeros((K, 2), np.float32),
@@ -48,26 +54,26 @@ def test_inference_replies_ships_rollouts_and_counts_bad_data(rclpy_default: Non
     node = InferenceNode(parameter_overrides=pendulum_inference_params(tmp_path, num_steps=2))
     peer = rclpy.create_node("fake_peer")
     replies, rollouts = [], []
-    peer.create_subscription(UInt8MultiArray, qos.ACTION_TOPIC,
-                             lambda m: replies.append(decode_action_batch(m.data)),
+    peer.create_subscription(ActionBatchMsg, qos.ACTION_TOPIC,
+                             lambda m: replies.append(decode_action_batch(m)),
                              qos.action_qos())
-    peer.create_subscription(UInt8MultiArray, qos.ROLLOUT_TOPIC,
-                             lambda m: rollouts.append(decode_rollout(m.data)),
+    peer.create_subscription(RolloutMsg, qos.ROLLOUT_TOPIC,
+                             lambda m: rollouts.append(decode_rollout(m)),
                              qos.rollout_qos())
-    obs_pub = peer.create_publisher(UInt8MultiArray, qos.OBS_TOPIC, qos.obs_qos())
-    weights_pub = peer.create_publisher(UInt8MultiArray, qos.WEIGHTS_TOPIC, qos.weights_qos())
+    obs_pub = peer.create_publisher(ObservationBatchMsg, qos.OBS_TOPIC, qos.obs_qos())
+    weights_pub = peer.create_publisher(PolicyWeightsMsg, qos.WEIGHTS_TOPIC, qos.weights_qos())
     model = TrainConfig().model
     policy = ActorCritic(OBS_DIM, ACTION_DIM, model)
     meta = {"obs_dim": OBS_DIM, "action_dim": ACTION_DIM,
             "model": TrainConfig().to_dict()["model"]}
-    weights_pub.publish(UInt8MultiArray(data=encode_weights(policy.state_dict(), meta, 3)))
+    weights_pub.publish(encode_weights(policy.state_dict(), meta, 3))
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     executor.add_node(peer)
     try:
         assert spin_until(executor, lambda: node.policy_version == 3)
         for seq in range(3):
-            obs_pub.publish(UInt8MultiArray(data=obs_step(seq)))
+            obs_pub.publish(obs_step(seq))
             assert spin_until(executor, lambda seq=seq: any(r.seq == seq for r in replies))
         assert [r.policy_version for r in replies] == [3, 3, 3]
         assert all(r.actions.shape == (K, ACTION_DIM) for r in replies)
@@ -76,9 +82,9 @@ def test_inference_replies_ships_rollouts_and_counts_bad_data(rclpy_default: Non
         rollout.check(OBS_DIM, ACTION_DIM)
         assert rollout.num_steps == 2 and rollout.policy_version == 3
         # duplicate: the same reply again; bad data: counted, never answered
-        obs_pub.publish(UInt8MultiArray(data=obs_step(2)))
-        obs_pub.publish(UInt8MultiArray(data=obs_step(3, value=np.nan)))
-        obs_pub.publish(UInt8MultiArray(data=b"garbage-garbage-garbage-garbage"))
+        obs_pub.publish(obs_step(2))
+        obs_pub.publish(obs_step(3, value=np.nan))
+        obs_pub.publish(ObservationBatchMsg(num_envs=K, obs_dim=OBS_DIM))  # no arrays
         assert spin_until(executor, lambda: node.status()["malformed"] == 1
                           and node.status()["non_finite"] == 1)
         assert spin_until(executor, lambda: sum(r.seq == 2 for r in replies) == 2)
@@ -91,6 +97,25 @@ def test_inference_replies_ships_rollouts_and_counts_bad_data(rclpy_default: Non
         assert status["duplicate"] == 1 and status["rollouts"] == 1 and status["live_actors"] == 1
         assert status["device"] == describe_device(resolve_device("auto"))
         assert not any(r.seq == 3 for r in replies)
+        act = peer.create_client(Act, "/inference/act")
+        assert act.wait_for_service(timeout_sec=5.0)
+        obs = np.random.default_rng(0).normal(size=(4, OBS_DIM)).astype(np.float32)
+        for deterministic in (True, False):
+            future = act.call_async(Act.Request(num_envs=4, obs_dim=OBS_DIM, obs=float_field(obs),
+                                                deterministic=deterministic))
+            assert spin_until(executor, future.done)
+            answer = future.result()
+            assert answer.success and answer.policy_version == 3
+            assert (answer.num_envs, answer.action_dim) == (4, ACTION_DIM)
+            actions = np.frombuffer(answer.actions, np.float32).reshape(4, ACTION_DIM)
+            mean = policy.act_deterministic(torch.from_numpy(obs)).numpy()
+            assert np.allclose(actions, mean, atol=1e-6) == deterministic
+        future = act.call_async(Act.Request(num_envs=1, obs_dim=OBS_DIM + 1,
+                                            obs=float_field(np.zeros(OBS_DIM + 1))))
+        assert spin_until(executor, future.done)
+        assert not future.result().success and "obs_dim=3" in future.result().message
+        assert node.status()["rejected_act"] == 1 and node.status()["act_requests"] == 2
+        assert node.status()["accepted_steps"] == status["accepted_steps"]  # nothing recorded
     finally:
         executor.shutdown()
         node.destroy_node()
@@ -152,10 +177,10 @@ def test_learner_updates_publishes_versions_rejects_bad_rollouts_and_saves(
     node = pendulum_learner(tmp_path)
     peer = rclpy.create_node("fake_inference")
     versions = []
-    peer.create_subscription(UInt8MultiArray, qos.WEIGHTS_TOPIC,
-                             lambda m: versions.append(decode_weights(m.data)[2]),
+    peer.create_subscription(PolicyWeightsMsg, qos.WEIGHTS_TOPIC,
+                             lambda m: versions.append(decode_weights(m)[2]),
                              qos.weights_qos())
-    rollout_pub = peer.create_publisher(UInt8MultiArray, qos.ROLLOUT_TOPIC, qos.rollout_qos())
+    rollout_pub = peer.create_publisher(RolloutMsg, qos.ROLLOUT_TOPIC, qos.rollout_qos())
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     executor.add_node(peer)
@@ -163,13 +188,13 @@ def test_learner_updates_publishes_versions_rejects_bad_rollouts_and_saves(
         assert spin_until(executor, lambda: versions == [0])  # latched initial weights
         while rollout_pub.get_subscription_count() == 0:
             executor.spin_once(timeout_sec=0.05)
-        rollout_pub.publish(UInt8MultiArray(data=encode_rollout(make_rollout(4, 4, 0))))
-        rollout_pub.publish(UInt8MultiArray(data=encode_rollout(make_rollout(3, 3, 0))))
+        rollout_pub.publish(encode_rollout(make_rollout(4, 4, 0)))
+        rollout_pub.publish(encode_rollout(make_rollout(3, 3, 0)))
         bad = make_rollout(4, 3, 0)
         bad.values[0, 0] = np.inf
-        rollout_pub.publish(UInt8MultiArray(data=encode_rollout(bad)))
+        rollout_pub.publish(encode_rollout(bad))
         assert spin_until(executor, lambda: node.counters["rejected_rollouts"] == 3)
-        rollout_pub.publish(UInt8MultiArray(data=encode_rollout(make_rollout(4, 3, 0))))
+        rollout_pub.publish(encode_rollout(make_rollout(4, 3, 0)))
         assert spin_until(executor, lambda: versions == [0, 1])
         assert node.global_step == 4 * K and node.iteration == 1
         assert node.status()["device"] == describe_device(resolve_device("auto"))

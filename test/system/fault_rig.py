@@ -15,12 +15,13 @@ import rclpy
 import yaml
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
-from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.ros import qos
+from crawler_rl.ros.interfaces import TrainingMetricsMsg
 from crawler_rl.ros.launcher import ProcessGraph
+from crawler_rl.ros.training_metrics import decode_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 TOY_ENV_DIR = REPO / "test" / "rl"  # rl_toy_env.VelocityTrackingToy: learnable in ~1k steps
@@ -75,15 +76,15 @@ class GraphMonitor:
         self.processes = processes
         self.node = rclpy.create_node("fault_monitor", context=context)
         self.metrics: list[tuple[float, dict[str, Any]]] = []
-        self.node.create_subscription(String, qos.METRICS_TOPIC, self._on_metrics,
+        self.node.create_subscription(TrainingMetricsMsg, qos.METRICS_TOPIC, self._on_metrics,
                                       qos.metrics_qos())
         self.clients: dict[str, Any] = {}
         self.status_failure = ""
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
 
-    def _on_metrics(self, msg: String) -> None:
-        self.metrics.append((time.monotonic(), json.loads(msg.data)))
+    def _on_metrics(self, msg: TrainingMetricsMsg) -> None:
+        self.metrics.append((time.monotonic(), decode_metrics(msg)))
 
     @property
     def latest(self) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Acceptance: a hostile peer on the training domain neither crashes nor poisons a ROS run.
 
 While `crawler-rl train --backend ros` runs, a peer publishes messages that must all be
-rejected on `rollouts`, `policy_weights`, `actor_obs` and `actor_actions`: hostile JSON
-indexes, overflowing shapes and versions, wrong architectures, NaN, too many envs. Training
+rejected on `rollouts`, `policy_weights`, `actor_obs` and `actor_actions`: size fields that
+disagree with their arrays, overflowing shapes, versions out of order, architecture JSON that
+is not JSON, wrong architectures, NaN, too many envs. Training
 finishes with exit 0, every `~/status` counts exactly what was sent, and the trained policy
 still beats the initial one on fixed seeded episodes.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import json
 import signal
-import struct
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -20,34 +21,23 @@ import rclpy
 from fault_rig import GraphMonitor, read_metrics, start_cli_training, toy_config
 from policy_check import trained_and_initial_returns
 from rclpy.context import Context
-from std_msgs.msg import UInt8MultiArray
 from std_srvs.srv import Trigger
 
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.ros import qos
-from crawler_rl.ros.codec import (
-    HEADER,
-    ActionBatch,
-    Kind,
-    ObsBatch,
-    encode_action_batch,
-    encode_obs_batch,
-    encode_tensors,
+from crawler_rl.ros.codec import ActionBatch, ObsBatch, encode_action_batch, encode_obs_batch
+from crawler_rl.ros.interfaces import (
+    ActionBatchMsg,
+    ObservationBatchMsg,
+    PolicyWeightsMsg,
+    RolloutMsg,
 )
 from crawler_rl.ros.rollout import Rollout, encode_rollout
 from crawler_rl.ros.weights import encode_weights
 
 ACTORS, ENVS, STEPS, ITERATIONS = 2, 4, 16, 50  # ~15 s of training: longer than the attack
 OBS_DIM, ACTION_DIM = 3, 1  # rl_toy_env.VelocityTrackingToy
-
-
-def framed_tensors(index_text: str, payload: bytes = b"", version: int = 0) -> bytes:
-    """A TENSORS message with a valid header and framing around a hostile JSON index."""
-    text = index_text.encode()
-    prefix = (HEADER.pack(b"CRWL", 1, int(Kind.TENSORS), 0, 9, 0, version)
-              + struct.pack("<I", len(text)))
-    return prefix + text + bytes(-(len(prefix) + len(text)) % 8) + payload
 
 
 def rollout(envs: int = ENVS, steps: int = STEPS, reward: float = -0.1) -> Rollout:
@@ -64,72 +54,75 @@ def rollout(envs: int = ENVS, steps: int = STEPS, reward: float = -0.1) -> Rollo
     )
 
 
-def with_newest_version(raw: str) -> bytes:
+def rollout_with(**fields: object) -> RolloutMsg:
+    """A rollout message with some fields overwritten."""
     message = encode_rollout(rollout())
-    (length,) = struct.unpack_from("<I", message, HEADER.size)
-    start = HEADER.size + 4
-    end = start + length
-    index = json.loads(message[start:end])
-    index["meta"]["newest_version"] = "@"
-    return framed_tensors(json.dumps(index).replace('"@"', raw), message[end + (-end % 8):])
+    for name, value in fields.items():
+        setattr(message, name, value)
+    return message
 
 
-def hostile_rollouts() -> list[bytes]:
+def hostile_rollouts() -> list[RolloutMsg]:
     """Each one a different reason for `rejected_rollouts`; none may reach the optimizer."""
     return [
-        framed_tensors('{"meta": {}, "tensors": [["obs", "f4", [18446744073709551616]]]}'),
-        framed_tensors('{"meta": {}, "tensors": [["obs", "f4", [4294967296, 4294967296]]]}'),
-        with_newest_version("[1]"),
-        with_newest_version("null"),
-        with_newest_version("1e400"),
+        rollout_with(num_envs=2**32 - 1),
+        rollout_with(num_steps=2**32 - 1, obs_dim=2**32 - 1),
+        rollout_with(obs=array("f")),
+        rollout_with(policy_version=5, newest_version=4),
+        rollout_with(terminated=array("B", [7] * STEPS * ENVS)),
         encode_rollout(rollout(envs=ACTORS * ENVS + 1)),  # more envs than the whole graph
         encode_rollout(rollout(steps=STEPS + 1)),
         encode_rollout(rollout(reward=float("nan"))),
     ]
 
 
-def hostile_weights(cfg: TrainConfig) -> list[bytes]:
-    """Weights inference must refuse: not weights, another architecture, NaN, huge version."""
+def hostile_weights(cfg: TrainConfig) -> list[PolicyWeightsMsg]:
+    """Weights inference must refuse: JSON that is not, another architecture, NaN, huge shape."""
     meta = {"obs_dim": OBS_DIM, "action_dim": ACTION_DIM, "model": cfg.to_dict()["model"]}
     wide = TrainConfig.from_dict({"model": {"actor_hidden": [128]}})
     nan_state = ActorCritic(OBS_DIM, ACTION_DIM, cfg.model).state_dict()
     nan_state["log_std"].fill_(float("nan"))
+    not_json = encode_weights(nan_state, meta, 1)
+    not_json.model_json = '{"actor_hidden": NaN}'
+    huge = encode_weights(ActorCritic(OBS_DIM, ACTION_DIM, cfg.model).state_dict(), meta, 1)
+    huge.tensors[0].shape = [2**32 - 1, 2**32 - 1]
     return [
-        framed_tensors('{"meta": {"obs_dim": NaN}, "tensors": []}'),
+        not_json,
         encode_weights(ActorCritic(OBS_DIM, ACTION_DIM, wide.model).state_dict(),
                        {**meta, "model": wide.to_dict()["model"]}, 1),
-        encode_weights(ActorCritic(OBS_DIM, ACTION_DIM, cfg.model).state_dict(), meta, 2**32),
+        huge,
         encode_weights(nan_state, meta, 1),
     ]
 
 
-def obs(actor_id: int, envs: int = ENVS, obs_dim: int = OBS_DIM, value: float = 0.1) -> bytes:
+def obs(actor_id: int, envs: int = ENVS, obs_dim: int = OBS_DIM,
+        value: float = 0.1) -> ObservationBatchMsg:
     return encode_obs_batch(ObsBatch(
         actor_id, 1, 0, np.full((envs, obs_dim), value, np.float32),
         np.zeros(envs, np.float32), np.zeros(envs, bool), np.zeros(envs, bool),
         np.zeros((envs, 2), np.float32), np.zeros((0, obs_dim), np.float32)))
 
 
-def hostile_observations() -> tuple[list[bytes], dict[str, int]]:
+def hostile_observations() -> tuple[list[ObservationBatchMsg], dict[str, int]]:
     """Steps inference must refuse, and the counter each one raises."""
-    sizes = HEADER.pack(b"CRWL", 1, int(Kind.OBS_BATCH), 0, 77, 1, 0)
+    huge = obs(77)
+    huge.num_envs = huge.obs_dim = 2**32 - 1
     return [
-        b"not a crawler message",
-        sizes + struct.pack("<III", 2**32 - 1, 2**32 - 1, 0) + bytes(64),
+        ObservationBatchMsg(),
+        huge,
         obs(77, envs=ENVS + 1),  # more envs than any actor of this graph steps
         obs(78, value=float("nan")),
         obs(79, obs_dim=OBS_DIM + 5),
     ], {"malformed": 2, "too_many_envs": 1, "non_finite": 1, "wrong_size": 1}
 
 
-def hostile_actions() -> list[bytes]:
+def hostile_actions() -> list[ActionBatchMsg]:
     """Replies every actor must drop as malformed."""
-    good = encode_action_batch(ActionBatch(0, 1, 0, 0, np.zeros((ENVS, ACTION_DIM))))
-    return [
-        b"",
-        good[:HEADER.size] + struct.pack("<III", 2**31, 2**31, 0) + good[HEADER.size + 12:],
-        encode_tensors({"actions": np.zeros((ENVS, ACTION_DIM), np.float32)}, {}),
-    ]
+    huge = encode_action_batch(ActionBatch(0, 1, 0, 0, np.zeros((ENVS, ACTION_DIM))))
+    huge.num_envs = huge.action_dim = 2**31
+    short = encode_action_batch(ActionBatch(0, 1, 0, 0, np.zeros((ENVS, ACTION_DIM))))
+    short.actions = short.actions[:-1]
+    return [ActionBatchMsg(), huge, short]
 
 
 @pytest.mark.slow
@@ -140,9 +133,10 @@ def test_training_survives_a_hostile_peer_and_counts_every_message(
     launcher, run_dir = start_cli_training(cfg, ACTORS, ENVS, tmp_path)
     monitor = GraphMonitor(ros_context, None)
     peer = rclpy.create_node("hostile_peer", context=ros_context)
-    publishers = {topic: peer.create_publisher(UInt8MultiArray, topic, qos.TOPIC_QOS[topic]())
-                  for topic in (qos.ROLLOUT_TOPIC, qos.WEIGHTS_TOPIC, qos.OBS_TOPIC,
-                                qos.ACTION_TOPIC)}
+    types = {qos.ROLLOUT_TOPIC: RolloutMsg, qos.WEIGHTS_TOPIC: PolicyWeightsMsg,
+             qos.OBS_TOPIC: ObservationBatchMsg, qos.ACTION_TOPIC: ActionBatchMsg}
+    publishers = {topic: peer.create_publisher(message_type, topic, qos.TOPIC_QOS[topic]())
+                  for topic, message_type in types.items()}
     readers = {qos.ROLLOUT_TOPIC: 1, qos.WEIGHTS_TOPIC: 1, qos.OBS_TOPIC: 1,
                qos.ACTION_TOPIC: ACTORS}
     monitor.executor.add_node(peer)
@@ -158,9 +152,9 @@ def test_training_survives_a_hostile_peer_and_counts_every_message(
             for topic, count in readers.items()) and all(
             client.service_is_ready() for client in clients), 60), launcher.poll()
 
-        def send(topic: str, payloads: list[bytes]) -> None:
+        def send(topic: str, payloads: list) -> None:
             for payload in payloads:
-                publishers[topic].publish(UInt8MultiArray(data=payload))
+                publishers[topic].publish(payload)
 
         def counted(service: str, expected: dict[str, int]) -> dict:
             status: dict = {}

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import rclpy
-from std_msgs.msg import UInt8MultiArray
 
 from crawler_rl.ros import qos
+from crawler_rl.ros.interfaces import PolicyWeightsMsg
 from crawler_rl.ros.weights import decode_weights
 
 
@@ -27,11 +27,11 @@ def main(out: Path, timeout: float) -> int:
     node = rclpy.create_node("weights_listener")
     received: dict[str, int] = {}
 
-    def on_weights(msg: UInt8MultiArray) -> None:
-        state, _, version = decode_weights(msg.data)
+    def on_weights(msg: PolicyWeightsMsg) -> None:
+        state, _, version = decode_weights(msg)
         received.update(version=version, bytes=len(msg.data), tensors=len(state))
 
-    node.create_subscription(UInt8MultiArray, qos.WEIGHTS_TOPIC, on_weights, qos.weights_qos())
+    node.create_subscription(PolicyWeightsMsg, qos.WEIGHTS_TOPIC, on_weights, qos.weights_qos())
     deadline = time.monotonic() + timeout
     try:
         while not received and time.monotonic() < deadline:
