@@ -210,6 +210,10 @@ class RewardConfig:
     tracking_v_sigma: float = _num(0.0025, 0.0, gt=True)
     tracking_omega_scale: float = _num(0.5, 0.0)
     tracking_omega_sigma: float = _num(0.0625, 0.0, gt=True)
+    tracking_flat_scale: float = _num(1.0, 0.0, 1.0, gt=True)
+    """Error scale on a flat deck relative to a vertical wall: the tracking terms use
+    err / (sqrt(sigma) * (f + (1 - f) sin(slope))) with f this value, so the deck's smaller
+    errors weigh as much as a wall's (1: the same sigma everywhere)."""
     action_rate_scale: float = _num(0.02, 0.0)
     energy_scale: float = _num(0.001, 0.0)
     stand_still_scale: float = _num(0.5, 0.0)

@@ -67,6 +67,7 @@ class CrawlerEnv(gym.Env):
         self._commands = np.zeros((self.max_steps + 1, 2))
         self._step = 0
         self._prev_action = (0.0, 0.0)
+        self._error_weight = 1.0
         self._obs = np.zeros(OBS_DIM, dtype=np.float32)
 
     def reset(
@@ -80,6 +81,8 @@ class CrawlerEnv(gym.Env):
         elif not isinstance(scenario, Scenario):
             raise TypeError(f"options['scenario'] must be a Scenario, got {scenario!r}")
         self.scenario = scenario
+        flat = self.config.reward.tracking_flat_scale
+        self._error_weight = (flat + (1.0 - flat) * math.sin(math.radians(scenario.slope_deg)))**-2
         self.sim.rng = self.np_random  # super().reset(seed=...) replaced the generator
         self.sim.reset(scenario)
         self._commands = command_schedule(
@@ -113,8 +116,9 @@ class CrawlerEnv(gym.Env):
         delta_right = action_right - self._prev_action[1]
         self._prev_action = (action_left, action_right)
         terminated = sim.detached
-        normalized_v = error_v * error_v / reward_cfg.tracking_v_sigma
-        normalized_omega = error_omega * error_omega / reward_cfg.tracking_omega_sigma
+        normalized_v = error_v * error_v * self._error_weight / reward_cfg.tracking_v_sigma
+        normalized_omega = (error_omega * error_omega * self._error_weight
+                            / reward_cfg.tracking_omega_sigma)
         if self._tracking_kernel == "squared":
             tracking_v, tracking_omega = -normalized_v, -normalized_omega
         elif self._tracking_kernel == "log":
