@@ -186,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="evaluate a controller on held-out scenarios")
     evaluate.add_argument("--policy", default=None, help="controller.onnx to evaluate")
     evaluate.add_argument("--baseline", default=None,
-                          help="comma-separated baselines: ik (open-loop IK), pi (IK + tuned PI)")
+                          help="comma-separated baselines: ik (open-loop IK), pi (IK + tuned PI), "
+                               "oracle (one-step lookahead on the simulator: a bound, ~6x slower)")
     evaluate.add_argument("--pi-gains", default=None,
                           help="gains YAML from tune-baseline (default: config/baseline_pi.yaml)")
     evaluate.add_argument("--out-dir", default="runs/eval", help="report.json and plots")

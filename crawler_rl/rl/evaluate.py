@@ -4,7 +4,9 @@ Suites (crawler_rl/sim/suites.py): held-out (inside the training ranges), ood (o
 and chain (the held-out set on the multibody tether).
 
 Controllers: an exported controller.onnx (obs -> wheel speeds; "policy", the learned one) and the
-classical baselines, open-loop IK ("ik") and IK + tuned PI ("pi", `crawler_rl.control.pi`). All
+classical baselines, open-loop IK ("ik") and IK + tuned PI ("pi", `crawler_rl.control.pi`), and
+a bound, not a controller: the one-step lookahead oracle ("oracle", `crawler_rl.control.oracle`),
+which tries commands on the simulator itself (about 6x the cost of an episode). All
 run through the same `CrawlerVelocity-v0` env with the same seeds and see the same observation;
 the achieved velocity is the simulator's true twist, not the noisy measurement. Figures per
 controller: full-episode RMSE, steady RMSE (without the first 0.5 s after each command change)
@@ -39,11 +41,11 @@ from crawler_rl.control.metrics import (
 from crawler_rl.control.pi import PIController, PIGains, load_gains
 from crawler_rl.rl.eval_replay import select_scenarios, write_replays
 
-BASELINES = ("ik", "pi")
-LABELS = {"policy": "learned", "ik": "IK", "pi": "PI"}
+BASELINES = ("ik", "pi", "oracle")
+LABELS = {"policy": "learned", "ik": "IK", "pi": "PI", "oracle": "oracle"}
 RMSE_KEYS = ("rmse_v", "rmse_omega", "steady_rmse_v", "steady_rmse_omega")
 FULL_RMSE_KEYS = ("rmse_v", "rmse_omega")
-RATIO_PAIRS = (("policy", "pi"), ("policy", "ik"), ("pi", "ik"))
+RATIO_PAIRS = (("policy", "pi"), ("policy", "ik"), ("pi", "ik"), ("oracle", "pi"))
 """(controller, reference) pairs reported as RMSE ratios when both ran."""
 
 
@@ -66,7 +68,7 @@ def scenario_family(label: str) -> str:
 
 def build_controllers(policy: Path | None, baselines: list[str], env: Any,
                       pi_gains: PIGains | None) -> dict[str, WheelSpeedController]:
-    """Return the controllers to compare, keyed "policy", "ik", "pi" (in that order)."""
+    """Return the controllers to compare, keyed "policy", "ik", "pi", "oracle" (in that order)."""
     sim = env.unwrapped.sim
     controllers: dict[str, WheelSpeedController] = {}
     if policy is not None:
@@ -78,6 +80,11 @@ def build_controllers(policy: Path | None, baselines: list[str], env: Any,
     if "pi" in baselines:
         controllers["pi"] = PIController(pi_gains or load_gains(), sim.action_spec,
                                          sim.control_dt)
+    if "oracle" in baselines:
+        from crawler_rl.control.oracle import LookaheadOracle
+
+        warm_start = PIController(pi_gains or load_gains(), sim.action_spec, sim.control_dt)
+        controllers["oracle"] = LookaheadOracle(env.unwrapped, warm_start)
     return controllers
 
 
@@ -210,7 +217,7 @@ def legacy_ratios(results: list[dict[str, Any]], overall: dict[str, Any]) -> dic
 
 def format_table(report: dict[str, Any]) -> str:
     """Human-readable tables: full and steady RMSE with ratios, then step-response figures."""
-    names = [name for name in ("policy", "pi", "ik") if name in report["overall"]]
+    names = [name for name in ("policy", "pi", "ik", "oracle") if name in report["overall"]]
     ratios = list(report["overall"]["ratios"])
     rows = [(entry["scenario"], entry) for entry in report["scenarios"]]
     rows += [(f"[{family}]", figures) for family, figures in report["families"].items()]
@@ -268,7 +275,7 @@ def plot_tracking(traces: dict[str, dict[str, dict[str, list[float]]]], path: Pa
 
     rows = len(traces)
     figure, axes = plt.subplots(rows, 2, figsize=(12, 2.2 * rows), squeeze=False, sharex=True)
-    styles = {"policy": "tab:blue", "ik": "tab:orange", "pi": "tab:green"}
+    styles = {"policy": "tab:blue", "ik": "tab:orange", "pi": "tab:green", "oracle": "tab:gray"}
     for row, (label, by_controller) in enumerate(traces.items()):
         for col, (key, unit) in enumerate((("v", "m/s"), ("omega", "rad/s"))):
             axis = axes[row][col]

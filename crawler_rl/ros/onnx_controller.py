@@ -200,7 +200,7 @@ class VelocityController:
         self.use_ik_fallback = use_ik_fallback
         self.fallback = fallback
         self.pi = PIController(pi_gains or load_gains(), action_spec, control_dt)
-        self.observation = ObservationBuilder(control_dt)
+        self.observation = ObservationBuilder(control_dt, action_spec)
         self.limiter = WheelCommandLimiter(
             action_spec.max_wheel_speed, max_wheel_acceleration, control_dt
         )
@@ -229,6 +229,7 @@ class VelocityController:
     def step(self, commanded_twist: np.ndarray, state: RobotState) -> ControlOutput:
         """Advance one control period and return the wheel speed command [rad/s]."""
         commanded_twist = np.asarray(commanded_twist, dtype=np.float64).reshape(2)
+        self.observation.action_spec = self.action_spec  # follows max_wheel_speed changes
         try:
             self.last_obs = self.observation.build(
                 commanded_twist,

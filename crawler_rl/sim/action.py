@@ -3,7 +3,7 @@
 The policy outputs a *residual* on top of a base controller: with action 0 the learned controller
 is exactly that base, so training starts from it and only learns the correction for tether pull,
 slope, slip and motor droop. The base is inverse kinematics (`motor.residual_base: ik`), or IK +
-a PI on the observation's tracking error and its leaky error integral (`pi`,
+a PI on the observation's tracking error and its anti-windup error integral (`pi`,
 `observation_pi_wheel_speeds`). Either way the wheel speeds stay within `residual_limit` of the
 IK feed-forward and within the wheel speed limit.
 """
@@ -81,13 +81,20 @@ def limit_around_feed_forward(
     return np.clip(desired, low, high)
 
 
+def output_limits(commanded_twist: np.ndarray, spec: ActionSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) wheel speeds every controller may command for this twist. Shape: (2,) each."""
+    feed_forward = inverse_kinematics(np.asarray(commanded_twist, dtype=np.float64), spec)
+    return (np.maximum(feed_forward - spec.residual_limit, -spec.max_wheel_speed),
+            np.minimum(feed_forward + spec.residual_limit, spec.max_wheel_speed))
+
+
 def observation_pi_wheel_speeds(
     obs: np.ndarray, gains: Sequence[float], spec: ActionSpec
 ) -> np.ndarray:
     """Return the `pi` residual base IK(cmd + Kp e + Ki I), e and I read from the observation.
 
     gains = (kp_v, ki_v, kp_omega, ki_omega); e = cmd - measured twist, I = the observation's
-    leaky error integral (`ObservationBuilder`), so the base is a function of the observation
+    anti-windup error integral (`ObservationBuilder`), so the base is a function of the observation
     alone and the exported graph computes it exactly. Output within the residual and speed
     limits around IK(cmd). Shape: (..., OBS_DIM) -> (..., 2).
     """

@@ -2,8 +2,8 @@
 
 Each episode samples a scenario (or takes `options={"scenario": Scenario}`) and a schedule of
 commanded twists that changes a few times. The action is a residual on inverse kinematics
-(see action.py); the reward is legged_gym style: exp(-err^2 / sigma) tracking kernels minus
-action-rate and energy penalties, each term reported in `info` as "rew_<name>".
+(see action.py); the reward is legged_gym style: exp(-err^2 / sigma) tracking kernels (or
+-err^2 / sigma or -log(1 + err^2 / sigma), `reward.tracking_kernel`) minus action-rate and energy penalties, each term reported in `info` as "rew_<name>".
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class CrawlerEnv(gym.Env):
             tuple(motor.residual_base_gains) if motor.residual_base == "pi" else None
         )
         """The `pi` residual base's (kp_v, ki_v, kp_omega, ki_omega); None for the IK base."""
+        self._tracking_kernel = self.config.reward.tracking_kernel
         self.render_mode = render_mode
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -62,10 +63,11 @@ class CrawlerEnv(gym.Env):
         self.sim = CrawlerSim(self.config, self.scenario, self.np_random)
         self.control_dt = self.sim.control_dt
         self.max_steps = int(round(self.config.task.episode_seconds / self.control_dt))
-        self.observation_builder = ObservationBuilder(self.control_dt)
+        self.observation_builder = ObservationBuilder(self.control_dt, self.sim.action_spec)
         self._commands = np.zeros((self.max_steps + 1, 2))
         self._step = 0
         self._prev_action = (0.0, 0.0)
+        self._error_weight = 1.0
         self._obs = np.zeros(OBS_DIM, dtype=np.float32)
 
     def reset(
@@ -79,6 +81,8 @@ class CrawlerEnv(gym.Env):
         elif not isinstance(scenario, Scenario):
             raise TypeError(f"options['scenario'] must be a Scenario, got {scenario!r}")
         self.scenario = scenario
+        flat = self.config.reward.tracking_flat_scale
+        self._error_weight = (flat + (1.0 - flat) * math.sin(math.radians(scenario.slope_deg)))**-2
         self.sim.rng = self.np_random  # super().reset(seed=...) replaced the generator
         self.sim.reset(scenario)
         self._commands = command_schedule(
@@ -112,11 +116,18 @@ class CrawlerEnv(gym.Env):
         delta_right = action_right - self._prev_action[1]
         self._prev_action = (action_left, action_right)
         terminated = sim.detached
+        normalized_v = error_v * error_v * self._error_weight / reward_cfg.tracking_v_sigma
+        normalized_omega = (error_omega * error_omega * self._error_weight
+                            / reward_cfg.tracking_omega_sigma)
+        if self._tracking_kernel == "squared":
+            tracking_v, tracking_omega = -normalized_v, -normalized_omega
+        elif self._tracking_kernel == "log":
+            tracking_v, tracking_omega = -math.log1p(normalized_v), -math.log1p(normalized_omega)
+        else:
+            tracking_v, tracking_omega = math.exp(-normalized_v), math.exp(-normalized_omega)
         rewards = {
-            "rew_tracking_v": reward_cfg.tracking_v_scale
-            * math.exp(-error_v * error_v / reward_cfg.tracking_v_sigma),
-            "rew_tracking_omega": reward_cfg.tracking_omega_scale
-            * math.exp(-error_omega * error_omega / reward_cfg.tracking_omega_sigma),
+            "rew_tracking_v": reward_cfg.tracking_v_scale * tracking_v,
+            "rew_tracking_omega": reward_cfg.tracking_omega_scale * tracking_omega,
             "rew_action_rate": -reward_cfg.action_rate_scale
             * (delta_left * delta_left + delta_right * delta_right),
             "rew_energy": -reward_cfg.energy_scale * sim.wheel_power,

@@ -6,6 +6,7 @@ One definition keeps training and deployment from disagreeing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,14 +32,17 @@ OBS_FIELDS: tuple[ObsField, ...] = (
     ObsField("wheel_speed_right", "rad/s", "measured right wheel speed (encoder)"),
     ObsField("prev_wheel_cmd_left", "rad/s", "previous left wheel speed command"),
     ObsField("prev_wheel_cmd_right", "rad/s", "previous right wheel speed command"),
-    ObsField("err_int_v", "m", "leaky integral of (cmd_v - meas_v)"),
-    ObsField("err_int_omega", "rad", "leaky integral of (cmd_omega - meas_omega)"),
+    ObsField("err_int_v", "m", "integral of (cmd_v - meas_v), anti-windup (held while the "
+             "wheels are saturated in its direction)"),
+    ObsField("err_int_omega", "rad", "integral of (cmd_omega - meas_omega), anti-windup"),
     ObsField("tether_tension", "N", "tether tension at the robot (0 when not measured)"),
 )
 OBS_NAMES: tuple[str, ...] = tuple(field.name for field in OBS_FIELDS)
 OBS_DIM = len(OBS_FIELDS)
-OBS_LAYOUT_VERSION = 1
-"""Bump whenever OBS_FIELDS changes; exported models carry it and the controller checks it."""
+OBS_LAYOUT_VERSION = 2
+"""Bump whenever OBS_FIELDS or their meaning changes; exported models carry it and the controller
+checks it. 2: the error integrals stopped leaking (time constant 2 s in 1) and hold while the
+wheel command is saturated in their direction (conditional integration, as the PI baseline)."""
 _SENSED = np.r_[0:9, 13]  # entries copied from the inputs (finite-checked)
 
 # The left/right mirror image of a state (body y -> -y): yaw quantities and the lateral gravity
@@ -65,13 +69,19 @@ def mirror_spec() -> dict[str, list[float]]:
 class ObservationBuilder:
     """Assemble observations from sensor readings; keeps the integrator and previous command.
 
-    Used identically by `CrawlerEnv` and by the controller node on the robot.
+    Used identically by `CrawlerEnv` and by the controller node on the robot. The error integral
+    is a true integral with the PI baseline's anti-windup (`crawler_rl.control.pi`): a channel
+    holds while the last wheel command sat at an output limit (within `residual_limit` of IK, or
+    the wheel speed limit, `ActionSpec`) and its error would push that wheel further out.
+    `action_spec` None: no output limits known, the integral only clamps at `integral_limit`.
     """
 
-    def __init__(self, control_dt: float, integral_leak: float = 0.5, integral_limit: float = 1.0):
+    def __init__(self, control_dt: float, action_spec: Any = None, integral_leak: float = 0.0,
+                 integral_limit: float = 1.0):
         if control_dt <= 0:
             raise ValueError(f"control_dt must be > 0, got {control_dt!r}")
         self.control_dt = control_dt
+        self.action_spec = action_spec
         self.integral_decay = float(np.exp(-integral_leak * control_dt))
         self.integral_limit = integral_limit
         self.reset()
@@ -80,10 +90,21 @@ class ObservationBuilder:
         """Forget the integral and the previous command (start of an episode or re-enable)."""
         self.error_integral = np.zeros(2)
         self.prev_wheel_cmd = np.zeros(2)
+        self.saturation = np.zeros(2)
+        """Per wheel: +1 / -1 if the last command sat at its upper / lower limit, else 0."""
+        self._command = np.zeros(2)
 
     def record_wheel_command(self, wheel_speeds: np.ndarray) -> None:
         """Remember the wheel speed command just sent (enters the next observation)."""
         self.prev_wheel_cmd = np.asarray(wheel_speeds, dtype=np.float64).copy()
+        spec = self.action_spec
+        if spec is not None:
+            from crawler_rl.sim.action import output_limits
+
+            low, high = output_limits(self._command, spec)
+            tolerance = 1e-6 * spec.max_wheel_speed
+            self.saturation = (np.where(self.prev_wheel_cmd >= high - tolerance, 1.0, 0.0)
+                               - np.where(self.prev_wheel_cmd <= low + tolerance, 1.0, 0.0))
 
     def build(
         self,
@@ -111,7 +132,15 @@ class ObservationBuilder:
             raise ValueError(f"non-finite tether tension {tether_tension!r}")
         error = obs[0:2] - obs[2:4]
         integral = self.error_integral * self.integral_decay + error * self.control_dt
+        if self.saturation.any():
+            # d wheel / d channel of the linear IK: v moves both wheels alike, omega them apart.
+            push = (self.saturation.sum() * error[0],
+                    (self.saturation[1] - self.saturation[0]) * error[1])
+            for channel in (0, 1):
+                if push[channel] > 0.0:
+                    integral[channel] = self.error_integral[channel] * self.integral_decay
         np.clip(integral, -self.integral_limit, self.integral_limit, out=integral)
+        self._command = obs[0:2].copy()
         self.error_integral = integral
         obs[9:11] = self.prev_wheel_cmd
         obs[11:13] = integral

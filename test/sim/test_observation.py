@@ -56,3 +56,31 @@ def test_metadata_lists_every_field():
 def test_bad_control_dt():
     with pytest.raises(ValueError, match="control_dt"):
         ObservationBuilder(control_dt=0.0)
+
+
+def test_integral_does_not_leak_by_default():
+    builder = ObservationBuilder(control_dt=0.05)
+    for _ in range(200):  # 10 s: a 2 s leak (layout 1) would have settled at 0.05 * 2 = 0.1
+        obs = build(builder, cmd=(0.1, 0.2), meas=(0.05, 0.1))
+    assert obs[OBS_NAMES.index("err_int_v")] == pytest.approx(0.05 * 10.0, rel=1e-4)
+    assert obs[OBS_NAMES.index("err_int_omega")] == pytest.approx(0.1 * 10.0, rel=1e-4)
+
+
+def test_integral_holds_while_the_wheels_are_saturated_in_its_direction():
+    from crawler_rl.sim.action import ActionSpec, output_limits
+
+    spec = ActionSpec()
+    builder = ObservationBuilder(control_dt=0.05, action_spec=spec)
+    cmd = np.array([0.1, 0.0])
+    low, high = output_limits(cmd, spec)
+    build(builder, cmd=cmd, meas=(0.05, 0.0))
+    after_one = builder.error_integral.copy()
+    builder.record_wheel_command(high)  # both wheels at their upper limit
+    build(builder, cmd=cmd, meas=(0.05, 0.0))  # too slow: more v would push them further out
+    np.testing.assert_array_equal(builder.error_integral, after_one)
+    build(builder, cmd=cmd, meas=(0.15, 0.0))  # too fast: the error turns, integration resumes
+    assert builder.error_integral[0] == pytest.approx(after_one[0] - 0.05 * 0.05)
+    builder.record_wheel_command(np.array([low[0], high[1]]))  # saturated apart: a turn
+    build(builder, cmd=cmd, meas=(0.05, -0.2))  # omega error +0.2 pushes the right wheel up
+    assert builder.error_integral[1] == pytest.approx(0.0)
+    assert builder.error_integral[0] == pytest.approx(after_one[0])  # v error: one up, one down

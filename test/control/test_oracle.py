@@ -1,0 +1,75 @@
+"""The lookahead oracle: its tries leave the episode untouched, and it tracks better than the PI."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import crawler_rl.sim  # noqa: F401 - registers CrawlerVelocity-v0
+from crawler_rl.control.episode import run_episode
+from crawler_rl.control.metrics import tracking_rmse
+from crawler_rl.control.oracle import LookaheadOracle
+from crawler_rl.control.pi import PIController, load_gains
+from crawler_rl.sim.scenario import Scenario
+
+SCENARIO = Scenario(surface="incline", slope_deg=45.0, tether_length=12.0)
+STEPS = 120
+
+
+class Recording:
+    """Wrap a controller and keep every wheel speed command it returns."""
+
+    def __init__(self, controller):
+        self.controller, self.commands = controller, []
+
+    def reset(self) -> None:
+        self.controller.reset()
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        wheels = np.asarray(self.controller(obs), dtype=np.float64)
+        self.commands.append(wheels.copy())
+        return wheels
+
+
+class Replay:
+    """Send recorded wheel speed commands in order, blind to the observation."""
+
+    def __init__(self, commands):
+        self.commands = iter(commands)
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return next(self.commands)
+
+
+@pytest.fixture(scope="module")
+def env():
+    env = gym.make("CrawlerVelocity-v0", max_episode_steps=STEPS)
+    yield env
+    env.close()
+
+
+def make_pi(env) -> PIController:
+    sim = env.unwrapped.sim
+    return PIController(load_gains(), sim.action_spec, sim.control_dt)
+
+
+def test_lookahead_leaves_the_episode_as_if_only_the_chosen_commands_were_sent(env) -> None:
+    oracle = Recording(LookaheadOracle(env.unwrapped, make_pi(env)))
+    with_lookahead = run_episode(env, oracle, seed=3, scenario=SCENARIO)
+    replayed = run_episode(env, Replay(oracle.commands), seed=3, scenario=SCENARIO)
+    assert len(oracle.commands) == STEPS
+    for key in ("v", "omega"):
+        np.testing.assert_array_equal(with_lookahead[key], replayed[key])
+
+
+def test_oracle_tracks_better_than_the_pi_it_starts_from(env) -> None:
+    dt = env.unwrapped.sim.control_dt
+    oracle = tracking_rmse(run_episode(env, LookaheadOracle(env.unwrapped, make_pi(env)),
+                                       seed=4, scenario=SCENARIO), dt)
+    pi = tracking_rmse(run_episode(env, make_pi(env), seed=4, scenario=SCENARIO), dt)
+    assert oracle["rmse_v"] < 0.9 * pi["rmse_v"]
+    assert oracle["rmse_omega"] < pi["rmse_omega"]
