@@ -149,7 +149,7 @@ class ReplayObjective:
         return replay(config, self.scenario, self.run.wheel_commands)
 
     def signals(self, simulated: SimulatedSignals) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """(simulated, recorded) per fitted signal."""
+        """Return (simulated, recorded) per fitted signal."""
         run = self.run
         pairs = {"wheel_speeds": (simulated.wheel_speeds, run.wheel_speeds),
                  "yaw_rate": (simulated.yaw_rate, run.yaw_rate),
@@ -169,6 +169,7 @@ class ReplayObjective:
                 for name, (sim, rec) in self.signals(simulated).items()}
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Replay with the normalised parameters `x`; return the weighted residuals."""
         residuals = self.residuals(self.simulate(self.values(x)))
         self.evaluations += 1
         cost = float(np.mean(residuals ** 2))
@@ -233,7 +234,8 @@ def _problems(result: Any, names: list[str], values: dict[str, float], std: np.n
                         f"evaluations ({result.message})")
     span = upper - lower
     for index, name in enumerate(names):
-        if min(result.x[index] - lower[index], upper[index] - result.x[index]) < 1e-3 * span[index]:
+        margin = min(result.x[index] - lower[index], upper[index] - result.x[index])
+        if margin < 1e-3 * span[index]:
             problems.append(f"{name} = {values[name]:.4g} ended at its search bound "
                             f"[{FITTABLE[name].low}, {FITTABLE[name].high}]")
         elif not std[index] <= MAX_RELATIVE_STD * max(abs(values[name]), 1e-9):

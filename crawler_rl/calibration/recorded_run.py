@@ -1,11 +1,11 @@
 """Recorded signals as arrays, one row per control step, and the checks a fit needs.
 
-The step clock is the wheel encoders' message stream (joint states: one per control period
-from the simulated robot, decimated when a driver publishes faster). For step k the replay
-applies the latest wheel command logged before encoder message k and compares the simulator
-with encoder message k and with the latest odometry / IMU / load cell sample logged before the
-next encoder message: the order robot_sim_node publishes in (encoders, IMU, load cell, then
-odometry, which the controller answers with the next command).
+Times are send times. The step clock is the wheel encoders' message stream (joint states: one
+per control period from the simulated robot, decimated when a driver publishes faster). For
+step k the replay applies the newest wheel command sent before encoder message k and compares
+the simulator with encoder message k and with the odometry / IMU / load cell samples sent
+nearest to it (robot_sim_node sends them together, in any order; the controller answers the
+odometry with the next step's command).
 """
 
 from __future__ import annotations
@@ -90,18 +90,29 @@ def align_to_control_steps(
     gaps = np.flatnonzero(np.diff(step_times) > max_gap_ns)
     if len(gaps):
         first = gaps[0]
+        gap = (step_times[first + 1] - step_times[first]) / 1e9
         raise RecordingError(
-            f"{joint_states.source}: gap of {(step_times[first + 1] - step_times[first]) / 1e9:.2f}"
-            f" s at {(step_times[first] - step_times[0]) / 1e9:.1f} s into the recording "
+            f"{joint_states.source}: gap of {gap:.2f} s at "
+            f"{(step_times[first] - step_times[0]) / 1e9:.1f} s into the recording "
             f"(longest allowed {max_gap_seconds} s): record again without interruptions")
+    # The recorder subscribes to each topic as it discovers it: start where every signal has.
+    half_step = int(0.5 * control_dt * 1e9)
+    sensors = [samples for samples in (yaw_rate, forward_velocity, tether_tension)
+               if samples is not None]
+    first = int(np.searchsorted(step_times, max(int(s.times_ns[0]) for s in sensors)
+                                - half_step))
+    clock, step_times = clock[first:], step_times[first:]
     seconds = len(step_times) * control_dt
     if seconds < min_seconds:
         raise RecordingError(
             f"recording too short: {len(step_times)} control steps ({seconds:.1f} s) of "
             f"{joint_states.source}, need at least {min_seconds:.0f} s (run crawler-rl excite)")
-    # A sample "after step k" is the newest one logged before the next step's encoders.
-    window_end = np.append(step_times[1:], step_times[-1] + int(control_dt * 1e9))
-    commands = _hold(wheel_commands, step_times, max_gap_ns, leading_zero=True)
+    moving = np.max(np.abs(joint_states.values[clock[0]]))
+    if moving > MIN_WHEEL_COMMAND:
+        raise RecordingError(
+            f"{joint_states.source}: the recording starts with the wheels turning at {moving:.2f}"
+            " rad/s; the replay starts from rest (start recording before the manoeuvre)")
+    commands = _hold(wheel_commands, step_times, max_gap_ns)
     if np.max(np.abs(commands)) < MIN_WHEEL_COMMAND:
         raise RecordingError(
             f"{wheel_commands.source}: the wheel commands never reach {MIN_WHEEL_COMMAND} rad/s"
@@ -110,13 +121,12 @@ def align_to_control_steps(
         control_dt=control_dt,
         wheel_commands=commands,
         wheel_speeds=joint_states.values[clock].astype(np.float64),
-        yaw_rate=_hold(yaw_rate, window_end, max_gap_ns, step_times),
-        forward_velocity=_hold(forward_velocity, window_end, max_gap_ns, step_times),
+        yaw_rate=_nearest(yaw_rate, step_times, max_gap_ns),
+        forward_velocity=_nearest(forward_velocity, step_times, max_gap_ns),
         tether_tension=(None if tether_tension is None
-                        else _hold(tether_tension, window_end, max_gap_ns, step_times)),
+                        else _nearest(tether_tension, step_times, max_gap_ns)),
         commanded_twist=(None if commanded_twist is None  # drawn only: gaps do not matter
-                         else _hold(commanded_twist, step_times, NO_GAP_LIMIT,
-                                    leading_zero=True)),
+                         else _hold(commanded_twist, step_times, NO_GAP_LIMIT)),
     )
 
 
@@ -132,7 +142,7 @@ def _check_samples(samples: TimedSamples) -> None:
 
 
 def _step_clock(joint_states: TimedSamples, control_dt: float) -> np.ndarray:
-    """Indices of the encoder messages that mark control steps (decimated when faster)."""
+    """Return the indices of the encoder messages marking control steps (decimated if faster)."""
     intervals = np.diff(joint_states.times_ns) / 1e9
     if len(intervals) == 0:
         return np.arange(len(joint_states.times_ns))
@@ -141,32 +151,41 @@ def _step_clock(joint_states: TimedSamples, control_dt: float) -> np.ndarray:
     return np.arange(0, len(joint_states.times_ns), every)
 
 
-def _hold(samples: TimedSamples, before_ns: np.ndarray, max_gap_ns: int,
-          step_times: np.ndarray | None = None, leading_zero: bool = False) -> np.ndarray:
-    """Newest sample logged before each time in `before_ns` (zero-order hold).
+def _hold(samples: TimedSamples, step_times: np.ndarray, max_gap_ns: int) -> np.ndarray:
+    """Newest sample sent before each step's encoder message (a command's zero-order hold).
 
-    `leading_zero`: steps before the first sample get zeros (commands before the controller's
-    first one: the robot stands still); otherwise such steps are an error. A sample older than
-    `max_gap_ns` at a step is a gap in the recording.
+    Steps before the first sample get zeros (commands before the controller's first one: the
+    robot stands still). A sample older than `max_gap_ns` at a step is a gap in the recording.
     """
-    index = np.searchsorted(samples.times_ns, before_ns, side="left") - 1
-    values = np.asarray(samples.values, dtype=np.float64)
-    held = values[np.maximum(index, 0)].copy()
+    index = np.searchsorted(samples.times_ns, step_times, side="left") - 1
+    held = np.asarray(samples.values, dtype=np.float64)[np.maximum(index, 0)].copy()
     missing = index < 0
-    if np.any(missing):
-        if not leading_zero:
-            raise RecordingError(
-                f"{samples.source}: no message before {int(np.count_nonzero(missing))} of the "
-                "first control steps (start the recording before the robot's drivers)")
-        held[missing] = 0.0
-    reference = before_ns if step_times is None else step_times
-    present = ~missing
-    age = reference[present] - samples.times_ns[index[present]]
-    stale = np.flatnonzero(age > max_gap_ns)
-    if len(stale):
-        step = int(np.flatnonzero(present)[stale[0]])
-        raise RecordingError(
-            f"{samples.source}: no message for {age[stale[0]] / 1e9:.2f} s at "
-            f"{(reference[step] - reference[0]) / 1e9:.1f} s into the recording (longest "
-            f"allowed gap {max_gap_ns / 1e9} s)")
+    held[missing] = 0.0
+    present = np.flatnonzero(~missing)
+    _check_gaps(samples, step_times, present, step_times[present] - samples.times_ns[
+        index[present]], max_gap_ns)
     return held
+
+
+def _nearest(samples: TimedSamples, step_times: np.ndarray, max_gap_ns: int) -> np.ndarray:
+    """Return the sample sent nearest to each step's encoder message (the same step's reading)."""
+    after = np.clip(np.searchsorted(samples.times_ns, step_times), 0, len(samples.times_ns) - 1)
+    before = np.maximum(after - 1, 0)
+    distance_after = np.abs(samples.times_ns[after] - step_times)
+    distance_before = np.abs(samples.times_ns[before] - step_times)
+    index = np.where(distance_before < distance_after, before, after)
+    distance = np.minimum(distance_before, distance_after)
+    _check_gaps(samples, step_times, np.arange(len(step_times)), distance, max_gap_ns)
+    return np.asarray(samples.values, dtype=np.float64)[index]
+
+
+def _check_gaps(samples: TimedSamples, step_times: np.ndarray, steps: np.ndarray,
+                distance: np.ndarray, max_gap_ns: int) -> None:
+    """RecordingError when a step's sample is further than `max_gap_ns` from it."""
+    stale = np.flatnonzero(distance > max_gap_ns)
+    if len(stale):
+        step = int(steps[stale[0]])
+        raise RecordingError(
+            f"{samples.source}: no message for {distance[stale[0]] / 1e9:.2f} s at "
+            f"{(step_times[step] - step_times[0]) / 1e9:.1f} s into the recording (longest "
+            f"allowed gap {max_gap_ns / 1e9} s)")

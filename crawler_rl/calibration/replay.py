@@ -36,13 +36,13 @@ class SimulatedSignals:
 
 
 def noise_free(config: CrawlerConfig) -> CrawlerConfig:
-    """The same config with every sensor noise, bias and drift set to zero."""
+    """Return the config with every sensor noise, bias and drift set to zero."""
     sensors = dataclasses.replace(config.sensors, **{name: 0.0 for name in NOISE_FIELDS})
     return dataclasses.replace(config, sensors=sensors)
 
 
 def nominal_scenario(scenario: Scenario) -> Scenario:
-    """The scenario without randomization, with a fixed start heading (0 when not given)."""
+    """Return the scenario without randomization, with a fixed start heading (0 when not given)."""
     heading = 0.0 if scenario.start_heading_deg is None else scenario.start_heading_deg
     return dataclasses.replace(scenario, randomize=False, start_heading_deg=heading)
 
@@ -63,7 +63,8 @@ def replay(config: CrawlerConfig, scenario: Scenario,
             sim.apply_wheel_speeds(commands[step])
             sim.step_control()
             measured_twist, _, encoders, tether_tension = sim.observation_inputs()
-            twist[step], wheel_speeds[step], tension[step] = measured_twist, encoders, tether_tension
+            twist[step], wheel_speeds[step] = measured_twist, encoders
+            tension[step] = tether_tension
             if detached_at is None and sim.detached:
                 detached_at = step
     finally:

@@ -41,6 +41,9 @@ from crawler_rl.viz.trace import trace_for_sim
 SURFACE_SLOPES = {"deck": 0.0, "incline": 45.0, "vertical": 90.0, "curved": 30.0}
 """Slope used when `slope_deg` is negative (the surface's usual slope) [deg]."""
 
+RANDOM_HEADING = -1000.0
+"""`start_heading_deg` value that draws the heading from the seed."""
+
 PARAMETERS = (
     ParamSpec("surface", "vertical", "hull surface", choices=tuple(SURFACE_SLOPES),
               read_only=True),
@@ -49,6 +52,9 @@ PARAMETERS = (
     ParamSpec("hull_radius", 3.0, "curved hull radius [m]", low=0.6, high=100.0, read_only=True),
     ParamSpec("tether_length", 25.0, "paid-out tether length [m]", low=0.0, high=200.0,
               read_only=True),
+    ParamSpec("start_heading_deg", RANDOM_HEADING, "start heading from up-slope (towards the "
+              f"tether anchor) [deg]; {RANDOM_HEADING:g}: drawn from the seed",
+              low=RANDOM_HEADING, high=360.0, read_only=True),
     ParamSpec("randomize", False, "randomize physics like in training", read_only=True),
     ParamSpec("seed", 0, "random seed of the simulator", low=0, high=2**31 - 1, read_only=True),
     ParamSpec("crawler_config", "", "crawler YAML (empty: config/crawler.yaml)", read_only=True),
@@ -92,6 +98,8 @@ class RobotSimNode(Node):
         self.scenario = Scenario(
             surface=param("surface"), slope_deg=slope, hull_radius=param("hull_radius"),
             tether_length=param("tether_length"), randomize=param("randomize"),
+            start_heading_deg=(None if param("start_heading_deg") == RANDOM_HEADING
+                               else param("start_heading_deg")),
         )
         self.record_path = (check_replay_path(Path(param("record_path")))
                             if param("record_path") else None)
