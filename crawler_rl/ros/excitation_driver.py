@@ -3,8 +3,8 @@
 The manoeuvre (crawler_rl/calibration/excitation.py: steps and chirps in v and omega at safe
 speeds, hold-still segments) starts `start_delay` s after both the robot's joint states and the
 controller's wheel commands are seen, so on the robot nothing moves before the controller is
-enabled. Republishes at `rate_hz` and
-always ends with a zero Twist (also on Ctrl-C); exits 0 when the manoeuvre is done.
+enabled. Republishes at `rate_hz` and always ends with a zero Twist (also on Ctrl-C); exits 0
+when the manoeuvre is done.
 """
 
 from __future__ import annotations
@@ -12,18 +12,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import rclpy
-import rclpy.duration
-from geometry_msgs.msg import Twist
-from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from crawler_rl.calibration.excitation import excitation_command, excitation_seconds
 from crawler_rl.ros import robot_interface as robot
 from crawler_rl.ros.params import ParamSpec, declare_validated
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, stop_on_signals
+from crawler_rl.ros.square_path import TwistDriver, drive_until_done
 
 PARAMETERS = (
     ParamSpec("time_scale", 1.0, "stretch (> 1) or shorten (< 1) every segment", low=0.1,
@@ -36,13 +31,12 @@ PARAMETERS = (
 )
 
 
-class ExcitationDriver(Node):
+class ExcitationDriver(TwistDriver):
     """Publishes the manoeuvre's Twist commands on a timer once the controller drives."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("excitation_driver", **kwargs)
         self.params = declare_validated(self, PARAMETERS)
-        self.publisher = self.create_publisher(Twist, robot.CMD_VEL_TOPIC, robot.command_qos())
         self.create_subscription(
             Float64MultiArray, robot.wheel_command_topic(self.params["controller_name"]),
             self.on_wheel_command, robot.command_qos())
@@ -50,7 +44,6 @@ class ExcitationDriver(Node):
                                  robot.sensor_subscription_qos())
         self.robot_seen = self.controller_seen = False
         self.start: float | None = None
-        self.done = False
         self.create_timer(1.0 / self.params["rate_hz"], self.publish_current)
         self.get_logger().info(
             f"excitation of {excitation_seconds(self.params['time_scale']):.1f} s starts "
@@ -79,33 +72,10 @@ class ExcitationDriver(Node):
         self.done = command is None
         self.publish_twist(*(command or (0.0, 0.0)))
 
-    def publish_twist(self, v: float, omega: float) -> None:
-        """Publish one Twist."""
-        twist = Twist()
-        twist.linear.x = float(v)
-        twist.angular.z = float(omega)
-        self.publisher.publish(twist)
-
 
 def main(args: list[str] | None = None) -> None:
     """Drive the manoeuvre once, then stop; a zero Twist goes out in every case."""
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = stop_on_signals()
-    dump_stacks_on_sigusr1()
-    try:
-        node = ExcitationDriver()
-    except ValueError as error:
-        rclpy.logging.get_logger("excitation_driver").fatal(f"refusing to start: {error}")
-        rclpy.try_shutdown()
-        raise SystemExit(2) from error
-    try:
-        while rclpy.ok() and not node.done and not stop.is_set():
-            rclpy.spin_once(node, timeout_sec=0.05)
-    finally:
-        node.publish_twist(0.0, 0.0)
-        node.publisher.wait_for_all_acked(rclpy.duration.Duration(seconds=0.5))
-        node.destroy_node()
-        rclpy.try_shutdown()
+    drive_until_done(ExcitationDriver, "excitation_driver", args)
 
 
 if __name__ == "__main__":
