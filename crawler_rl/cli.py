@@ -180,7 +180,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     physics = config_from_dict(base).physics
     run = load_recorded_run(Path(args.recording), physics.substeps / physics.physics_hz)
     outcome = calibrate(run, base, scenario, Path(args.output), names, args.max_evaluations,
-                        recording=args.recording, progress=not args.no_progress)
+                        recording=args.recording, progress=not args.no_progress,
+                        command=" ".join(["crawler-rl", *sys.argv[1:]]))
     return 0 if outcome.config is not None else 1
 
 

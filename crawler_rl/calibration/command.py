@@ -62,7 +62,8 @@ class CalibrationOutcome:
 
 def calibrate(run: RecordedRun, base: dict[str, Any], scenario: Scenario, output: Path,
               names: list[str], max_evaluations: int, recording: str,
-              progress: bool = True) -> CalibrationOutcome:
+              progress: bool = True,
+              command: str = "crawler-rl calibrate") -> CalibrationOutcome:
     """Fit, print the table, write report + figure, and the YAML only when converged."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -72,7 +73,6 @@ def calibrate(run: RecordedRun, base: dict[str, Any], scenario: Scenario, output
           f"{scenario.tether_length:g} m)", flush=True)
     result = fit_parameters(run, base, scenario, names, max_evaluations, progress=say)
     report_path, figure_path = report_paths(output)
-    command = " ".join(["crawler-rl", *sys.argv[1:]]) if sys.argv[1:] else "crawler-rl calibrate"
     extra = {"recording": str(recording), "command": command,
              "scenario": {"surface": scenario.surface, "slope_deg": scenario.slope_deg,
                           "hull_radius": scenario.hull_radius,

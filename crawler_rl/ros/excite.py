@@ -39,8 +39,7 @@ def excite_graph(sim: bool, policy: Path | None, record: Path | None, time_scale
         graph = sim_deploy_graph(policy, use_ik_fallback=policy is None, record=record,
                                  scenario=sim_parameters)
     else:
-        graph = deploy_graph(policy, parameters={"use_ik_fallback": policy is None},
-                             record=record)
+        graph = deploy_graph(policy, record=record)  # IK when there is no policy
     graph.nodes.append(NodeSpec(executable=EXCITATION_DRIVER, name=EXCITATION_DRIVER,
                                 parameters={"time_scale": float(time_scale)}))
     return graph
