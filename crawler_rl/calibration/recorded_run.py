@@ -95,13 +95,17 @@ def align_to_control_steps(
             f"{joint_states.source}: gap of {gap:.2f} s at "
             f"{(step_times[first] - step_times[0]) / 1e9:.1f} s into the recording "
             f"(longest allowed {max_gap_seconds} s): record again without interruptions")
-    # The recorder subscribes to each topic as it discovers it: start where every signal has.
+    # The recorder subscribes to each topic as it discovers it, and the nodes stop one by one:
+    # keep the steps while every signal is there.
     half_step = int(0.5 * control_dt * 1e9)
     sensors = [samples for samples in (yaw_rate, forward_velocity, tether_tension)
                if samples is not None]
     first = int(np.searchsorted(step_times, max(int(s.times_ns[0]) for s in sensors)
                                 - half_step))
-    clock, step_times = clock[first:], step_times[first:]
+    end = int(np.searchsorted(step_times, min(
+        [int(s.times_ns[-1]) + half_step for s in sensors]
+        + [int(wheel_commands.times_ns[-1]) + 3 * half_step]), side="right"))
+    clock, step_times = clock[first:end], step_times[first:end]
     seconds = len(step_times) * control_dt
     if seconds < min_seconds:
         raise RecordingError(

@@ -81,6 +81,16 @@ def test_a_recorder_that_started_late_on_a_topic_trims_the_start() -> None:
     assert run.forward_velocity[0] == 2010.0 and run.yaw_rate[0] == 1010.0
 
 
+def test_signals_that_stop_first_at_the_end_trim_the_end() -> None:
+    streams = lockstep_streams()
+    streams["joint_states"].values[:1] = 0.0
+    streams["wheel_commands"] = cut(streams["wheel_commands"], 280, 300)  # controller stopped
+    streams["tether_tension"] = cut(streams["tether_tension"], 290, 300)
+    run = align(streams)
+    assert run.steps == 281  # step 280 still applies command 279
+    assert run.wheel_commands[-1, 0] == 280.0 and run.yaw_rate[-1] == 1280.0
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda s: s.update(joint_states=cut(s["joint_states"], 150, 160)),
      r"/joint_states: gap of 0\.5\d s at 7\.\d s"),
