@@ -14,6 +14,7 @@ NODES = {
     "controller_node": "crawler_rl.ros.controller_node:main",
     "robot_sim_node": "crawler_rl.ros.robot_sim_node:main",
     "square_path": "crawler_rl.ros.square_path:main",
+    "excitation_driver": "crawler_rl.ros.excitation_driver:main",
     "recorder_node": "crawler_rl.ros.recorder_node:main",
     "web_view_node": "crawler_rl.ros.web_view_node:main",
 }
@@ -54,7 +55,7 @@ ROS_BUILD_WHEELS = [
     "ros-rosidl-dynamic-typesupport-fastrtps", "colcon-common-extensions",
 ]
 TRAIN = ["torch>=2.3", "tensorboard", "tqdm", "onnx", "onnxscript", "matplotlib", "imageio",
-         "optuna"]
+         "optuna", "scipy"]
 TEST = ["pytest", "hypothesis", "mcap-ros2-support", "colcon-common-extensions", "ruff"]
 
 setup(

@@ -24,6 +24,8 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["run.seed"] = args.seed
     if args.env is not None:
         overrides["env.env_id"] = args.env
+    if getattr(args, "crawler_config", None) is not None:
+        overrides["env.crawler_config"] = str(Path(args.crawler_config).resolve())
     return overrides
 
 
@@ -146,6 +148,56 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_excite(args: argparse.Namespace) -> int:
+    from crawler_rl.ros.excite import run_excite
+
+    sim_parameters = {"surface": args.surface, "tether_length": args.tether_length,
+                      "start_heading_deg": args.start_heading}
+    if args.slope_deg is not None:
+        sim_parameters["slope_deg"] = args.slope_deg
+    if args.crawler_config is not None:
+        sim_parameters["crawler_config"] = str(Path(args.crawler_config).resolve())
+    if not args.sim and args.crawler_config is not None:
+        raise ValueError("--crawler-config sets up the simulated robot: it needs --sim")
+    return run_excite(sim=args.sim, record=Path(args.record) if args.record else None,
+                      policy=Path(args.policy) if args.policy else None,
+                      time_scale=args.time_scale, sim_parameters=sim_parameters)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from crawler_rl.calibration.command import calibrate, load_base_config, recorded_scenario
+    from crawler_rl.calibration.fit import expand_params
+    from crawler_rl.ros.recorded_signals import load_recorded_run
+    from crawler_rl.sim.config import config_from_dict
+
+    names = expand_params(args.params)
+    if args.max_evaluations < 2 * len(names) + 2:
+        raise ValueError(f"--max-evaluations must be >= {2 * len(names) + 2} for "
+                         f"{len(names)} parameters, got {args.max_evaluations}")
+    scenario = recorded_scenario(args.surface, args.tether_length, args.slope_deg,
+                                 args.hull_radius, args.start_heading)
+    base = load_base_config(args.crawler_config)
+    physics = config_from_dict(base).physics
+    run = load_recorded_run(Path(args.recording), physics.substeps / physics.physics_hz)
+    outcome = calibrate(run, base, scenario, Path(args.output), names, args.max_evaluations,
+                        recording=args.recording, progress=not args.no_progress,
+                        command=" ".join(["crawler-rl", *sys.argv[1:]]))
+    return 0 if outcome.config is not None else 1
+
+
+def _add_surface_arguments(parser: argparse.ArgumentParser, required: bool) -> None:
+    """Where the robot runs: surface, slope, hull radius, tether length, start heading."""
+    parser.add_argument("--surface", choices=["deck", "incline", "vertical", "curved"],
+                        required=required, default=None if required else "deck")
+    parser.add_argument("--slope-deg", type=float, default=None,
+                        help="incline / curved: slope [deg] (deck 0, vertical 90)")
+    parser.add_argument("--hull-radius", type=float, default=3.0, help="curved hull [m]")
+    parser.add_argument("--tether-length", type=float, required=required,
+                        default=None if required else 5.0, help="paid-out tether [m]")
+    parser.add_argument("--start-heading", type=float, default=0.0,
+                        help="start heading from up-slope, i.e. towards the tether anchor [deg]")
+
+
 def _cmd_drive(args: argparse.Namespace) -> int:
     from crawler_rl.sim.drive import drive_baseline
 
@@ -174,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-local-actors", action="store_true",
                        help="start inference + learner only (actors run on other machines)")
     train.add_argument("--env", default=None, help="Gymnasium id or module:Class")
+    train.add_argument("--crawler-config", type=Path, default=None,
+                       help="crawler sim YAML, e.g. crawler_fit.yaml from crawler-rl calibrate")
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.set_defaults(handler=_cmd_train)
@@ -225,6 +279,34 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--view", type=int, nargs="?", const=8765, default=None, metavar="PORT",
                         help="live view in a browser at http://127.0.0.1:PORT/ (default 8765)")
     deploy.set_defaults(handler=_cmd_deploy)
+
+    excite = sub.add_parser("excite", help="drive and record the calibration manoeuvre "
+                            "(docs/calibration.md)")
+    excite.add_argument("--sim", action="store_true", help="on robot_sim_node instead")
+    excite.add_argument("--record", default=None, help="run.mcap for crawler-rl calibrate")
+    excite.add_argument("--policy", default=None, help="controller.onnx (default: plain IK)")
+    excite.add_argument("--time-scale", type=float, default=1.0,
+                        help="stretch (> 1) or shorten (< 1) the ~32 s manoeuvre")
+    excite.add_argument("--crawler-config", type=Path, default=None,
+                        help="--sim: the simulated robot's crawler YAML")
+    _add_surface_arguments(excite, required=False)
+    excite.set_defaults(handler=_cmd_excite)
+
+    calibrate = sub.add_parser("calibrate", help="fit the simulator to a recorded run")
+    calibrate.add_argument("recording", help="run.mcap recorded with crawler-rl excite")
+    calibrate.add_argument("--params", default=None,
+                           help="comma-separated config keys or patterns (motor.*) to fit "
+                           "(default: motor.gain,motor.lag_time,motor.droop,"
+                           "tether.drag_per_metre)")
+    calibrate.add_argument("--crawler-config", type=Path, default=None,
+                           help="crawler YAML to start from (default: config/crawler.yaml)")
+    calibrate.add_argument("--max-evaluations", type=int, default=200,
+                           help="simulated replays at most")
+    calibrate.add_argument("-o", "--output", default="crawler_fit.yaml",
+                           help="fitted crawler YAML (report .report.json and .png beside it)")
+    calibrate.add_argument("--no-progress", action="store_true", help="hide the progress")
+    _add_surface_arguments(calibrate, required=True)
+    calibrate.set_defaults(handler=_cmd_calibrate)
 
     actors = sub.add_parser("actors", help="start actor nodes only (worker machines)")
     actors.add_argument("--count", type=int, default=1)

@@ -5,7 +5,8 @@ import pytest
 
 from crawler_rl.cli import build_parser
 
-SUBCOMMANDS = ["train", "export", "eval", "tune-baseline", "deploy", "actors", "drive"]
+SUBCOMMANDS = ["train", "export", "eval", "tune-baseline", "deploy", "actors", "drive", "excite",
+               "calibrate"]
 
 
 def test_top_level_help_lists_every_subcommand():
@@ -29,6 +30,13 @@ def test_train_flags_parse():
          "--total-steps", "1000", "--run-dir", "r", "--resume"])
     assert (args.backend, args.actors, args.envs_per_actor, args.total_steps, args.resume) == (
         "local", 2, 8, 1000, True)
+
+
+def test_train_crawler_config_becomes_the_env_override(tmp_path):
+    from crawler_rl.cli import _train_overrides
+
+    args = build_parser().parse_args(["train", "--crawler-config", str(tmp_path / "fit.yaml")])
+    assert _train_overrides(args)["env.crawler_config"] == str(tmp_path / "fit.yaml")
 
 
 def test_bad_backend_is_rejected():

@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 NODE_EXECUTABLES = ["actor_node", "inference_node", "learner_node", "head_node",
                     "controller_node", "robot_sim_node", "square_path", "recorder_node",
-                    "web_view_node"]
+                    "web_view_node", "excitation_driver"]
 
 
 @pytest.mark.slow

@@ -2,7 +2,9 @@
 
 Discovers topics every `discovery_period` s and subscribes to each new one with its serialized
 (raw CDR) messages, so nothing is decoded: reliable unless a publisher is best-effort, transient
-local when every publisher is (the latched `robot_description`). `/rosout` and
+local when every publisher is (the latched `robot_description`). Each message is written with
+the receive time as its log time and the publisher's send time (DDS source timestamp) as its
+publish time, as rosbag2 does. `/rosout` and
 `/parameter_events` are left out. The file is closed (summary written) on the way out.
 """
 
@@ -13,6 +15,7 @@ from typing import Any
 
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.subscription import MessageInfo
 
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.recording import MCAP_SUFFIX, McapWriter, message_class
@@ -88,8 +91,10 @@ class RecorderNode(Node):
                 msg_type, topic, self._recorder(topic), qos, raw=True)
 
     def _recorder(self, topic: str) -> Any:
-        def on_message(data: bytes) -> None:
-            self.writer.write(topic, data, self.get_clock().now().nanoseconds)
+        def on_message(data: bytes, info: MessageInfo) -> None:
+            # Receive time as the log time; the publisher's send time as the publish time.
+            self.writer.write(topic, data, self.get_clock().now().nanoseconds,
+                              info.get("source_timestamp") or None)
         return on_message
 
     def close(self) -> None:

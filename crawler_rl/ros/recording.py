@@ -136,12 +136,18 @@ class McapWriter:
             topic=topic, message_encoding=self._message_encoding,
             schema_id=self._schemas[type_name], metadata=metadata)
 
-    def write(self, topic: str, data: bytes, log_time_ns: int) -> None:
-        """Append one CDR-serialized message received at `log_time_ns` [ns since the epoch]."""
+    def write(self, topic: str, data: bytes, log_time_ns: int,
+              publish_time_ns: int | None = None) -> None:
+        """Append one CDR-serialized message received at `log_time_ns` [ns since the epoch].
+
+        `publish_time_ns`: when the publisher sent it (the DDS source timestamp, as rosbag2
+        records it); the receive time when not given.
+        """
         if self.closed:
             return
+        publish_time = log_time_ns if publish_time_ns is None else publish_time_ns
         self._writer.add_message(self._channels[topic], log_time=log_time_ns, data=data,
-                                 publish_time=log_time_ns, sequence=self._sequence[topic])
+                                 publish_time=publish_time, sequence=self._sequence[topic])
         self._sequence[topic] += 1
 
     @property
@@ -167,12 +173,17 @@ def _has_zstd() -> bool:
 
 @dataclass(frozen=True)
 class RecordedMessage:
-    """One message read back: topic, type ("pkg/msg/Name"), receive time [ns], decoded message."""
+    """One message read back: topic, type ("pkg/msg/Name"), receive time [ns], decoded message.
+
+    `publish_time_ns` is when the publisher sent it (receive times jitter with the recorder's
+    load; send times keep the order in which the graph published).
+    """
 
     topic: str
     type_name: str
     log_time_ns: int
     message: Any
+    publish_time_ns: int = 0
 
 
 def read_recording(path: Path, topics: list[str] | None = None) -> Iterator[RecordedMessage]:
@@ -191,7 +202,8 @@ def read_recording(path: Path, topics: list[str] | None = None) -> Iterator[Reco
         for schema, channel, message, decoded in reader.iter_decoded_messages(
                 topics=topics, log_time_order=True):
             yield RecordedMessage(topic=channel.topic, type_name=schema.name,
-                                  log_time_ns=message.log_time, message=decoded)
+                                  log_time_ns=message.log_time, message=decoded,
+                                  publish_time_ns=message.publish_time)
 
 
 def recording_topics(path: Path) -> dict[str, tuple[str, int]]:

@@ -39,6 +39,9 @@ from crawler_rl.sim.config import HULL_RADIUS_M, SURFACE_SLOPES_DEG, SURFACES
 from crawler_rl.viz.replay import check_replay_path, write_replay
 from crawler_rl.viz.trace import trace_for_sim
 
+RANDOM_HEADING = -1000.0
+"""`start_heading_deg` value that draws the heading from the seed."""
+
 PARAMETERS = (
     ParamSpec("surface", "vertical", "hull surface", choices=SURFACES,
               read_only=True),
@@ -48,6 +51,9 @@ PARAMETERS = (
               read_only=True),
     ParamSpec("tether_length", 25.0, "paid-out tether length [m]", low=0.0, high=200.0,
               read_only=True),
+    ParamSpec("start_heading_deg", RANDOM_HEADING, "start heading from up-slope (towards the "
+              f"tether anchor) [deg]; {RANDOM_HEADING:g}: drawn from the seed",
+              low=RANDOM_HEADING, high=360.0, read_only=True),
     ParamSpec("randomize", False, "randomize physics like in training", read_only=True),
     ParamSpec("seed", 0, "random seed of the simulator", low=0, high=2**31 - 1, read_only=True),
     ParamSpec("crawler_config", "", "crawler YAML (empty: config/crawler.yaml)", read_only=True),
@@ -92,6 +98,8 @@ class RobotSimNode(Node):
         self.scenario = Scenario(
             surface=param("surface"), slope_deg=slope, hull_radius=param("hull_radius"),
             tether_length=param("tether_length"), randomize=param("randomize"),
+            start_heading_deg=(None if param("start_heading_deg") == RANDOM_HEADING
+                               else param("start_heading_deg")),
         )
         self.record_path = (check_replay_path(Path(param("record_path")))
                             if param("record_path") else None)

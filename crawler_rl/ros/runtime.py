@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import rclpy
 from rclpy.callback_groups import CallbackGroup
@@ -16,6 +16,8 @@ from std_srvs.srv import Trigger
 
 from crawler_rl.ros.signals import dump_stacks_on_sigusr1
 from crawler_rl.stopping import StopRequest, exit_code, stop_on_signals
+
+NodeT = TypeVar("NodeT", bound=Node)
 
 
 def serve_status(node: Node, status: Callable[[], dict[str, Any]],
@@ -72,6 +74,16 @@ def spin_until_stopped(node: Node, stop: StopRequest, period: float = 0.05) -> N
         executor.shutdown()
 
 
+def build_or_exit(make_node: Callable[[], NodeT], name: str) -> NodeT:
+    """Build a node; a `ValueError` (bad parameters) is logged as fatal and exits 2."""
+    try:
+        return make_node()
+    except ValueError as error:
+        rclpy.logging.get_logger(name).fatal(f"refusing to start: {error}")
+        rclpy.try_shutdown()
+        raise SystemExit(2) from error
+
+
 def run_stoppable_node(make_node: Callable[[], Node], name: str,
                        args: list[str] | None = None) -> None:
     """Run a robot-side node: SIGINT/SIGTERM stop the spin, then `close()` runs.
@@ -82,12 +94,7 @@ def run_stoppable_node(make_node: Callable[[], Node], name: str,
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = stop_on_signals()
     dump_stacks_on_sigusr1()
-    try:
-        node = make_node()
-    except ValueError as error:
-        rclpy.logging.get_logger(name).fatal(f"refusing to start: {error}")
-        rclpy.try_shutdown()
-        raise SystemExit(2) from error
+    node = build_or_exit(make_node, name)
     try:
         spin_until_stopped(node, stop)
     finally:

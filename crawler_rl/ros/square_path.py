@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import rclpy
@@ -18,6 +19,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from crawler_rl.ros import robot_interface as robot
 from crawler_rl.ros.params import ParamSpec, declare_validated
+from crawler_rl.ros.runtime import build_or_exit
 from crawler_rl.ros.signals import dump_stacks_on_sigusr1
 from crawler_rl.stopping import stop_on_signals
 
@@ -38,18 +40,32 @@ def square_schedule(speed: float, turn_rate: float, side_seconds: float,
             for segment in ((speed, 0.0, side_seconds), (0.0, turn_rate, turn_seconds))]
 
 
-class SquarePathDriver(Node):
+class TwistDriver(Node):
+    """A node that drives on `cmd_vel` until `done` (square_path, excitation_driver)."""
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.publisher = self.create_publisher(Twist, robot.CMD_VEL_TOPIC, robot.command_qos())
+        self.done = False
+
+    def publish_twist(self, v: float, omega: float) -> None:
+        """Publish one Twist."""
+        twist = Twist()
+        twist.linear.x = float(v)
+        twist.angular.z = float(omega)
+        self.publisher.publish(twist)
+
+
+class SquarePathDriver(TwistDriver):
     """Publishes the square's Twist commands on a timer."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("square_path", **kwargs)
         self.params = declare_validated(self, PARAMETERS)
         param = self.params.__getitem__
-        self.publisher = self.create_publisher(Twist, robot.CMD_VEL_TOPIC, robot.command_qos())
         self.schedule = square_schedule(param("speed"), param("turn_rate"),
                                         param("side_seconds"), param("turn_seconds"))
         self.start = time.monotonic() + param("start_delay")
-        self.done = False
         self.create_timer(1.0 / param("rate_hz"), self.publish_current)
 
     def current_command(self, elapsed: float) -> tuple[float, float] | None:
@@ -68,20 +84,17 @@ class SquarePathDriver(Node):
         self.done = command is None
         self.publish_twist(*(command or (0.0, 0.0)))
 
-    def publish_twist(self, v: float, omega: float) -> None:
-        """Publish one Twist."""
-        twist = Twist()
-        twist.linear.x = float(v)
-        twist.angular.z = float(omega)
-        self.publisher.publish(twist)
 
+def drive_until_done(make_node: Callable[[], TwistDriver], name: str,
+                     args: list[str] | None = None) -> None:
+    """Spin a TwistDriver until it is done or stopped; a zero Twist goes out in every case.
 
-def main(args: list[str] | None = None) -> None:
-    """Drive one square, then stop; a zero Twist goes out in every case."""
+    A `ValueError` while building the node (bad parameters) is logged as fatal and exits 2.
+    """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = stop_on_signals()
     dump_stacks_on_sigusr1()
-    node = SquarePathDriver()
+    node = build_or_exit(make_node, name)
     try:
         while rclpy.ok() and not node.done and not stop.is_set():
             rclpy.spin_once(node, timeout_sec=0.1)
@@ -90,6 +103,11 @@ def main(args: list[str] | None = None) -> None:
         node.publisher.wait_for_all_acked(rclpy.duration.Duration(seconds=0.5))
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+def main(args: list[str] | None = None) -> None:
+    """Drive one square, then stop; a zero Twist goes out in every case."""
+    drive_until_done(SquarePathDriver, "square_path", args)
 
 
 if __name__ == "__main__":

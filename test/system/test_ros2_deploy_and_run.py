@@ -114,6 +114,7 @@ RUN_COMMANDS = {
                         ["controller ready"]),
     "robot_sim_node": ([], {"/robot_sim_node"}, ["simulating vertical"]),
     "square_path": (["-p", "side_seconds:=120.0"], {"/square_path"}, []),
+    "excitation_driver": ([], {"/excitation_driver"}, ["excitation of"]),
     "recorder_node": (["-p", "output:=run.mcap"], {"/recorder_node"}, ["recording every topic"]),
     "web_view_node": (["-p", "port:=0"], {"/web_view_node"}, []),
 }

@@ -1,0 +1,82 @@
+"""excitation_driver: drive the calibration manoeuvre on `cmd_vel`, then stop.
+
+The manoeuvre (crawler_rl/calibration/excitation.py: steps and chirps in v and omega at safe
+speeds, hold-still segments) starts `start_delay` s after both the robot's joint states and the
+controller's wheel commands are seen, so on the robot nothing moves before the controller is
+enabled. Republishes at `rate_hz` and always ends with a zero Twist (also on Ctrl-C); exits 0
+when the manoeuvre is done.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+
+from crawler_rl.calibration.excitation import excitation_command, excitation_seconds
+from crawler_rl.ros import robot_interface as robot
+from crawler_rl.ros.params import ParamSpec, declare_validated
+from crawler_rl.ros.square_path import TwistDriver, drive_until_done
+
+PARAMETERS = (
+    ParamSpec("time_scale", 1.0, "stretch (> 1) or shorten (< 1) every segment", low=0.1,
+              high=10.0, read_only=True),
+    ParamSpec("start_delay", 1.0, "hold still this long once robot and controller are up [s]",
+              low=0.0, high=60.0, read_only=True),
+    ParamSpec("rate_hz", 20.0, "republish rate [Hz]", low=1.0, high=100.0, read_only=True),
+    ParamSpec("controller_name", robot.DEFAULT_CONTROLLER_NAME,
+              "start once wheel commands appear on <name>/commands", read_only=True),
+)
+
+
+class ExcitationDriver(TwistDriver):
+    """Publishes the manoeuvre's Twist commands on a timer once the controller drives."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("excitation_driver", **kwargs)
+        self.params = declare_validated(self, PARAMETERS)
+        self.create_subscription(
+            Float64MultiArray, robot.wheel_command_topic(self.params["controller_name"]),
+            self.on_wheel_command, robot.command_qos())
+        self.create_subscription(JointState, robot.JOINT_STATES_TOPIC, self.on_joint_states,
+                                 robot.sensor_subscription_qos())
+        self.robot_seen = self.controller_seen = False
+        self.start: float | None = None
+        self.create_timer(1.0 / self.params["rate_hz"], self.publish_current)
+        self.get_logger().info(
+            f"excitation of {excitation_seconds(self.params['time_scale']):.1f} s starts "
+            f"{self.params['start_delay']:.1f} s after the controller's first wheel command")
+
+    def on_wheel_command(self, _: Float64MultiArray) -> None:
+        """Note that the controller drives."""
+        self.controller_seen = True
+        self.start_when_ready()
+
+    def on_joint_states(self, _: JointState) -> None:
+        """Note that the robot (its drivers) is up."""
+        self.robot_seen = True
+        self.start_when_ready()
+
+    def start_when_ready(self) -> None:
+        """Start the clock once the robot and the controller are both seen."""
+        if self.start is None and self.robot_seen and self.controller_seen:
+            self.start = time.monotonic() + self.params["start_delay"]
+            self.get_logger().info("robot and controller are up: excitation started")
+
+    def publish_current(self) -> None:
+        """Publish the current command (zero before the start and once the manoeuvre is done)."""
+        command = (0.0, 0.0) if self.start is None else excitation_command(
+            time.monotonic() - self.start, self.params["time_scale"])
+        self.done = command is None
+        self.publish_twist(*(command or (0.0, 0.0)))
+
+
+def main(args: list[str] | None = None) -> None:
+    """Drive the manoeuvre once, then stop; a zero Twist goes out in every case."""
+    drive_until_done(ExcitationDriver, "excitation_driver", args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Round trip in simulation: fit a run of a crawler whose parameters differ from the defaults."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from calibration_fixtures import DECK, TRUE_VALUES, base_config, record_in_sim
+
+from crawler_rl.calibration.command import calibrate
+from crawler_rl.calibration.fit import DEFAULT_PARAMS, FitResult, expand_params, fit_parameters
+from crawler_rl.calibration.report import write_fitted_config
+from crawler_rl.rl.config import EnvConfig
+from crawler_rl.rl.envs import make_env_factory
+from crawler_rl.sim.config import load_crawler_config
+
+TOLERANCE = 0.10
+"""Largest relative error of a recovered parameter (measured: 2.4 % at most)."""
+NOISE_RATIO = 1.2
+"""Largest residual RMSE after the fit, in sensor noise standard deviations."""
+
+
+@pytest.fixture(scope="module")
+def fitted() -> dict[str, Any]:
+    run = record_in_sim(TRUE_VALUES)
+    start = time.monotonic()
+    result = fit_parameters(run, base_config(), DECK, max_evaluations=150)
+    return {"run": run, "result": result, "seconds": time.monotonic() - start}
+
+
+def test_round_trip_recovers_each_hidden_parameter(fitted: dict[str, Any]) -> None:
+    result: FitResult = fitted["result"]
+    assert result.converged, result.problems
+    assert result.names == list(DEFAULT_PARAMS) == list(TRUE_VALUES)
+    for name, true in TRUE_VALUES.items():
+        assert abs(result.start[name] / true - 1.0) > TOLERANCE, name  # the fit had work to do
+        assert result.values[name] == pytest.approx(true, rel=TOLERANCE), (name, result.values)
+        assert 0.0 < result.std[name] < 0.1 * true, (name, result.std)
+
+
+def test_residuals_fall_to_the_sensor_noise(fitted: dict[str, Any]) -> None:
+    result: FitResult = fitted["result"]
+    assert set(result.noise) == {"wheel_speeds", "yaw_rate", "forward_velocity",
+                                 "tether_tension"}
+    for signal, noise in result.noise.items():
+        assert result.rmse_after[signal] < NOISE_RATIO * noise, (signal, result.rmse_after)
+    assert result.rmse_before["wheel_speeds"] > 3 * result.noise["wheel_speeds"]
+    assert result.rmse_before["tether_tension"] > 2 * result.noise["tether_tension"]
+
+
+def test_fitted_yaml_centres_randomization_and_trains(fitted: dict[str, Any],
+                                                      tmp_path: Path) -> None:
+    result: FitResult = fitted["result"]
+    path = write_fitted_config(tmp_path / "crawler_fit.yaml", base_config(), result, ["test"])
+    assert path.read_text().startswith("# test\n")
+    config = load_crawler_config(path)
+    assert config.motor.lag_time == pytest.approx(result.values["motor.lag_time"])
+    assert config.tether.drag_per_metre == pytest.approx(result.values["tether.drag_per_metre"])
+    ranges = config.randomization
+    assert sum(ranges.motor_lag) / 2 == pytest.approx(result.values["motor.lag_time"])
+    assert sum(ranges.motor_droop) / 2 == pytest.approx(result.values["motor.droop"])
+    assert sum(ranges.motor_gain) / 2 == pytest.approx(1.0)  # a scale of the fitted gain
+    assert sum(ranges.tether_drag_scale) / 2 == pytest.approx(1.0)
+    default = load_crawler_config().randomization
+    assert ranges.motor_droop[1] - ranges.motor_droop[0] < default.motor_droop[1] - \
+        default.motor_droop[0]
+    env = make_env_factory(EnvConfig(crawler_config=str(path)))()
+    assert env.unwrapped.config.motor.gain == pytest.approx(result.values["motor.gain"])
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    env.close()
+
+
+def test_a_fit_that_does_not_converge_writes_no_config(fitted: dict[str, Any],
+                                                       tmp_path: Path) -> None:
+    output = tmp_path / "crawler_fit.yaml"
+    outcome = calibrate(fitted["run"], base_config(), DECK, output, ["motor.droop"],
+                        max_evaluations=2, recording="in-process", progress=False)
+    assert not outcome.result.converged
+    assert any("without converging" in problem for problem in outcome.result.problems)
+    assert outcome.config is None and not output.exists()
+    report = json.loads(outcome.report.read_text())
+    assert report["converged"] is False and report["problems"]
+    assert outcome.figure.stat().st_size > 10_000
+    with pytest.raises(ValueError, match="did not converge"):
+        write_fitted_config(output, base_config(), outcome.result, [])
+
+
+def test_params_patterns_expand_to_fittable_keys() -> None:
+    assert expand_params(None) == list(DEFAULT_PARAMS)
+    assert expand_params("motor.*,tether.drag_per_metre") == [
+        "motor.gain", "motor.lag_time", "motor.droop", "motor.max_torque",
+        "tether.drag_per_metre"]
+    with pytest.raises(ValueError, match="motor.gian.*fittable: motor.gain"):
+        expand_params("motor.gian")
