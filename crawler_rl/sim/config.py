@@ -199,7 +199,7 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class RewardConfig:
-    """Reward term scales: tracking kernels exp(-err^2 / sigma) (legged_gym style) or -err^2 / sigma."""
+    """Reward term scales and the tracking kernel (exp, squared or log of err^2 / sigma)."""
 
     tracking_kernel: str = "exp"
     """"exp": scale * exp(-err^2 / sigma), flat near 0 and bounded; "squared": -scale * err^2 /

@@ -1,4 +1,4 @@
-"""The lookahead oracle: its tries leave the episode untouched, and it tracks better than the PI."""
+"""The lookahead oracle: its tries leave the episode untouched; it tracks better than the PI."""
 
 from __future__ import annotations
 
