@@ -11,10 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-import gymnasium as gym
-
-import crawler_rl.sim  # noqa: F401 - registers CrawlerVelocity-v0
-from crawler_rl.control.episode import run_episodes
+from crawler_rl.control.episode import driving_env, run_episodes
 from crawler_rl.control.metrics import step_summary, tracking_rmse
 from crawler_rl.rl.evaluate import LABELS, build_controllers
 from crawler_rl.sim.scenario import held_out_scenarios
@@ -29,7 +26,7 @@ def main() -> None:
     parser.add_argument("--policy", default=str(DEFAULT_POLICY),
                         help="controller.onnx ('' for the baselines only)")
     args = parser.parse_args()
-    env = gym.make("CrawlerVelocity-v0")
+    env = driving_env()
     control_dt = env.unwrapped.sim.control_dt
     controllers = build_controllers(Path(args.policy) if args.policy else None, ["ik", "pi"],
                                     env, None)

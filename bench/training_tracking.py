@@ -13,11 +13,9 @@ import argparse
 import json
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 
-import crawler_rl.sim  # noqa: F401 - registers CrawlerVelocity-v0
-from crawler_rl.control.episode import run_episode
+from crawler_rl.control.episode import driving_env, run_episode
 from crawler_rl.control.metrics import CHANNELS, squared_errors, steady_mask
 from crawler_rl.control.tuning import episode_seeds
 from crawler_rl.rl.evaluate import build_controllers
@@ -31,7 +29,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    env = gym.make("CrawlerVelocity-v0")
+    env = driving_env()
     control_dt = env.unwrapped.sim.control_dt
     controllers = build_controllers(Path(args.policy), ["ik", "pi"], env, None)
     errors: dict[str, dict[str, dict[str, list[np.ndarray]]]] = {}

@@ -66,14 +66,34 @@ def action_for_wheel_speeds(
     return np.clip((np.asarray(wheel_speeds, dtype=np.float64) - ik) / spec.residual_limit, -1, 1)
 
 
+def driving_env(config: Any = None, **kwargs: Any) -> Any:
+    """`CrawlerVelocity-v0` for driving with wheel speed controllers: the IK residual base.
+
+    The controllers compared here output wheel speeds (an exported policy carries its own
+    residual base inside the graph), which `run_episode` maps exactly onto the env's IK-based
+    action; `config` None loads config/crawler.yaml, whatever its `motor.residual_base`.
+    """
+    import dataclasses
+
+    import gymnasium as gym
+
+    import crawler_rl.sim  # noqa: F401 - registers CrawlerVelocity-v0
+    from crawler_rl.sim.config import load_crawler_config
+
+    config = config if config is not None else load_crawler_config()
+    config = dataclasses.replace(config, motor=dataclasses.replace(config.motor,
+                                                                   residual_base="ik"))
+    return gym.make("CrawlerVelocity-v0", config=config, **kwargs)
+
+
 def run_episode(
     env: Any, controller: WheelSpeedController, seed: int, scenario: Any = None
 ) -> dict[str, list[float]]:
     """Drive one episode (scenario None: drawn from the env's training distribution)."""
     if getattr(env.unwrapped, "residual_base_gains", None) is not None:
         raise ValueError("run_episode maps wheel speeds onto the IK residual base; this env's "
-                         "action 0 is the observation PI (motor.residual_base: pi): evaluate "
-                         "with motor.residual_base: ik")
+                         "action 0 is the observation PI (motor.residual_base: pi): drive in "
+                         "driving_env()")
     options = None if scenario is None else {"scenario": scenario}
     obs, _ = env.reset(seed=seed, options=options)
     controller.reset()

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from crawler_rl.control.episode import OpenLoopIK, WheelSpeedController, run_episode
+from crawler_rl.control.episode import OpenLoopIK, WheelSpeedController, driving_env, run_episode
 from crawler_rl.control.metrics import CHANNELS, squared_errors
 from crawler_rl.control.pi import PIController, PIGains
 
@@ -71,14 +71,11 @@ def tune_pi_gains(trials: int = 128, seed: int = 0, episodes: int = 16,
     """Run the Optuna study and return the best gains with their score."""
     if trials < 1 or episodes < 1:
         raise ValueError(f"trials and episodes must be >= 1, got {trials}, {episodes}")
-    import gymnasium as gym
     import optuna
     from tqdm import tqdm
 
-    import crawler_rl.sim  # noqa: F401 - registers CrawlerVelocity-v0
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    env = gym.make("CrawlerVelocity-v0")
+    env = driving_env()
     sim = env.unwrapped.sim
     seeds = episode_seeds(seed, episodes)
     max_steps = env.unwrapped.max_steps

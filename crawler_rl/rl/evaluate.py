@@ -27,6 +27,7 @@ from crawler_rl.control.episode import (  # noqa: F401 - re-exported for callers
     StatelessController,
     WheelSpeedController,
     action_for_wheel_speeds,
+    driving_env,
     run_episode,
     run_episodes,
 )
@@ -105,9 +106,6 @@ def run_evaluation(
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    import gymnasium as gym
-
-    import crawler_rl.sim  # noqa: F401 - registers CrawlerVelocity-v0
     from crawler_rl.sim.suites import suite_cases
 
     baselines = parse_baselines(baseline)
@@ -122,7 +120,7 @@ def run_evaluation(
     controllers: dict[str, WheelSpeedController] = {}
     control_dt = 0.0
     for index, case in enumerate(cases):
-        env = gym.make("CrawlerVelocity-v0", config=case.config())
+        env = driving_env(case.config())
         try:
             control_dt = env.unwrapped.sim.control_dt
             controllers = build_controllers(policy, baselines, env, pi_gains)

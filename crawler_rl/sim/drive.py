@@ -64,8 +64,9 @@ def drive_baseline(
     if not seconds > 0:
         raise ValueError(f"seconds must be > 0, got {seconds!r}")
     config = config or load_crawler_config()
-    config = dataclasses.replace(
-        config, task=dataclasses.replace(config.task, episode_seconds=float(seconds))
+    config = dataclasses.replace(  # action 0 = IK whatever the configured residual base
+        config, task=dataclasses.replace(config.task, episode_seconds=float(seconds)),
+        motor=dataclasses.replace(config.motor, residual_base="ik"),
     )
     env = CrawlerEnv(config)
     try:

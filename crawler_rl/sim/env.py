@@ -1,9 +1,10 @@
 """`CrawlerEnv`: the velocity-tracking task as a Gymnasium environment.
 
 Each episode samples a scenario (or takes `options={"scenario": Scenario}`) and a schedule of
-commanded twists that changes a few times. The action is a residual on inverse kinematics
-(see action.py); the reward is legged_gym style: exp(-err^2 / sigma) tracking kernels (or
--err^2 / sigma or -log(1 + err^2 / sigma), `reward.tracking_kernel`) minus action-rate and energy penalties, each term reported in `info` as "rew_<name>".
+commanded twists that changes a few times. The action is a residual on a base controller (IK
+or a PI, see action.py); the reward is tracking terms (legged_gym's exp(-err^2 / sigma),
+-err^2 / sigma or -log(1 + err^2 / sigma), `reward.tracking_kernel`) minus action-rate and
+energy penalties, each term reported in `info` as "rew_<name>".
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
-"""The lookahead oracle: its tries leave the episode untouched, and it tracks better than the PI."""
+"""The lookahead oracle: its tries leave the episode untouched; it tracks better than the PI."""
 
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 import pytest
 
-import crawler_rl.sim  # noqa: F401 - registers CrawlerVelocity-v0
-from crawler_rl.control.episode import run_episode
+from crawler_rl.control.episode import driving_env, run_episode
 from crawler_rl.control.metrics import tracking_rmse
 from crawler_rl.control.oracle import LookaheadOracle
 from crawler_rl.control.pi import PIController, load_gains
@@ -47,7 +45,7 @@ class Replay:
 
 @pytest.fixture(scope="module")
 def env():
-    env = gym.make("CrawlerVelocity-v0", max_episode_steps=STEPS)
+    env = driving_env(max_episode_steps=STEPS)
     yield env
     env.close()
 

@@ -10,7 +10,12 @@ import onnx
 import pytest
 from rl_fixtures import random_checkpoint
 
-from crawler_rl.control.episode import OpenLoopIK, action_for_wheel_speeds, run_episode
+from crawler_rl.control.episode import (
+    OpenLoopIK,
+    action_for_wheel_speeds,
+    driving_env,
+    run_episode,
+)
 from crawler_rl.rl.checkpoint import save_checkpoint
 from crawler_rl.rl.config import load_train_config
 from crawler_rl.rl.evaluate import run_evaluation
@@ -91,12 +96,11 @@ def test_evaluation_writes_report_plot_and_table(tmp_path: Path, capsys) -> None
 
 
 def test_evaluation_episodes_are_seeded(tmp_path: Path) -> None:
-    import gymnasium as gym
 
     from crawler_rl.sim.scenario import held_out_scenarios
 
     scenario = held_out_scenarios()[4]  # vertical wall, short tether
-    env = gym.make("CrawlerVelocity-v0")
+    env = driving_env()
     ik = OpenLoopIK(ActionSpec())
     try:
         first = run_episode(env, ik, 1, scenario)
@@ -113,7 +117,6 @@ def test_evaluation_episodes_are_seeded(tmp_path: Path) -> None:
 
 
 def test_evaluation_pools_the_steps_of_several_episodes(tmp_path: Path) -> None:
-    import gymnasium as gym
 
     from crawler_rl.control.metrics import tracking_rmse
     from crawler_rl.sim.scenario import held_out_scenarios
@@ -122,7 +125,7 @@ def test_evaluation_pools_the_steps_of_several_episodes(tmp_path: Path) -> None:
     vertical_long = report["scenarios"][5]
     assert vertical_long["scenario"] == held_out_scenarios()[5].label
     assert vertical_long["seeds"] == [10, 1010] and report["episodes"] == 2
-    env = gym.make("CrawlerVelocity-v0")
+    env = driving_env()
     try:
         single = [tracking_rmse(run_episode(env, OpenLoopIK(ActionSpec()), seed,
                                             held_out_scenarios()[5]), 0.05)

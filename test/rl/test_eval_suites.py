@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 
+from crawler_rl.control.episode import driving_env
 from crawler_rl.rl.evaluate import run_evaluation
 from crawler_rl.sim.suites import suite_cases
 
 
 def _ik_rmse_omega(config, scenario, seed: int) -> float:
     """Yaw-rate RMSE of the IK baseline (residual action 0), true twist vs command."""
-    env = gym.make("CrawlerVelocity-v0", config=config)
+    env = driving_env(config)
     try:
         env.reset(seed=seed, options={"scenario": scenario})
         errors, done = [], False

@@ -1,3 +1,5 @@
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -48,7 +50,8 @@ def test_same_seed_same_trajectory_other_seed_differs(config):
 
 
 def test_info_has_reward_terms_and_metrics(config):
-    env = CrawlerEnv(config)
+    env = CrawlerEnv(dataclasses.replace(config, reward=dataclasses.replace(config.reward,
+                                                                            energy_scale=0.001)))
     try:
         env.reset(seed=0, options={"scenario": Scenario(surface="vertical", slope_deg=90.0)})
         _, reward, _, _, info = env.step(np.zeros(2, dtype=np.float32))
