@@ -126,6 +126,9 @@ class InProcessCollector:
         self.num_envs, self.obs_dim, self.action_dim = envs.num_envs, envs.obs_dim, envs.action_dim
         self._scale = ActionScaler(env_info["action_low"], env_info["action_high"])
         self._obs: np.ndarray | None = None
+        self.last_timings: list[dict[str, float]] = []
+        """Seconds of the last rollout in sim, policy and busy (the whole collect), in a list
+        of one (as `RolloutWorkers.last_timings`, one per worker)."""
 
     def reset(self, seed: int | None = None) -> None:
         """Reset every env (env i gets seed + i)."""
@@ -137,8 +140,11 @@ class InProcessCollector:
         if self._obs is None:
             raise RuntimeError("reset() the collector before the first rollout")
         check_noise_shape(noise, self.num_envs, self.action_dim)
+        begin = time.perf_counter()
+        timings = {} if timings is None else timings
         rollout, self._obs = collect_rollout(self.envs, policy, self._obs, noise, self._scale,
                                              self.gamma, self.first_env, timings)
+        self.last_timings = [{**timings, "busy": time.perf_counter() - begin}]
         return rollout
 
     def close(self) -> None:

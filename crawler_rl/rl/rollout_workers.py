@@ -145,8 +145,8 @@ class RolloutWorkers:
         self.offsets = np.cumsum([0, *self.counts[:-1]]).tolist()
         self.connections: list[Connection] = []
         self.processes = []
-        self.worker_timings: list[dict[str, float]] = [{} for _ in range(num_workers)]
-        """Per worker, seconds summed over all rollouts: load (weights), sim, policy, busy
+        self.last_timings: list[dict[str, float]] = []
+        """Per worker, seconds of the last rollout in: load (weights), sim, policy and busy
         (the whole request, from receiving it to packing the reply)."""
         self._pending = False
         # Whether requests are out that the workers have not answered (see `close`).
@@ -231,10 +231,9 @@ class RolloutWorkers:
             raise RuntimeError("no rollout under way: start() one first")
         parts = [self._receive(index) for index in range(len(self.connections))]
         self.busy = self._pending = False
-        for part, totals in zip(parts, self.worker_timings, strict=True):
-            for key in [key for key in part if key.startswith(_TIMING)]:
-                name = key[len(_TIMING):]
-                totals[name] = totals.get(name, 0.0) + float(part.pop(key))
+        self.last_timings = [
+            {key[len(_TIMING):]: float(part.pop(key))
+             for key in [key for key in part if key.startswith(_TIMING)]} for part in parts]
         keys = set.intersection(*(set(part) for part in parts))
         return {key: np.concatenate([part[key] for part in parts], axis=-1 if key ==
                                     "last_values" else 1) for key in sorted(keys)}

@@ -7,6 +7,16 @@ an env sees the same noise however the envs are split; runs are still bit-identi
 the same `num_workers` (a batch of 8 rows and one of 16 round differently in the policy's
 matrix products).
 
+Overlap (`run.overlap_update`, worker processes only): while the learner updates on rollout k
+the workers already collect rollout k+1 with the weights before that update (policy lag 1, as
+SEED RL and Sample Factory). The rollout keeps the acting policy's log-probs, values and
+bootstrap values; PPO's clipped ratio is taken against those log-probs, so the lag is inside
+what the clip already bounds (the update's `lag_kl` reports it). Each rollout is trained on
+exactly once; the last iteration starts no further rollout. Seeded runs are deterministic,
+but differ from runs without overlap, and a resume starts a fresh rollout with the restored
+weights (exact_resume is refused). Each iteration logs where its time went: rollout_wait_s,
+fill_s and update_s in this process, worker_{load,sim,policy,busy}_s in the collectors.
+
 Reproducibility: torch/numpy/Python RNGs are seeded from `run.seed` and saved in checkpoints;
 the envs are reset with a seed at the start and on resume. With `run.exact_resume` they are also
 re-seeded at every checkpoint boundary (iterations that are multiples of `run.checkpoint_every`),
@@ -205,7 +215,8 @@ def _train(
             elapsed = done - iteration_start
             last = {**stats.summary(), **update, "sps": batch_size / max(elapsed, 1e-9),
                     "rollout_wait_s": waited - iteration_start, "fill_s": filled - waited,
-                    "update_s": done - filled, "policy_lag": float(policy_lag)}
+                    "update_s": done - filled, "policy_lag": float(policy_lag),
+                    **worker_time_split(collector.last_timings)}
             first = first or dict(last)
             learner.log_metrics(last)
             if on_iteration is not None:
@@ -268,7 +279,7 @@ class _RolloutSource:
                            self.collector.action_dim)
 
     def next(self) -> tuple[dict[str, np.ndarray], int]:
-        """The next rollout to train on and its policy lag (updates since it was started)."""
+        """Return the next rollout to train on and its policy lag (updates since it started)."""
         learner = self.learner
         if not self.cfg.run.overlap_update:
             return self.collector.collect(learner.policy, self._noise()), 0
@@ -283,6 +294,13 @@ class _RolloutSource:
             self.collector.start(learner.policy, self._noise())
             self.pending_from = learner.iteration
         return rollout, lag
+
+
+def worker_time_split(timings: list[dict[str, float]]) -> dict[str, float]:
+    """Mean seconds per collecting process of the last rollout: `worker_<part>_s`."""
+    parts = sorted(set().union(*timings)) if timings else []
+    return {f"worker_{part}_s": float(np.mean([t.get(part, 0.0) for t in timings]))
+            for part in parts}
 
 
 def fill_storage(storage: RolloutStorage, rollout: dict[str, np.ndarray],
