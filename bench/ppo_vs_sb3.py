@@ -212,6 +212,8 @@ def main() -> None:
                         help="our rollout workers (default: the config's env.num_workers)")
     parser.add_argument("--overlap-update", action="store_true",
                         help="ours with run.overlap_update (default: the config's)")
+    parser.add_argument("--also-overlap", action="store_true",
+                        help="also run ours with run.overlap_update on (form ours_overlap)")
     parser.add_argument("--sb3-vec", choices=["dummy", "subproc"], nargs="+",
                         default=["dummy", "subproc"],
                         help="SB3's vector env forms: in-process, and/or one process per env")
@@ -247,8 +249,11 @@ def main() -> None:
             return bench_ours_ros(cfg, args.actors, envs_per_actor)
     else:
         ours = bench_ours
-    benches = {"ours": ours, **{f"sb3_{vec}": functools.partial(bench_sb3, vec=vec)
-                                for vec in args.sb3_vec}}
+    benches = {"ours": ours}
+    if args.also_overlap:
+        benches["ours_overlap"] = lambda cfg: ours(dataclasses.replace(
+            cfg, run=dataclasses.replace(cfg.run, overlap_update=True)))
+    benches.update({f"sb3_{vec}": functools.partial(bench_sb3, vec=vec) for vec in args.sb3_vec})
     runs: dict[str, list[tuple[dict, TimeToTarget]]] = {name: [] for name in benches}
     for seed in args.seeds:  # alternate the libraries, so machine noise hits all of them
         seeded = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seed=seed))
@@ -291,26 +296,30 @@ def _median(values: list[float | None]) -> float | None:
 
 
 def summarize(runs: dict[str, list[dict]], target: dict[str, float]) -> dict:
-    """Medians over the seeds, ratios (SB3 form / ours: > 1 means we are faster) and the
-    headline against the fair form (SubprocVecEnv when it ran)."""
-    ours = runs["ours"]
-    summary: dict = {"bench": "ppo_vs_sb3_summary", "seeds": [run["seed"] for run in ours],
+    """Medians over the seeds, our advantage over each SB3 form (> 1: we are faster) and the
+    headline (the config as given) against the fair form (SubprocVecEnv when it ran)."""
+    ours_forms = [name for name in runs if name.startswith("ours")]
+    summary: dict = {"bench": "ppo_vs_sb3_summary", "seeds": [r["seed"] for r in runs["ours"]],
                      "target_error": {key: round(value, 5) for key, value in target.items()},
-                     "ours_library": ours[0]["library"]}
-    for key in ("sps", "steps_to_target", "time_to_target_s"):
-        summary[f"ours_median_{key}"] = _median([r[key] for r in ours])
-    summary["ours_reached"] = sum(r["time_to_target_s"] is not None for r in ours)
+                     "ours_library": runs["ours"][0]["library"]}
     for name, results in runs.items():
-        if name == "ours":
-            continue
         for key in ("sps", "steps_to_target", "time_to_target_s"):
-            mine, theirs = summary[f"ours_median_{key}"], _median([r[key] for r in results])
-            summary[f"{name}_median_{key}"] = theirs
-            # sps: ours / theirs; steps and time to target: theirs / ours (both: > 1 = we win)
-            ratio = (mine / theirs if key == "sps" else theirs / mine) if mine and theirs else None
-            summary[f"{key}_advantage_over_{name}"] = ratio
+            summary[f"{name}_median_{key}"] = _median([r[key] for r in results])
         summary[f"{name}_reached"] = sum(r["time_to_target_s"] is not None for r in results)
-    fair = "sb3_subproc" if "sb3_subproc" in runs else next(n for n in runs if n != "ours")
+    for mine_name in ours_forms:
+        prefix = "" if mine_name == "ours" else f"{mine_name}_"
+        for name in runs:
+            if name in ours_forms:
+                continue
+            for key in ("sps", "steps_to_target", "time_to_target_s"):
+                mine = summary[f"{mine_name}_median_{key}"]
+                theirs = summary[f"{name}_median_{key}"]
+                # sps: ours / theirs; steps and time to target: theirs / ours (> 1: we win)
+                ratio = ((mine / theirs if key == "sps" else theirs / mine)
+                         if mine and theirs else None)
+                summary[f"{prefix}{key}_advantage_over_{name}"] = ratio
+    fair = "sb3_subproc" if "sb3_subproc" in runs else next(
+        name for name in runs if name not in ours_forms)
     summary["fair_form"] = fair
     summary["fair_time_to_target_advantage"] = summary[f"time_to_target_s_advantage_over_{fair}"]
     advantage = summary["fair_time_to_target_advantage"]
