@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +14,12 @@ import torch
 from rl_fixtures import toy_config
 
 from crawler_rl.rl import trainer
-from crawler_rl.rl.checkpoint import load_checkpoint
+from crawler_rl.rl.checkpoint import list_checkpoints, load_checkpoint
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.rollout_workers import RolloutWorkers
 from crawler_rl.rl.trainer import run_training
+from crawler_rl.stopping import Stopped
 
 STEPS, ENVS, ITERATIONS = 25, 4, 6
 
@@ -136,3 +139,29 @@ def test_workers_refuse_a_second_request_and_a_reset_while_one_is_under_way() ->
         assert all(t["busy"] >= t["sim"] + t["policy"] > 0.0 for t in workers.last_timings)
     finally:
         workers.close()
+
+
+def test_a_stop_abandons_the_rollout_under_way_and_resume_continues_from_the_last_update(
+        tmp_path: Path) -> None:
+    batch = STEPS * ENVS
+
+    def stop_after_update_2(stats: dict[str, float]) -> None:
+        if stats["global_step"] == 2 * batch:  # rollout 3 is under way in the workers now
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    cfg = overlap_config(checkpoint_every=100, keep_checkpoints=0)
+    with pytest.raises(Stopped) as stopped:
+        run_training(cfg, tmp_path, progress=False, on_iteration=stop_after_update_2)
+    assert stopped.value.exit_code == 128 + signal.SIGTERM
+    assert [path.name for path in list_checkpoints(tmp_path)] == ["ckpt_000002.pt"]
+    assert load_checkpoint(list_checkpoints(tmp_path)[0]).global_step == 2 * batch
+    steps: list[float] = []
+    lags: list[float] = []
+
+    def record(stats: dict[str, float]) -> None:
+        steps.append(stats["global_step"])
+        lags.append(stats["policy_lag"])
+
+    run_training(cfg, tmp_path, resume=True, progress=False, on_iteration=record)
+    assert steps == [k * batch for k in range(3, ITERATIONS + 1)]
+    assert lags == [0.0] + [1.0] * (ITERATIONS - 3)  # a fresh rollout after the resume
