@@ -105,7 +105,7 @@ def _worker(connection: Connection, env_cfg: EnvConfig, model_cfg: ModelConfig, 
                 collector.reset(None if seed == _NO_SEED else seed)
                 connection.send_bytes(_pack({}))
             elif kind == _COLLECT:
-                begin = time.perf_counter()
+                begin, begin_cpu = time.perf_counter(), time.process_time()
                 arrays = _unpack(body)
                 policy.load_state_dict({name[len(_STATE):]: torch.from_numpy(array)
                                         for name, array in arrays.items()
@@ -113,6 +113,7 @@ def _worker(connection: Connection, env_cfg: EnvConfig, model_cfg: ModelConfig, 
                 timings = {"load": time.perf_counter() - begin}
                 rollout = collector.collect(policy, torch.from_numpy(arrays["noise"]), timings)
                 timings["busy"] = time.perf_counter() - begin
+                timings["cpu"] = time.process_time() - begin_cpu
                 connection.send_bytes(_pack({**rollout, **{
                     _TIMING + part: np.array(seconds) for part, seconds in timings.items()}}))
             else:
@@ -146,8 +147,9 @@ class RolloutWorkers:
         self.connections: list[Connection] = []
         self.processes = []
         self.last_timings: list[dict[str, float]] = []
-        """Per worker, seconds of the last rollout in: load (weights), sim, policy and busy
-        (the whole request, from receiving it to packing the reply)."""
+        """Per worker, seconds of the last rollout in: load (weights), sim, policy, busy
+        (the whole request, from receiving it to packing the reply) and cpu (the process's
+        CPU time over the request)."""
         self._pending = False
         # Whether requests are out that the workers have not answered (see `close`).
         self.busy = False

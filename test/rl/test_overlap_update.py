@@ -135,7 +135,8 @@ def test_workers_refuse_a_second_request_and_a_reset_while_one_is_under_way() ->
             workers.reset(seed=0)
         rollout = workers.finish()
         assert rollout["obs"].shape == (STEPS, ENVS, 3)
-        assert [set(t) for t in workers.last_timings] == [{"load", "sim", "policy", "busy"}] * 2
+        parts = {"load", "sim", "policy", "busy", "cpu"}
+        assert [set(t) for t in workers.last_timings] == [parts] * 2
         assert all(t["busy"] >= t["sim"] + t["policy"] > 0.0 for t in workers.last_timings)
     finally:
         workers.close()
