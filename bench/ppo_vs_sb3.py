@@ -1,12 +1,18 @@
-"""Our PPO vs Stable-Baselines3 PPO: same env, env steps, hyper-parameters and torch threads.
+"""Our PPO vs Stable-Baselines3 PPO: same env, env steps, hyper-parameters, torch threads, cores.
 
-Prints one JSON line per library and seed and a final line of medians over the seeds and their
-ratios: wall clock, steps/s, and the wall clock / env steps at which the rollout tracking error
-(RMS of info tracking_error_v and tracking_error_omega, trailing mean over 5 rollouts) first
-fell to `--target` times its value over the first 5 rollouts. Per seed, SB3 and our local
+Prints one JSON line per library form and seed, then one per run with its time to target, and
+a final line of medians over the seeds and their ratios: wall clock, steps/s, and the wall
+clock / env steps at which the rollout tracking error (RMS of info tracking_error_v and
+tracking_error_omega, trailing mean over 5 rollouts) first fell to the SAME ABSOLUTE error for
+every library: `--target-error V OMEGA`, or by default `--target` times the median over all
+runs (all libraries and seeds) of the first 5 rollouts' error. Per seed, SB3 and our local
 trainer see the same episodes (the same env seeds; the ROS graph's actors seed their envs by
-actor id, so its episodes differ). Ours uses the config's rollout worker processes, SB3 its
-DummyVecEnv (or `--sb3-vec subproc`: one process per env). SB3 gets the config's PPO
+actor id, so its episodes differ).
+
+Cores: ours uses the config's rollout worker processes (2, one per core). SB3 runs in both of
+its forms (`--sb3-vec dummy subproc`): DummyVecEnv (one process, so one core) and
+SubprocVecEnv (one process per env, on the same cores). The headline (`fair_*`, the >= 2x
+target) is against SubprocVecEnv, the form that can use every core. SB3 gets the config's PPO
 settings and learning-rate schedule (linear or constant; it has no KL-adaptive one). It has
 no mirror augmentation (`ppo.mirror_augmentation`): `--no-mirror` turns ours off too, to
 compare the rest.
@@ -21,8 +27,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
+import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -35,14 +44,13 @@ from crawler_rl.rl.trainer import env_reset_seed, run_training
 
 
 class TimeToTarget:
-    """Record per-rollout tracking errors; find when both reach target * their first value.
+    """Record per-rollout tracking errors; find when both reach an absolute target.
 
-    Per-rollout errors swing with the random commands of each rollout, so both the reference
-    (the first `window` rollouts) and the curve are trailing means over `window` rollouts.
+    Per-rollout errors swing with the random commands of each rollout, so the curve is a
+    trailing mean over `window` rollouts (and so is `initial`, the first window's error).
     """
 
-    def __init__(self, target: float, window: int = 5) -> None:
-        self.target = target
+    def __init__(self, window: int = 5) -> None:
         self.window = window
         self.history: list[dict[str, float]] = []
 
@@ -53,21 +61,24 @@ class TimeToTarget:
         recent = self.history[max(index - self.window + 1, 0):index + 1]
         return sum(entry[key] for entry in recent) / len(recent)
 
-    def result(self) -> dict[str, float | None]:
+    def initial(self) -> dict[str, float] | None:
+        """The trailing-mean error after the first `window` rollouts (None: too few)."""
         if len(self.history) < self.window:
-            return {"time_to_target_s": None, "steps_to_target": None}
-        first = {key: self._smoothed(self.window - 1, key) for key in TRACKING_KEYS}
+            return None
+        return {key: self._smoothed(self.window - 1, key) for key in TRACKING_KEYS}
+
+    def result(self, target: dict[str, float]) -> dict[str, float | None]:
+        """Wall clock and env steps when every key's trailing mean is <= target[key]."""
         for index in range(self.window - 1, len(self.history)):
-            if all(self._smoothed(index, key) <= self.target * first[key]
-                   for key in TRACKING_KEYS):
+            if all(self._smoothed(index, key) <= target[key] for key in TRACKING_KEYS):
                 entry = self.history[index]
                 return {"time_to_target_s": entry["wall_time_s"],
                         "steps_to_target": entry["step"]}
         return {"time_to_target_s": None, "steps_to_target": None}
 
 
-def bench_ours(cfg: TrainConfig, target: float) -> dict:
-    tracker = TimeToTarget(target)
+def bench_ours(cfg: TrainConfig) -> tuple[dict, TimeToTarget]:
+    tracker = TimeToTarget()
 
     def on_iteration(stats: dict[str, float]) -> None:
         if all(key in stats for key in TRACKING_KEYS):
@@ -79,25 +90,26 @@ def bench_ours(cfg: TrainConfig, target: float) -> dict:
         summary = run_training(cfg, Path(run_dir), progress=False, on_iteration=on_iteration)
         wall = time.perf_counter() - start
     final = tracker.history[-1] if tracker.history else {}
-    return {"library": "crawler_rl", "env_steps": summary["global_step"], "wall_time_s": wall,
-            "sps": summary["global_step"] / wall, **tracker.result(),
-            "final_tracking": {key: final.get(key) for key in TRACKING_KEYS}}
+    name = "crawler_rl" + (" (overlap_update)" if cfg.run.overlap_update else "")
+    return {"library": name, "env_steps": summary["global_step"], "wall_time_s": wall,
+            "sps": summary["global_step"] / wall,
+            "final_tracking": {key: final.get(key) for key in TRACKING_KEYS}}, tracker
 
 
-def bench_ours_ros(cfg: TrainConfig, target: float, actors: int, envs_per_actor: int) -> dict:
+def bench_ours_ros(cfg: TrainConfig, actors: int,
+                   envs_per_actor: int) -> tuple[dict, TimeToTarget]:
     """Our ROS 2 backend (actor processes, head, learner over DDS), timed from launch.
 
     The clock includes process start-up and DDS discovery; tracking errors come from the
     learner's metrics lines (one per PPO update, stamped with wall time).
     """
-    import os
     import random
 
     from crawler_rl.ros.launcher import run_training_graph
 
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randrange(120, 230)))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    tracker = TimeToTarget(target)
+    tracker = TimeToTarget()
     with tempfile.TemporaryDirectory() as run_dir:
         start_unix, start = time.time(), time.perf_counter()
         code = run_training_graph(cfg, Path(run_dir), False, actors, envs_per_actor,
@@ -113,16 +125,16 @@ def bench_ours_ros(cfg: TrainConfig, target: float, actors: int, envs_per_actor:
     final = tracker.history[-1] if tracker.history else {}
     return {"library": f"crawler_rl ROS backend, {actors} actors x {envs_per_actor} envs",
             "env_steps": metrics[-1]["global_step"], "wall_time_s": wall,
-            "sps": metrics[-1]["global_step"] / wall, **tracker.result(),
-            "final_tracking": {key: final.get(key) for key in TRACKING_KEYS}}
+            "sps": metrics[-1]["global_step"] / wall,
+            "final_tracking": {key: final.get(key) for key in TRACKING_KEYS}}, tracker
 
 
-def bench_sb3(cfg: TrainConfig, target: float, vec: str = "dummy") -> dict:
+def bench_sb3(cfg: TrainConfig, vec: str = "dummy") -> tuple[dict, TimeToTarget]:
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
-    tracker = TimeToTarget(target)
+    tracker = TimeToTarget()
 
     class Tracking(BaseCallback):
         def _on_training_start(self) -> None:
@@ -179,10 +191,10 @@ def bench_sb3(cfg: TrainConfig, target: float, vec: str = "dummy") -> dict:
     final = tracker.history[-1] if tracker.history else {}
     return {"library": f"stable-baselines3 ({vec_class.__name__})",
             "env_steps": int(agent.num_timesteps),
-            "wall_time_s": wall, "sps": agent.num_timesteps / wall, **tracker.result(),
+            "wall_time_s": wall, "sps": agent.num_timesteps / wall,
             "final_tracking": {key: final.get(key) for key in TRACKING_KEYS},
             "note": f"SB3: {'linear' if ppo.lr_schedule == 'linear' else 'constant'} "
-                    "learning rate, no mirror augmentation"}
+                    "learning rate, no mirror augmentation"}, tracker
 
 
 def main() -> None:
@@ -191,12 +203,20 @@ def main() -> None:
     parser.add_argument("--env", default=None, help="override env.env_id")
     parser.add_argument("--total-steps", type=int, default=50_000)
     parser.add_argument("--target", type=float, default=0.6,
-                        help="tracking error target as a fraction of the first rollout's")
+                        help="absolute target = this times the median initial error of all runs")
+    parser.add_argument("--target-error", type=float, nargs=2, default=None,
+                        metavar=("V", "OMEGA"), help="absolute RMS tracking error target "
+                        "(m/s, rad/s) instead of --target")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=None,
                         help="our rollout workers (default: the config's env.num_workers)")
-    parser.add_argument("--sb3-vec", choices=["dummy", "subproc"], default="dummy",
-                        help="SB3's vector env: in-process, or one process per env")
+    parser.add_argument("--overlap-update", action="store_true",
+                        help="ours with run.overlap_update (default: the config's)")
+    parser.add_argument("--also-overlap", action="store_true",
+                        help="also run ours with run.overlap_update on (form ours_overlap)")
+    parser.add_argument("--sb3-vec", choices=["dummy", "subproc"], nargs="+",
+                        default=["dummy", "subproc"],
+                        help="SB3's vector env forms: in-process, and/or one process per env")
     parser.add_argument("--ours", choices=["local", "ros"], default="local",
                         help="our trainer: in-process (local) or the ROS 2 graph (ros)")
     parser.add_argument("--actors", type=int, default=2, help="--ours ros: actor processes")
@@ -209,6 +229,8 @@ def main() -> None:
                  "run.export_onnx": False}
     if args.workers is not None:
         overrides["env.num_workers"] = args.workers
+    if args.overlap_update:
+        overrides["run.overlap_update"] = True
     if args.no_mirror:
         overrides["ppo.mirror_augmentation"] = False
     if args.env:
@@ -223,24 +245,46 @@ def main() -> None:
                              "actors (same env columns per update as SB3)")
         envs_per_actor = cfg.env.num_envs // args.actors
 
-        def ours(cfg: TrainConfig, target: float) -> dict:
-            return bench_ours_ros(cfg, target, args.actors, envs_per_actor)
+        def ours(cfg: TrainConfig) -> tuple[dict, TimeToTarget]:
+            return bench_ours_ros(cfg, args.actors, envs_per_actor)
     else:
         ours = bench_ours
-    def sb3(cfg: TrainConfig, target: float) -> dict:
-        return bench_sb3(cfg, target, args.sb3_vec)
-
-    runs: dict[str, list[dict]] = {"ours": [], "sb3": []}
-    for seed in args.seeds:  # alternate the libraries, so machine noise hits both
+    benches = {"ours": ours}
+    if args.also_overlap:
+        benches["ours_overlap"] = lambda cfg: ours(dataclasses.replace(
+            cfg, run=dataclasses.replace(cfg.run, overlap_update=True)))
+    benches.update({f"sb3_{vec}": functools.partial(bench_sb3, vec=vec) for vec in args.sb3_vec})
+    runs: dict[str, list[tuple[dict, TimeToTarget]]] = {name: [] for name in benches}
+    for seed in args.seeds:  # alternate the libraries, so machine noise hits all of them
         seeded = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, seed=seed))
-        for name, bench in (("ours", ours), ("sb3", sb3)):
-            result = {"bench": "ppo_vs_sb3", "env_id": cfg.env.env_id,
-                      "num_envs": cfg.env.num_envs, "threads": args.threads,
-                      "target_fraction": args.target, "seed": seed,
-                      **bench(seeded, args.target)}
-            runs[name].append(result)
+        for name, bench in benches.items():
+            load = os.getloadavg()[0]
+            result, tracker = bench(seeded)
+            result = {"bench": "ppo_vs_sb3_run", "form": name, "env_id": cfg.env.env_id,
+                      "num_envs": cfg.env.num_envs, "threads": args.threads, "seed": seed,
+                      "load_avg_1min_at_start": round(load, 2), **result,
+                      "initial_tracking": tracker.initial()}
+            runs[name].append((result, tracker))
             print(json.dumps(result), flush=True)
-    print(json.dumps(summarize(runs["ours"], runs["sb3"])), flush=True)
+    target = absolute_target(args, [tracker for pairs in runs.values() for _, tracker in pairs])
+    evaluated = {name: [{**result, **tracker.result(target)} for result, tracker in pairs]
+                 for name, pairs in runs.items()}
+    for results in evaluated.values():
+        for result in results:
+            print(json.dumps({**result, "bench": "ppo_vs_sb3"}), flush=True)
+    print(json.dumps(summarize(evaluated, target)), flush=True)
+
+
+def absolute_target(args: argparse.Namespace,
+                    trackers: list[TimeToTarget]) -> dict[str, float]:
+    """The one absolute error target of every library: given, or --target x median initial."""
+    if args.target_error is not None:
+        return dict(zip(TRACKING_KEYS, args.target_error, strict=True))
+    initials = [initial for tracker in trackers if (initial := tracker.initial()) is not None]
+    if not initials:
+        raise SystemExit("no run logged 5 rollouts: raise --total-steps")
+    return {key: args.target * statistics.median(initial[key] for initial in initials)
+            for key in TRACKING_KEYS}
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -251,15 +295,36 @@ def _median(values: list[float | None]) -> float | None:
     return None if math.isinf(middle) else middle
 
 
-def summarize(ours: list[dict], sb3: list[dict]) -> dict:
-    """Medians over the seeds and their ratios (ours / SB3; time < 1 means we are faster)."""
-    summary: dict = {"bench": "ppo_vs_sb3_summary", "seeds": [run["seed"] for run in ours]}
-    for key in ("sps", "steps_to_target", "time_to_target_s"):
-        mine, theirs = _median([r[key] for r in ours]), _median([r[key] for r in sb3])
-        summary[f"ours_median_{key}"], summary[f"sb3_median_{key}"] = mine, theirs
-        summary[f"{key}_ratio_ours_over_sb3"] = mine / theirs if mine and theirs else None
-    summary["ours_reached"] = sum(r["time_to_target_s"] is not None for r in ours)
-    summary["sb3_reached"] = sum(r["time_to_target_s"] is not None for r in sb3)
+def summarize(runs: dict[str, list[dict]], target: dict[str, float]) -> dict:
+    """Medians over the seeds, our advantage over each SB3 form (> 1: we are faster) and the
+    headline (the config as given) against the fair form (SubprocVecEnv when it ran)."""
+    ours_forms = [name for name in runs if name.startswith("ours")]
+    summary: dict = {"bench": "ppo_vs_sb3_summary", "seeds": [r["seed"] for r in runs["ours"]],
+                     "target_error": {key: round(value, 5) for key, value in target.items()},
+                     "ours_library": runs["ours"][0]["library"]}
+    for name, results in runs.items():
+        for key in ("sps", "steps_to_target", "time_to_target_s"):
+            summary[f"{name}_median_{key}"] = _median([r[key] for r in results])
+        summary[f"{name}_reached"] = sum(r["time_to_target_s"] is not None for r in results)
+    for mine_name in ours_forms:
+        prefix = "" if mine_name == "ours" else f"{mine_name}_"
+        for name in runs:
+            if name in ours_forms:
+                continue
+            for key in ("sps", "steps_to_target", "time_to_target_s"):
+                mine = summary[f"{mine_name}_median_{key}"]
+                theirs = summary[f"{name}_median_{key}"]
+                # sps: ours / theirs; steps and time to target: theirs / ours (> 1: we win)
+                ratio = ((mine / theirs if key == "sps" else theirs / mine)
+                         if mine and theirs else None)
+                summary[f"{prefix}{key}_advantage_over_{name}"] = ratio
+    fair = "sb3_subproc" if "sb3_subproc" in runs else next(
+        name for name in runs if name not in ours_forms)
+    summary["fair_form"] = fair
+    summary["fair_time_to_target_advantage"] = summary[f"time_to_target_s_advantage_over_{fair}"]
+    advantage = summary["fair_time_to_target_advantage"]
+    summary["target_2x_holds"] = None if advantage is None else advantage >= 2.0
+    summary["load_avg_at_end"] = [round(value, 2) for value in os.getloadavg()]
     return summary
 
 

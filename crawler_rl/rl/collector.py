@@ -9,6 +9,7 @@ envs are split over workers.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ def collect_rollout(
     scale_actions: ActionScaler,
     gamma: float,
     first_env: int = 0,
+    timings: dict[str, float] | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Act `noise.shape[0]` steps from `obs`; return (rollout arrays, observations after it).
 
@@ -41,7 +43,8 @@ def collect_rollout(
     env gave them), terminated, truncated, info.<tracking key>; and last_values (num_envs,):
     V of the observations after the last step. Raises ValueError on a non-finite observation
     and FloatingPointError on a non-finite action, naming the envs by their index in the whole
-    run (`first_env` + index here).
+    run (`first_env` + index here). `timings` (optional) accumulates the seconds spent in
+    "sim" (`envs.step`) and "policy" (acting and the value estimates); the rest is bookkeeping.
     """
     steps, num_envs = noise.shape[0], noise.shape[1]
     device = policy.log_std.device
@@ -54,19 +57,26 @@ def collect_rollout(
         "terminated": np.zeros(shape, bool),
         "truncated": np.zeros(shape, bool),
     }
+    sim_s = policy_s = 0.0
     for step in range(steps):
         _check_finite(obs, step, first_env)
+        begin = time.perf_counter()
         obs_tensor = torch.from_numpy(obs).to(device)
         actions, log_probs, values = policy.act(obs_tensor, noise[step].to(device))
         actions_np = actions.cpu().numpy()
+        acted = time.perf_counter()
+        policy_s += acted - begin
         if not np.isfinite(actions_np).all():
             bad = (first_env + np.flatnonzero(~np.isfinite(actions_np).all(axis=1))).tolist()
             raise FloatingPointError(f"non-finite action for env(s) {bad} at rollout step {step}: "
                                      "the policy's weights or normalizer are not finite")
         next_obs, rewards, terminated, truncated, infos = envs.step(scale_actions(actions_np))
+        stepped = time.perf_counter()
+        sim_s += stepped - acted
         rollout["raw_rewards"][step] = rewards
         if truncated.any():
             final_values = policy.value(torch.from_numpy(infos["final_obs"]).to(device)).cpu()
+            policy_s += time.perf_counter() - stepped
             rewards = bootstrap_truncated(
                 torch.from_numpy(rewards), torch.from_numpy(terminated),
                 torch.from_numpy(truncated), final_values, gamma).numpy()
@@ -82,7 +92,12 @@ def collect_rollout(
                 rollout[INFO_PREFIX + key][step] = infos[key]
         obs = next_obs
     _check_finite(obs, steps, first_env)
+    begin = time.perf_counter()
     rollout["last_values"] = policy.value(torch.from_numpy(obs).to(device)).cpu().numpy()
+    if timings is not None:
+        timings["sim"] = timings.get("sim", 0.0) + sim_s
+        timings["policy"] = (timings.get("policy", 0.0) + policy_s
+                             + time.perf_counter() - begin)
     return rollout, obs
 
 
@@ -111,18 +126,25 @@ class InProcessCollector:
         self.num_envs, self.obs_dim, self.action_dim = envs.num_envs, envs.obs_dim, envs.action_dim
         self._scale = ActionScaler(env_info["action_low"], env_info["action_high"])
         self._obs: np.ndarray | None = None
+        self.last_timings: list[dict[str, float]] = []
+        """Seconds of the last rollout in sim, policy and busy (the whole collect), in a list
+        of one (as `RolloutWorkers.last_timings`, one per worker)."""
 
     def reset(self, seed: int | None = None) -> None:
         """Reset every env (env i gets seed + i)."""
         self._obs = self.envs.reset(seed=seed)
 
-    def collect(self, policy: ActorCritic, noise: torch.Tensor) -> dict[str, np.ndarray]:
-        """One rollout of all envs with `policy` (see `collect_rollout`)."""
+    def collect(self, policy: ActorCritic, noise: torch.Tensor,
+                timings: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+        """One rollout of all envs with `policy` (see `collect_rollout`, also for `timings`)."""
         if self._obs is None:
             raise RuntimeError("reset() the collector before the first rollout")
         check_noise_shape(noise, self.num_envs, self.action_dim)
+        begin = time.perf_counter()
+        timings = {} if timings is None else timings
         rollout, self._obs = collect_rollout(self.envs, policy, self._obs, noise, self._scale,
-                                             self.gamma, self.first_env)
+                                             self.gamma, self.first_env, timings)
+        self.last_timings = [{**timings, "busy": time.perf_counter() - begin}]
         return rollout
 
     def close(self) -> None:

@@ -174,6 +174,12 @@ class RunConfig(_Section):
     to an uninterrupted one. Off: envs reset only at start and on resume; with it on, every
     episode is cut at checkpoint_every * num_steps steps, which measured 1.4x more env steps
     to the tracking target."""
+    overlap_update: bool = False
+    """Local trainer: the rollout workers collect rollout k+1 while the learner updates on
+    rollout k (policy lag 1, as SEED RL and Sample Factory). Rollout k+1 is acted by the
+    weights before update k; its log-probs, values and bootstrap values are that policy's, and
+    the clipped PPO ratio is taken against them. Needs env.num_workers >= 2 (the workers are
+    the other processes) and exact_resume off."""
     device: str = "auto"
     """Torch device of the policy and the PPO update: auto (CUDA when torch sees a GPU, else
     CPU), cpu, cuda or cuda:N. Checked against the hardware when the trainer or learner starts;
@@ -224,6 +230,13 @@ class TrainConfig:
         """Validate every section (ValueError naming the dotted key)."""
         for section in dataclasses.fields(self):
             getattr(self, section.name).validate()
+        if self.run.overlap_update:
+            _require(self.env.num_workers >= 2, "env.num_workers", self.env.num_workers,
+                     ">= 2 with run.overlap_update (rollouts overlap the update only in "
+                     "worker processes)")
+            _require(not self.run.exact_resume, "run.exact_resume", self.run.exact_resume,
+                     "false with run.overlap_update (the next rollout is under way at a "
+                     "checkpoint)")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (tuples as lists), suitable for YAML/JSON."""

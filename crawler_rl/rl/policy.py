@@ -110,7 +110,10 @@ class ActorCritic(nn.Module):
 
     def distribution(self, obs: torch.Tensor) -> Normal:
         """Return the action distribution for raw observations."""
-        mean = self.action_mean(obs)
+        return self._distribution(self._normalize(obs))
+
+    def _distribution(self, normalized: torch.Tensor) -> Normal:
+        mean = self.actor_head(self.actor_trunk(normalized))
         # No argument validation (it was ~40% of a PPO update): observations are checked for
         # NaN before they get here, and a non-finite loss stops the update before it can make
         # the parameters non-finite.
@@ -118,7 +121,10 @@ class ActorCritic(nn.Module):
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """State value. Shape: (batch, obs_dim) -> (batch,)."""
-        return self.critic_head(self.critic_trunk(self._normalize(obs))).squeeze(-1)
+        return self._value(self._normalize(obs))
+
+    def _value(self, normalized: torch.Tensor) -> torch.Tensor:
+        return self.critic_head(self.critic_trunk(normalized)).squeeze(-1)
 
     @torch.no_grad()
     def act(
@@ -130,9 +136,10 @@ class ActorCritic(nn.Module):
         caller can fix the sampling noise; None samples with torch's default generator of the
         policy's device.
         """
-        dist = self.distribution(obs)
+        normalized = self._normalize(obs)  # once for actor and critic (same numbers)
+        dist = self._distribution(normalized)
         actions = dist.sample() if noise is None else dist.loc + dist.scale * noise
-        return actions, dist.log_prob(actions).sum(-1), self.value(obs)
+        return actions, dist.log_prob(actions).sum(-1), self._value(normalized)
 
     @torch.no_grad()
     def act_deterministic(self, obs: torch.Tensor) -> torch.Tensor:
@@ -143,5 +150,6 @@ class ActorCritic(nn.Module):
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Differentiable (log_probs (B,), entropy (B,), values (B,)) of stored actions."""
-        dist = self.distribution(obs)
-        return dist.log_prob(actions).sum(-1), dist.entropy().sum(-1), self.value(obs)
+        normalized = self._normalize(obs)
+        dist = self._distribution(normalized)
+        return dist.log_prob(actions).sum(-1), dist.entropy().sum(-1), self._value(normalized)

@@ -20,6 +20,7 @@ import multiprocessing as mp
 import os
 import signal
 import struct
+import time
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -33,6 +34,8 @@ from crawler_rl.stopping import die_with_parent
 
 _RESET, _COLLECT, _CLOSE, _ERROR = b"R", b"P", b"C", b"E"
 _STATE = "state."
+_TIMING = "timing."
+"""Rollout message entries `timing.<part>`: a worker's seconds in each part of the request."""
 _NO_SEED = -1
 
 
@@ -102,12 +105,17 @@ def _worker(connection: Connection, env_cfg: EnvConfig, model_cfg: ModelConfig, 
                 collector.reset(None if seed == _NO_SEED else seed)
                 connection.send_bytes(_pack({}))
             elif kind == _COLLECT:
+                begin, begin_cpu = time.perf_counter(), time.process_time()
                 arrays = _unpack(body)
                 policy.load_state_dict({name[len(_STATE):]: torch.from_numpy(array)
                                         for name, array in arrays.items()
                                         if name.startswith(_STATE)})
-                rollout = collector.collect(policy, torch.from_numpy(arrays["noise"]))
-                connection.send_bytes(_pack(rollout))
+                timings = {"load": time.perf_counter() - begin}
+                rollout = collector.collect(policy, torch.from_numpy(arrays["noise"]), timings)
+                timings["busy"] = time.perf_counter() - begin
+                timings["cpu"] = time.process_time() - begin_cpu
+                connection.send_bytes(_pack({**rollout, **{
+                    _TIMING + part: np.array(seconds) for part, seconds in timings.items()}}))
             else:
                 break
     except Exception as error:  # noqa: BLE001 - report any failure to the parent, then exit
@@ -138,6 +146,11 @@ class RolloutWorkers:
         self.offsets = np.cumsum([0, *self.counts[:-1]]).tolist()
         self.connections: list[Connection] = []
         self.processes = []
+        self.last_timings: list[dict[str, float]] = []
+        """Per worker, seconds of the last rollout in: load (weights), sim, policy, busy
+        (the whole request, from receiving it to packing the reply) and cpu (the process's
+        CPU time over the request)."""
+        self._pending = False
         # Whether requests are out that the workers have not answered (see `close`).
         self.busy = False
         for count, offset in zip(self.counts, self.offsets, strict=True):
@@ -176,7 +189,9 @@ class RolloutWorkers:
             raise RuntimeError(f"env worker {index} exited unexpectedly ({error})") from None
 
     def reset(self, seed: int | None = None) -> None:
-        """Reset every env (env i gets seed + i)."""
+        """Reset every env (env i gets seed + i); RuntimeError while a rollout is under way."""
+        if self._pending:
+            raise RuntimeError("cannot reset the envs while a rollout is under way")
         self.busy = True
         for index, offset in enumerate(self.offsets):
             worker_seed = _NO_SEED if seed is None else seed + offset
@@ -190,6 +205,18 @@ class RolloutWorkers:
 
         noise: Shape (steps, num_envs, action_dim); each worker gets its envs' columns.
         """
+        self.start(policy, noise)
+        return self.finish()
+
+    def start(self, policy: ActorCritic, noise: torch.Tensor) -> None:
+        """Send a rollout request with a copy of `policy`'s weights now; `finish` returns it.
+
+        The workers act with the weights as they are at this call, whatever the caller does
+        to `policy` before `finish` (that is how the trainer overlaps an update with the next
+        rollout). One request at a time: RuntimeError if one is pending.
+        """
+        if self._pending:
+            raise RuntimeError("a rollout is already under way: finish() it first")
         check_noise_shape(noise, self.num_envs, self.action_dim)
         state = {_STATE + name: tensor.detach().cpu().numpy()
                  for name, tensor in policy.state_dict().items()}
@@ -198,8 +225,17 @@ class RolloutWorkers:
         for index, (offset, count) in enumerate(zip(self.offsets, self.counts, strict=True)):
             self._send(index, _COLLECT + _pack(
                 {**state, "noise": noise_np[:, offset:offset + count]}))
+        self._pending = True
+
+    def finish(self) -> dict[str, np.ndarray]:
+        """Wait for the rollout requested by `start`; return it (env axis in env order)."""
+        if not self._pending:
+            raise RuntimeError("no rollout under way: start() one first")
         parts = [self._receive(index) for index in range(len(self.connections))]
-        self.busy = False
+        self.busy = self._pending = False
+        self.last_timings = [
+            {key[len(_TIMING):]: float(part.pop(key))
+             for key in [key for key in part if key.startswith(_TIMING)]} for part in parts]
         keys = set.intersection(*(set(part) for part in parts))
         return {key: np.concatenate([part[key] for part in parts], axis=-1 if key ==
                                     "last_values" else 1) for key in sorted(keys)}

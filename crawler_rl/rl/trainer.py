@@ -7,6 +7,16 @@ an env sees the same noise however the envs are split; runs are still bit-identi
 the same `num_workers` (a batch of 8 rows and one of 16 round differently in the policy's
 matrix products).
 
+Overlap (`run.overlap_update`, worker processes only): while the learner updates on rollout k
+the workers already collect rollout k+1 with the weights before that update (policy lag 1, as
+SEED RL and Sample Factory). The rollout keeps the acting policy's log-probs, values and
+bootstrap values; PPO's clipped ratio is taken against those log-probs, so the lag is inside
+what the clip already bounds (the update's `lag_kl` reports it). Each rollout is trained on
+exactly once; the last iteration starts no further rollout. Seeded runs are deterministic,
+but differ from runs without overlap, and a resume starts a fresh rollout with the restored
+weights (exact_resume is refused). Each iteration logs where its time went: rollout_wait_s,
+fill_s and update_s in this process, worker_{load,sim,policy,busy}_s in the collectors.
+
 Reproducibility: torch/numpy/Python RNGs are seeded from `run.seed` and saved in checkpoints;
 the envs are reset with a seed at the start and on resume. With `run.exact_resume` they are also
 re-seeded at every checkpoint boundary (iterations that are multiples of `run.checkpoint_every`),
@@ -181,10 +191,12 @@ def _train(
     start_time = time.perf_counter()
     start_step = learner.global_step
     needs_reset = True
+    rollouts = _RolloutSource(cfg, collector, learner, num_iterations)
     try:
         while learner.iteration < num_iterations:
             # Up to the rollout's end a stop signal abandons the iteration at once; from the
-            # update on it waits for this check at the start of the next one.
+            # update on it waits for this check at the start of the next one (with
+            # run.overlap_update the next rollout is then abandoned, never trained on).
             with stop.interruptible():
                 if needs_reset or (cfg.run.exact_resume
                                    and learner.iteration % cfg.run.checkpoint_every == 0):
@@ -193,14 +205,18 @@ def _train(
                     needs_reset = False
                 iteration_start = time.perf_counter()
                 stats.begin()
-                # Sampling noise for every env from the seeded (and checkpointed) torch RNG.
-                noise = torch.randn(cfg.ppo.num_steps, collector.num_envs, collector.action_dim)
-                rollout = collector.collect(learner.policy, noise)
+                rollout, policy_lag = rollouts.next()
+            waited = time.perf_counter()
             fill_storage(storage, rollout, stats)
+            filled = time.perf_counter()
             update = learner.update(storage, torch.from_numpy(rollout["last_values"]).to(device))
 
-            elapsed = time.perf_counter() - iteration_start
-            last = {**stats.summary(), **update, "sps": batch_size / max(elapsed, 1e-9)}
+            done = time.perf_counter()
+            elapsed = done - iteration_start
+            last = {**stats.summary(), **update, "sps": batch_size / max(elapsed, 1e-9),
+                    "rollout_wait_s": waited - iteration_start, "fill_s": filled - waited,
+                    "update_s": done - filled, "policy_lag": float(policy_lag),
+                    **worker_time_split(collector.last_timings)}
             first = first or dict(last)
             learner.log_metrics(last)
             if on_iteration is not None:
@@ -239,6 +255,52 @@ def _train(
     if onnx is not None:
         summary["onnx"] = str(onnx)
     return summary
+
+
+class _RolloutSource:
+    """The trainer's rollouts in order: each collected once and trained on once.
+
+    Default: draw the noise, collect with the current weights, return (policy lag 0).
+    run.overlap_update: return rollout k and, unless it is the run's last, start rollout k+1
+    with the weights as they are now, before update k (policy lag 1 from the second rollout
+    on). The noise is drawn from the same seeded torch RNG either way.
+    """
+
+    def __init__(self, cfg: TrainConfig, collector: Collector, learner: Learner,
+                 num_iterations: int) -> None:
+        self.cfg, self.collector, self.learner = cfg, collector, learner
+        self.num_iterations = num_iterations
+        self.pending_from: int | None = None
+        """learner.iteration when the rollout under way was started (None: none is)."""
+
+    def _noise(self) -> torch.Tensor:
+        # Sampling noise for every env from the seeded (and checkpointed) torch RNG.
+        return torch.randn(self.cfg.ppo.num_steps, self.collector.num_envs,
+                           self.collector.action_dim)
+
+    def next(self) -> tuple[dict[str, np.ndarray], int]:
+        """Return the next rollout to train on and its policy lag (updates since it started)."""
+        learner = self.learner
+        if not self.cfg.run.overlap_update:
+            return self.collector.collect(learner.policy, self._noise()), 0
+        assert isinstance(self.collector, RolloutWorkers)  # TrainConfig.validate ensures it
+        if self.pending_from is None:  # the first rollout, or the first after a resume
+            self.collector.start(learner.policy, self._noise())
+            self.pending_from = learner.iteration
+        rollout = self.collector.finish()
+        lag = learner.iteration - self.pending_from
+        self.pending_from = None
+        if learner.iteration + 1 < self.num_iterations:
+            self.collector.start(learner.policy, self._noise())
+            self.pending_from = learner.iteration
+        return rollout, lag
+
+
+def worker_time_split(timings: list[dict[str, float]]) -> dict[str, float]:
+    """Mean seconds per collecting process of the last rollout: `worker_<part>_s`."""
+    parts = sorted(set().union(*timings)) if timings else []
+    return {f"worker_{part}_s": float(np.mean([t.get(part, 0.0) for t in timings]))
+            for part in parts}
 
 
 def fill_storage(storage: RolloutStorage, rollout: dict[str, np.ndarray],
