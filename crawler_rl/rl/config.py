@@ -134,7 +134,7 @@ class ModelConfig(_Section):
     """Actor and critic share one trunk with two linear heads."""
     activation: Literal["elu", "tanh"] = "elu"
     """Hidden activation."""
-    init_std: float = 0.05
+    init_std: float = 0.2
     """Initial standard deviation of the (state-independent) action noise."""
     normalize_obs: bool = True
     """Normalize observations with running mean/var (updated from rollouts only)."""

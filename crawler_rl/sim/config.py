@@ -116,7 +116,7 @@ class MotorConfig:
     droop_time_constant: float = _num(0.15, 0.0)
     gain: float = _num(1.0, 0.0, gt=True)
     residual_limit: float = _num(6.0, 0.0, gt=True)
-    residual_base: str = "pi"
+    residual_base: str = "ik"
     """What action 0 commands: "ik" or "pi" (IK + PI on the observation, residual_base_gains);
     see crawler_rl/sim/action.py."""
     residual_base_gains: tuple[float, float, float, float] = field(
@@ -208,21 +208,21 @@ class TaskConfig:
 class RewardConfig:
     """Reward term scales and the tracking kernel (exp, squared or log of err^2 / sigma)."""
 
-    tracking_kernel: str = "squared"
+    tracking_kernel: str = "exp"
     """"exp": scale * exp(-err^2 / sigma), flat near 0 and bounded; "squared": -scale * err^2 /
     sigma, the per-step form of the RMSE the controllers are judged by; "log": -scale *
     log(1 + err^2 / sigma), quadratic below sqrt(sigma) and scale-free above it (a 10 % smaller
     error pays the same on the deck as on a wall, where errors are 3-5x larger)."""
     tracking_v_scale: float = _num(1.0, 0.0)
-    tracking_v_sigma: float = _num(0.0004, 0.0, gt=True)
-    tracking_omega_scale: float = _num(1.0, 0.0)
-    tracking_omega_sigma: float = _num(0.01, 0.0, gt=True)
+    tracking_v_sigma: float = _num(0.0025, 0.0, gt=True)
+    tracking_omega_scale: float = _num(0.5, 0.0)
+    tracking_omega_sigma: float = _num(0.0625, 0.0, gt=True)
     tracking_flat_scale: float = _num(1.0, 0.0, 1.0, gt=True)
     """Error scale on a flat deck relative to a vertical wall: the tracking terms use
     err / (sqrt(sigma) * (f + (1 - f) sin(slope))) with f this value, so the deck's smaller
     errors weigh as much as a wall's (1: the same sigma everywhere)."""
     action_rate_scale: float = _num(0.02, 0.0)
-    energy_scale: float = _num(0.0, 0.0)
+    energy_scale: float = _num(0.001, 0.0)
     stand_still_scale: float = _num(0.5, 0.0)
     termination_penalty: float = _num(10.0, 0.0)
 

@@ -29,7 +29,9 @@ def main(out: Path, timeout: float) -> int:
 
     def on_weights(msg: PolicyWeightsMsg) -> None:
         state, _, version = decode_weights(msg)
-        received.update(version=version, bytes=len(msg.data), tensors=len(state))
+        size = sum(4 * len(tensor.float32_data) + 8 * len(tensor.float64_data)
+                   for tensor in msg.tensors)
+        received.update(version=version, bytes=size, tensors=len(state))
 
     node.create_subscription(PolicyWeightsMsg, qos.WEIGHTS_TOPIC, on_weights, qos.weights_qos())
     deadline = time.monotonic() + timeout

@@ -91,8 +91,9 @@ def episodes() -> tuple[RunTrace, dict[str, list[float]]]:
     """4 s of the IK baseline on the curved hull, recorded, then as the evaluation runs it."""
     config = load_crawler_config()
     config = dataclasses.replace(config, task=dataclasses.replace(config.task,
-                                                                  episode_seconds=4.0))
-    env = CrawlerEnv(config)
+                                                                  episode_seconds=4.0),
+                                 motor=dataclasses.replace(config.motor, residual_base="ik"))
+    env = CrawlerEnv(config)  # the IK residual base, as driving_env() gives the evaluation
     scenario = Scenario(surface="curved", slope_deg=40.0, hull_radius=2.5, tether_length=4.0,
                         randomize=True, name="curved/test")
     try:
