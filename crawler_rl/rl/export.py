@@ -23,7 +23,7 @@ import crawler_rl
 from crawler_rl.rl.checkpoint import Checkpoint, load_checkpoint
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.policy import ActorCritic
-from crawler_rl.sim.observation import OBS_NAMES
+from crawler_rl.sim.observation import MODEL_INPUT_NAME, MODEL_OUTPUT_NAME, OBS_NAMES
 
 COMMAND, MEASURED, ERROR_INTEGRAL = (OBS_NAMES.index(name)
                                      for name in ("cmd_v", "meas_v", "err_int_v"))
@@ -31,8 +31,8 @@ COMMAND, MEASURED, ERROR_INTEGRAL = (OBS_NAMES.index(name)
 
 EXPORT_FORMAT_VERSION = 1
 ONNX_OPSET = 18
-INPUT_NAME = "obs"
-CRAWLER_OUTPUT = "wheel_speeds"
+INPUT_NAME = MODEL_INPUT_NAME
+CRAWLER_OUTPUT = MODEL_OUTPUT_NAME
 GENERIC_OUTPUT = "action"
 
 
@@ -176,7 +176,7 @@ def export_checkpoint(checkpoint: Path, output: Path) -> Path:
         try:
             program = torch.onnx.export(
                 module, (example,), input_names=[INPUT_NAME], output_names=[output_name],
-                dynamic_shapes={"obs": {0: torch.export.Dim("batch")}},
+                dynamic_shapes={INPUT_NAME: {0: torch.export.Dim("batch")}},
                 opset_version=ONNX_OPSET, dynamo=True, verbose=False,
             )
         finally:

@@ -13,10 +13,15 @@ import numpy as np
 
 from crawler_rl.control.pi import PIController, PIGains, load_gains
 from crawler_rl.sim.action import ActionSpec, inverse_kinematics
-from crawler_rl.sim.observation import OBS_DIM, ObservationBuilder, observation_metadata
+from crawler_rl.sim.observation import (
+    MODEL_INPUT_NAME,
+    MODEL_OUTPUT_NAME,
+    OBS_DIM,
+    ObservationBuilder,
+    observation_metadata,
+)
 
-INPUT_NAME = "obs"
-OUTPUT_NAME = "wheel_speeds"
+INPUT_NAME, OUTPUT_NAME = MODEL_INPUT_NAME, MODEL_OUTPUT_NAME
 ACTION_SPEC_KEYS = tuple(field.name for field in fields(ActionSpec))
 
 

@@ -38,6 +38,10 @@ OBS_FIELDS: tuple[ObsField, ...] = (
     ObsField("tether_tension", "N", "tether tension at the robot (0 when not measured)"),
 )
 OBS_NAMES: tuple[str, ...] = tuple(field.name for field in OBS_FIELDS)
+MODEL_INPUT_NAME = "obs"
+"""Name of the exported controller's input, float32 (batch, OBS_DIM) in this layout."""
+MODEL_OUTPUT_NAME = "wheel_speeds"
+"""Name of the exported controller's output, float32 (batch, 2): left, right [rad/s]."""
 OBS_DIM = len(OBS_FIELDS)
 OBS_LAYOUT_VERSION = 2
 """Bump whenever OBS_FIELDS or their meaning changes; exported models carry it and the controller
