@@ -28,7 +28,7 @@ HULL_RADIUS_M = 3.0
 """Usual radius of the curved hull section [m] (training draws it from `training.hull_radius`)."""
 TETHER_MODELS = ("lumped", "chain")
 RESIDUAL_BASES = ("ik", "pi")
-TRACKING_KERNELS = ("exp", "squared", "log")
+TRACKING_KERNELS = ("exp", "squared")
 VELOCITY_SOURCES = ("estimate", "odometry")
 
 
@@ -206,21 +206,15 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class RewardConfig:
-    """Reward term scales and the tracking kernel (exp, squared or log of err^2 / sigma)."""
+    """Reward term scales and the tracking kernel (exp or squared, of err^2 / sigma)."""
 
     tracking_kernel: str = "exp"
     """"exp": scale * exp(-err^2 / sigma), flat near 0 and bounded; "squared": -scale * err^2 /
-    sigma, the per-step form of the RMSE the controllers are judged by; "log": -scale *
-    log(1 + err^2 / sigma), quadratic below sqrt(sigma) and scale-free above it (a 10 % smaller
-    error pays the same on the deck as on a wall, where errors are 3-5x larger)."""
+    sigma, the per-step form of the RMSE the controllers are judged by (docs/baseline.md)."""
     tracking_v_scale: float = _num(1.0, 0.0)
     tracking_v_sigma: float = _num(0.0025, 0.0, gt=True)
     tracking_omega_scale: float = _num(0.5, 0.0)
     tracking_omega_sigma: float = _num(0.0625, 0.0, gt=True)
-    tracking_flat_scale: float = _num(1.0, 0.0, 1.0, gt=True)
-    """Error scale on a flat deck relative to a vertical wall: the tracking terms use
-    err / (sqrt(sigma) * (f + (1 - f) sin(slope))) with f this value, so the deck's smaller
-    errors weigh as much as a wall's (1: the same sigma everywhere)."""
     action_rate_scale: float = _num(0.02, 0.0)
     energy_scale: float = _num(0.001, 0.0)
     stand_still_scale: float = _num(0.5, 0.0)

@@ -2,8 +2,8 @@
 
 Each episode samples a scenario (or takes `options={"scenario": Scenario}`) and a schedule of
 commanded twists that changes a few times. The action is a residual on a base controller (IK
-or a PI, see action.py); the reward is tracking terms (legged_gym's exp(-err^2 / sigma),
--err^2 / sigma or -log(1 + err^2 / sigma), `reward.tracking_kernel`) minus action-rate and
+or a PI, see action.py); the reward is tracking terms (legged_gym's exp(-err^2 / sigma)
+or -err^2 / sigma, `reward.tracking_kernel`) minus action-rate and
 energy penalties, each term reported in `info` as "rew_<name>".
 """
 
@@ -68,7 +68,6 @@ class CrawlerEnv(gym.Env):
         self._commands = np.zeros((self.max_steps + 1, 2))
         self._step = 0
         self._prev_action = (0.0, 0.0)
-        self._error_weight = 1.0
         self._obs = np.zeros(OBS_DIM, dtype=np.float32)
 
     def reset(
@@ -82,8 +81,6 @@ class CrawlerEnv(gym.Env):
         elif not isinstance(scenario, Scenario):
             raise TypeError(f"options['scenario'] must be a Scenario, got {scenario!r}")
         self.scenario = scenario
-        flat = self.config.reward.tracking_flat_scale
-        self._error_weight = (flat + (1.0 - flat) * math.sin(math.radians(scenario.slope_deg)))**-2
         self.sim.rng = self.np_random  # super().reset(seed=...) replaced the generator
         self.sim.reset(scenario)
         self._commands = command_schedule(
@@ -117,13 +114,10 @@ class CrawlerEnv(gym.Env):
         delta_right = action_right - self._prev_action[1]
         self._prev_action = (action_left, action_right)
         terminated = sim.detached
-        normalized_v = error_v * error_v * self._error_weight / reward_cfg.tracking_v_sigma
-        normalized_omega = (error_omega * error_omega * self._error_weight
-                            / reward_cfg.tracking_omega_sigma)
+        normalized_v = error_v * error_v / reward_cfg.tracking_v_sigma
+        normalized_omega = error_omega * error_omega / reward_cfg.tracking_omega_sigma
         if self._tracking_kernel == "squared":
             tracking_v, tracking_omega = -normalized_v, -normalized_omega
-        elif self._tracking_kernel == "log":
-            tracking_v, tracking_omega = -math.log1p(normalized_v), -math.log1p(normalized_omega)
         else:
             tracking_v, tracking_omega = math.exp(-normalized_v), math.exp(-normalized_omega)
         rewards = {
