@@ -88,6 +88,9 @@ class ObservationBuilder:
         self.action_spec = action_spec
         self.integral_decay = float(np.exp(-integral_leak * control_dt))
         self.integral_limit = integral_limit
+        from crawler_rl.sim.action import output_limits  # action.py imports this module
+
+        self._output_limits = output_limits
         self.reset()
 
     def reset(self) -> None:
@@ -103,9 +106,7 @@ class ObservationBuilder:
         self.prev_wheel_cmd = np.asarray(wheel_speeds, dtype=np.float64).copy()
         spec = self.action_spec
         if spec is not None:
-            from crawler_rl.sim.action import output_limits
-
-            low, high = output_limits(self._command, spec)
+            low, high = self._output_limits(self._command, spec)
             tolerance = 1e-6 * spec.max_wheel_speed
             self.saturation = (np.where(self.prev_wheel_cmd >= high - tolerance, 1.0, 0.0)
                                - np.where(self.prev_wheel_cmd <= low + tolerance, 1.0, 0.0))
