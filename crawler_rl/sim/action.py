@@ -76,14 +76,17 @@ def limit_around_feed_forward(
     feed_forward: np.ndarray, desired: np.ndarray, spec: ActionSpec
 ) -> np.ndarray:
     """Clip wheel speeds to within residual_limit of the IK feed-forward and the speed limit."""
-    low = np.maximum(feed_forward - spec.residual_limit, -spec.max_wheel_speed)
-    high = np.minimum(feed_forward + spec.residual_limit, spec.max_wheel_speed)
-    return np.clip(desired, low, high)
+    return np.clip(desired, *_limits_around(feed_forward, spec))
 
 
 def output_limits(commanded_twist: np.ndarray, spec: ActionSpec) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) wheel speeds every controller may command for this twist. Shape: (2,) each."""
-    feed_forward = inverse_kinematics(np.asarray(commanded_twist, dtype=np.float64), spec)
+    return _limits_around(
+        inverse_kinematics(np.asarray(commanded_twist, dtype=np.float64), spec), spec)
+
+
+def _limits_around(feed_forward: np.ndarray, spec: ActionSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high): within residual_limit of the feed-forward and within the speed limit."""
     return (np.maximum(feed_forward - spec.residual_limit, -spec.max_wheel_speed),
             np.minimum(feed_forward + spec.residual_limit, spec.max_wheel_speed))
 
