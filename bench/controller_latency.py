@@ -49,7 +49,7 @@ def default_policy(tmp: Path) -> Path:
 
 
 def bench_core(policy_path: Path, n: int) -> None:
-    from crawler_rl.ros.onnx_controller import OnnxPolicy, RobotState, VelocityController
+    from crawler_rl.control.onnx_runner import OnnxPolicy, RobotState, VelocityController
 
     policy = OnnxPolicy(policy_path)
     obs = np.linspace(-0.5, 0.5, 14).astype(np.float32)

@@ -41,20 +41,6 @@ class OpenLoopIK:
         return inverse_kinematics(np.asarray(obs[0:2], dtype=np.float64), self.spec)
 
 
-class StatelessController:
-    """Adapt a pure obs -> wheel speeds function (e.g. an ONNX model) to the protocol."""
-
-    def __init__(self, function: Any) -> None:
-        self.function = function
-
-    def reset(self) -> None:
-        """Stateless: nothing to forget."""
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """Forward to the wrapped function."""
-        return self.function(obs)
-
-
 def action_for_wheel_speeds(
     commanded_twist: np.ndarray, wheel_speeds: np.ndarray, spec: ActionSpec
 ) -> np.ndarray:

@@ -195,7 +195,11 @@ def export_checkpoint(checkpoint: Path, output: Path) -> Path:
 
 
 class OnnxController:
-    """An exported controller run by onnxruntime, with input checks (single thread)."""
+    """Run any exported model on a batch with onnxruntime, with input checks (single thread).
+
+    For checking an export (tests, generic Gymnasium envs). The crawler's controller.onnx is run,
+    on the robot and in evaluation alike, by `crawler_rl.control.onnx_runner.OnnxPolicy`.
+    """
 
     def __init__(self, path: Path) -> None:
         import onnxruntime as ort

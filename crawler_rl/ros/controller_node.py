@@ -36,15 +36,15 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64, Float64MultiArray
 from std_srvs.srv import SetBool
 
-from crawler_rl.control.pi import PIGains, load_gains
-from crawler_rl.ros import robot_interface as robot
-from crawler_rl.ros.onnx_controller import (
+from crawler_rl.control.onnx_runner import (
     FALLBACKS,
     ModelContractError,
     OnnxPolicy,
     RobotState,
     VelocityController,
 )
+from crawler_rl.control.pi import PIGains, load_gains
+from crawler_rl.ros import robot_interface as robot
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.runtime import run_stoppable_node, serve_status

@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from crawler_rl.control.onnx_runner import OnnxPolicy
 from crawler_rl.paths import config_path
 from crawler_rl.ros.deploy_graph import (
     RVIZ_CONFIG,
@@ -25,7 +26,6 @@ from crawler_rl.ros.deploy_graph import (
 )
 from crawler_rl.ros.graph import Graph, NodeSpec
 from crawler_rl.ros.launcher import ProcessGraph
-from crawler_rl.ros.onnx_controller import OnnxPolicy
 from crawler_rl.ros.recording import check_record_path
 from crawler_rl.stopping import StopRequest, child_setup, exit_code
 
