@@ -199,7 +199,7 @@ def _add_surface_arguments(parser: argparse.ArgumentParser, required: bool) -> N
 
 
 def _cmd_drive(args: argparse.Namespace) -> int:
-    from crawler_rl.sim.drive import drive_baseline
+    from crawler_rl.control.drive import drive_baseline
 
     drive_baseline(args.surface, args.tether_length, args.seconds, args.seed)
     return 0
