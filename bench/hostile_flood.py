@@ -82,9 +82,10 @@ def flood_messages(cfg: Any, obs_dim: int, action_dim: int, actors: int,
     """Per topic: (largest accepted messages, rejected messages just over the limit)."""
     from crawler_rl.rl.config import TrainConfig
     from crawler_rl.rl.policy import ActorCritic
+    from crawler_rl.rl.rollout import Rollout
     from crawler_rl.ros import qos
     from crawler_rl.ros.codec import ActionBatch, ObsBatch, encode_action_batch, encode_obs_batch
-    from crawler_rl.ros.rollout import Rollout, encode_rollout
+    from crawler_rl.ros.rollout import encode_rollout
     from crawler_rl.ros.weights import encode_weights
 
     def rollout(num_envs: int) -> Any:

@@ -1,12 +1,12 @@
-"""A rollout shipped from the inference node to the learner, and its Rollout message."""
+"""The Rollout message from the inference node to the learner <-> `rl/rollout.Rollout`.
+
+The message (crawler_rl_interfaces/Rollout) carries every field of the one Rollout type; its
+truncation convention is the Rollout's (raw rewards, `final_values` bootstrapped by the learner).
+"""
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields
-
-import numpy as np
-
+from crawler_rl.rl.rollout import ARRAY_FIELDS, Rollout
 from crawler_rl.ros.codec import (
     MAX_ELEMENTS,
     CodecError,
@@ -20,76 +20,8 @@ from crawler_rl.ros.codec import (
 from crawler_rl.ros.interfaces import RolloutMsg
 from crawler_rl.ros.weights import MAX_VERSION
 
-
-@dataclass
-class Rollout:
-    """`num_steps` consecutive steps of one actor's K envs, all from one actor session.
-
-    Shapes: obs (T, K, D), actions (T, K, A), log_probs/values/rewards/terminated/truncated/
-    final_values (T, K), tracking_error (T, K, 2), last_obs (K, D), last_values (K,).
-    `final_values[t, k]` is V(final_obs) where env k was truncated at step t (else 0); the
-    learner adds gamma * final_values to the reward. `policy_version` is the oldest policy
-    version that chose an action in it, `newest_version` the newest.
-    """
-
-    actor_id: int
-    policy_version: int
-    newest_version: int
-    obs: np.ndarray
-    actions: np.ndarray
-    log_probs: np.ndarray
-    values: np.ndarray
-    rewards: np.ndarray
-    terminated: np.ndarray
-    truncated: np.ndarray
-    final_values: np.ndarray
-    tracking_error: np.ndarray
-    last_obs: np.ndarray
-    last_values: np.ndarray
-
-    @property
-    def num_steps(self) -> int:
-        """Steps per env T."""
-        return int(self.obs.shape[0])
-
-    @property
-    def num_envs(self) -> int:
-        """Envs K."""
-        return int(self.obs.shape[1])
-
-    @staticmethod
-    def message_elements(num_steps: int, num_envs: int, obs_dim: int, action_dim: int) -> int:
-        """Elements of a rollout message of this size: the per-message limit a learner sets."""
-        shapes = _field_shapes(num_steps, num_envs, obs_dim, action_dim).values()
-        return sum(math.prod(shape) for shape in shapes)
-
-    def check(self, obs_dim: int, action_dim: int) -> None:
-        """Raise ValueError naming the first field of wrong shape or with non-finite values."""
-        steps, envs = self.obs.shape[:2] if self.obs.ndim == 3 else (-1, -1)
-        expected = _field_shapes(steps, envs, obs_dim, action_dim)
-        for name in ARRAY_FIELDS:
-            array = getattr(self, name)
-            if array.shape != expected[name] or steps < 1 or envs < 1:
-                raise ValueError(
-                    f"rollout field {name!r} has shape {array.shape}, expected {expected[name]}"
-                )
-            if not np.all(np.isfinite(array)):
-                raise ValueError(f"rollout field {name!r} holds non-finite values")
-
-
-ARRAY_FIELDS = tuple(f.name for f in fields(Rollout) if f.name not in (
-    "actor_id", "policy_version", "newest_version"))
 FLAG_FIELDS = ("terminated", "truncated")
 """Sent as uint8 0/1; every other field is float32."""
-
-
-def _field_shapes(steps: int, envs: int, obs_dim: int, action_dim: int) -> dict[str, tuple]:
-    """Shape of every field of a rollout of T steps, K envs, D obs, A actions."""
-    shapes = {name: (steps, envs) for name in ARRAY_FIELDS}
-    shapes.update(obs=(steps, envs, obs_dim), actions=(steps, envs, action_dim),
-                  tracking_error=(steps, envs, 2), last_obs=(envs, obs_dim),
-                  last_values=(envs,))
-    return shapes
 
 
 def encode_rollout(rollout: Rollout) -> RolloutMsg:
@@ -118,7 +50,7 @@ def decode_rollout(msg: RolloutMsg, max_elements: int = MAX_ELEMENTS) -> Rollout
     if elements > max_elements:
         raise CodecError(f"rollout of {steps} steps x {envs} envs has {elements} elements, "
                          f"more than the {max_elements}-element limit")
-    shapes = _field_shapes(steps, envs, obs_dim, action_dim)
+    shapes = Rollout.field_shapes(steps, envs, obs_dim, action_dim)
     arrays = {name: (read_flags if name in FLAG_FIELDS else read_floats)(msg, name, shapes[name])
               for name in ARRAY_FIELDS}
     if not msg.policy_version <= msg.newest_version <= MAX_VERSION:

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.rl.rollout import ARRAY_FIELDS, Rollout
 from crawler_rl.ros.codec import (
     CodecError,
     decode_action_batch,
@@ -35,13 +36,7 @@ from crawler_rl.ros.interfaces import (
     TrainingMetricsMsg,
 )
 from crawler_rl.ros.launcher import parse_metrics
-from crawler_rl.ros.rollout import (
-    ARRAY_FIELDS,
-    FLAG_FIELDS,
-    Rollout,
-    decode_rollout,
-    encode_rollout,
-)
+from crawler_rl.ros.rollout import FLAG_FIELDS, decode_rollout, encode_rollout
 from crawler_rl.ros.training_metrics import encode_metrics
 from crawler_rl.ros.weights import (
     architecture,

@@ -18,6 +18,7 @@ from std_srvs.srv import Trigger
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.device import describe_device, resolve_device
 from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.rl.rollout import Rollout
 from crawler_rl.ros import qos
 from crawler_rl.ros.codec import ObsBatch, decode_action_batch, encode_obs_batch, float_field
 from crawler_rl.ros.inference_node import InferenceNode
@@ -29,7 +30,7 @@ from crawler_rl.ros.interfaces import (
     RolloutMsg,
 )
 from crawler_rl.ros.learner_node import LearnerNode
-from crawler_rl.ros.rollout import Rollout, decode_rollout, encode_rollout
+from crawler_rl.ros.rollout import decode_rollout, encode_rollout
 from crawler_rl.ros.weights import decode_weights, encode_weights
 
 OBS_DIM, ACTION_DIM, K = 3, 1, 2
