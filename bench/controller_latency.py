@@ -68,7 +68,7 @@ def bench_node(policy_path: Path, n: int) -> None:
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Imu, JointState
 
-    from crawler_rl.ros.controller_node import ControllerNode
+    from crawler_rl.ros.robot.controller_node import ControllerNode
 
     rclpy.init(domain_id=int(os.environ.get("ROS_DOMAIN_ID", "77")))
     params = {"policy_path": str(policy_path), "start_enabled": True,

@@ -1,7 +1,7 @@
 """The named-array codec of the rollout workers' pipes: a JSON index, then the raw buffers.
 
 Far cheaper than .npz (~1 ms per message for ~15 small arrays), and nothing is pickled. (ROS
-messages are typed: `crawler_rl_interfaces`, `ros/codec.py`.)
+messages are typed: `crawler_rl_interfaces`, `ros/training/codec.py`.)
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Both training front ends produce it: the local collector (`collector.collect_rollout`, also in
 the rollout worker processes, whose transport is `to_arrays` / `from_arrays`) and the ROS
-inference node (`ros/batching.TrajectoryBuilder`, whose message is `ros/rollout.py`). Both
-learner paths store it the same way (`fill_storage`).
+inference node (`ros/training/batching.TrajectoryBuilder`; its message is
+`ros/training/rollout.py`). Both learner paths store it the same way (`fill_storage`).
 
 Truncation bootstrap, one convention: `rewards` are the env's rewards as given, and
 `final_values[t, k]` is V(final obs) where env k was cut by a time limit at step t (else 0);

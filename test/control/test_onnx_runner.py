@@ -15,7 +15,7 @@ MODEL = Path(__file__).parents[1] / "data" / "controller.onnx"
 
 
 def test_evaluation_runs_the_controller_nodes_runner() -> None:
-    from crawler_rl.ros import controller_node  # rclpy: the robot side
+    from crawler_rl.ros.robot import controller_node  # rclpy: the robot side
 
     env = driving_env()
     try:

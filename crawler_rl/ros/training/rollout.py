@@ -7,7 +7,8 @@ truncation convention is the Rollout's (raw rewards, `final_values` bootstrapped
 from __future__ import annotations
 
 from crawler_rl.rl.rollout import ARRAY_FIELDS, Rollout
-from crawler_rl.ros.codec import (
+from crawler_rl.ros.interfaces import RolloutMsg
+from crawler_rl.ros.training.codec import (
     MAX_ELEMENTS,
     CodecError,
     check_sizes,
@@ -17,8 +18,7 @@ from crawler_rl.ros.codec import (
     read_flags,
     read_floats,
 )
-from crawler_rl.ros.interfaces import RolloutMsg
-from crawler_rl.ros.weights import MAX_VERSION
+from crawler_rl.ros.training.weights import MAX_VERSION
 
 FLAG_FIELDS = ("terminated", "truncated")
 """Sent as uint8 0/1; every other field is float32."""

@@ -39,14 +39,14 @@ from crawler_rl.rl.ppo import PPO
 from crawler_rl.rl.rollout import Rollout, concat_envs, fill_storage
 from crawler_rl.rl.storage import RolloutStorage
 from crawler_rl.ros import qos
-from crawler_rl.ros.codec import CodecError
 from crawler_rl.ros.interfaces import PolicyWeightsMsg, RolloutMsg, TrainingMetricsMsg
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
-from crawler_rl.ros.rollout import decode_rollout
 from crawler_rl.ros.runtime import run_node_until_signal, serve_status
-from crawler_rl.ros.training_metrics import encode_metrics
-from crawler_rl.ros.weights import encode_weights
+from crawler_rl.ros.training.codec import CodecError
+from crawler_rl.ros.training.rollout import decode_rollout
+from crawler_rl.ros.training.training_metrics import encode_metrics
+from crawler_rl.ros.training.weights import encode_weights
 
 PARAMS = (
     ParamSpec("config_file", "", "TrainConfig YAML ('': packaged config/train.yaml)",

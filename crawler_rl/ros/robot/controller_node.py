@@ -44,9 +44,9 @@ from crawler_rl.control.onnx_runner import (
     VelocityController,
 )
 from crawler_rl.control.pi import PIGains, load_gains
-from crawler_rl.ros import robot_interface as robot
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
+from crawler_rl.ros.robot import robot_interface as robot
 from crawler_rl.ros.runtime import run_stoppable_node, serve_status
 from crawler_rl.sim.action import ActionSpec
 
