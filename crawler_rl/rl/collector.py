@@ -37,10 +37,10 @@ def collect_rollout(
     noise: standard-normal action noise, Shape (steps, num_envs, action_dim). The rollout's
     tracking_error holds the env's TRACKING_KEYS infos (float64; width 0 for envs without
     them); truncations are valued, not bootstrapped (`rollout.Rollout`). Raises ValueError on a
-    non-finite observation
-    and FloatingPointError on a non-finite action, naming the envs by their index in the whole
-    run (`first_env` + index here). `timings` (optional) accumulates the seconds spent in
-    "sim" (`envs.step`) and "policy" (acting and the value estimates); the rest is bookkeeping.
+    non-finite observation and FloatingPointError on a non-finite action, naming the envs by
+    their index in the whole run (`first_env` + index here). `timings` (optional) accumulates
+    the seconds spent in "sim" (`envs.step`) and "policy" (acting and the value estimates); the
+    rest is bookkeeping.
     """
     steps, num_envs = noise.shape[0], noise.shape[1]
     device = policy.log_std.device
@@ -79,8 +79,8 @@ def collect_rollout(
                            ("values", values.cpu().numpy()), ("terminated", terminated),
                            ("truncated", truncated)):
             rollout[key][step] = value
-        tracking.append(np.stack([infos[key] for key in TRACKING_KEYS if key in infos], -1)
-                        if TRACKING_KEYS[0] in infos else np.zeros((num_envs, 0)))
+        tracking.append(np.stack([infos[key] for key in TRACKING_KEYS], -1)
+                        if all(key in infos for key in TRACKING_KEYS) else np.zeros((num_envs, 0)))
         obs = next_obs
     _check_finite(obs, steps, first_env)
     begin = time.perf_counter()
