@@ -23,10 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from crawler_rl.control.episode import (  # noqa: F401 - re-exported for callers
+from crawler_rl.control.episode import (
     OpenLoopIK,
     WheelSpeedController,
-    action_for_wheel_speeds,
     driving_env,
     run_episode,
     run_episodes,

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from crawler_rl.control.episode import driving_env
 from crawler_rl.control.onnx_runner import OnnxPolicy
-from crawler_rl.rl.evaluate import build_controllers, driving_env
+from crawler_rl.rl.evaluate import build_controllers
 from crawler_rl.rl.export import OnnxController
 from crawler_rl.sim.observation import OBS_DIM
 
