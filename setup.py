@@ -1,23 +1,17 @@
 """Build script: an ament_python package that also pip-installs into a plain venv."""
 
+import runpy
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "crawler_rl"
 
-NODES = {
-    "actor_node": "crawler_rl.ros.actor_node:main",
-    "inference_node": "crawler_rl.ros.inference_node:main",
-    "learner_node": "crawler_rl.ros.learner_node:main",
-    "head_node": "crawler_rl.ros.head_node:main",
-    "controller_node": "crawler_rl.ros.controller_node:main",
-    "robot_sim_node": "crawler_rl.ros.robot_sim_node:main",
-    "square_path": "crawler_rl.ros.square_path:main",
-    "excitation_driver": "crawler_rl.ros.excitation_driver:main",
-    "recorder_node": "crawler_rl.ros.recorder_node:main",
-    "web_view_node": "crawler_rl.ros.web_view_node:main",
-}
+# `ros2 run crawler_rl <name>`: the names and their modules live in crawler_rl/ros/nodes.py.
+NODE_MODULES = runpy.run_path(str(Path(__file__).parent / PACKAGE / "ros" / "nodes.py"))[
+    "NODE_MODULES"]
+NODES = {name: f"{module}:main" for name, module in NODE_MODULES.items()}
 
 # ROS 2 itself comes from the distribution on a real install; in a plain venv use the
 # `ros-wheels` extra (ROS 2 kilted wheels from PyPI).

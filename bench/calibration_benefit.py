@@ -28,11 +28,11 @@ from crawler_rl.calibration.excitation import excitation_command, excitation_sec
 from crawler_rl.calibration.fit import fit_parameters, with_values
 from crawler_rl.calibration.recorded_run import RecordedRun
 from crawler_rl.calibration.report import write_fitted_config
-from crawler_rl.control.episode import OpenLoopIK, StatelessController, run_episodes
+from crawler_rl.control.episode import OpenLoopIK, run_episodes
 from crawler_rl.control.metrics import tracking_rmse
+from crawler_rl.control.onnx_runner import OnnxPolicy
 from crawler_rl.paths import config_path
 from crawler_rl.rl.config import load_train_config
-from crawler_rl.rl.export import OnnxController
 from crawler_rl.rl.trainer import run_training
 from crawler_rl.sim.action import inverse_kinematics
 from crawler_rl.sim.config import config_from_dict
@@ -99,7 +99,7 @@ def main() -> None:
                 "fitted": train("fitted", fitted, args.total_steps, args.seed, out)}
     env = CrawlerEnv(config_from_dict(true_data))
     controllers = {"ik": OpenLoopIK(env.sim.action_spec),
-                   **{name: StatelessController(OnnxController(path))
+                   **{name: OnnxPolicy(path)
                       for name, path in policies.items()}}
     pooled: dict[str, dict[str, list[float]]] = {name: {} for name in controllers}
     for index, scenario in enumerate(held_out_scenarios()):

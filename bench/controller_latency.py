@@ -49,7 +49,7 @@ def default_policy(tmp: Path) -> Path:
 
 
 def bench_core(policy_path: Path, n: int) -> None:
-    from crawler_rl.ros.onnx_controller import OnnxPolicy, RobotState, VelocityController
+    from crawler_rl.control.onnx_runner import OnnxPolicy, RobotState, VelocityController
 
     policy = OnnxPolicy(policy_path)
     obs = np.linspace(-0.5, 0.5, 14).astype(np.float32)
@@ -68,7 +68,7 @@ def bench_node(policy_path: Path, n: int) -> None:
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Imu, JointState
 
-    from crawler_rl.ros.controller_node import ControllerNode
+    from crawler_rl.ros.robot.controller_node import ControllerNode
 
     rclpy.init(domain_id=int(os.environ.get("ROS_DOMAIN_ID", "77")))
     params = {"policy_path": str(policy_path), "start_enabled": True,

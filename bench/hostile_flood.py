@@ -82,10 +82,16 @@ def flood_messages(cfg: Any, obs_dim: int, action_dim: int, actors: int,
     """Per topic: (largest accepted messages, rejected messages just over the limit)."""
     from crawler_rl.rl.config import TrainConfig
     from crawler_rl.rl.policy import ActorCritic
+    from crawler_rl.rl.rollout import Rollout
     from crawler_rl.ros import qos
-    from crawler_rl.ros.codec import ActionBatch, ObsBatch, encode_action_batch, encode_obs_batch
-    from crawler_rl.ros.rollout import Rollout, encode_rollout
-    from crawler_rl.ros.weights import encode_weights
+    from crawler_rl.ros.training.codec import (
+        ActionBatch,
+        ObsBatch,
+        encode_action_batch,
+        encode_obs_batch,
+    )
+    from crawler_rl.ros.training.rollout import encode_rollout
+    from crawler_rl.ros.training.weights import encode_weights
 
     def rollout(num_envs: int) -> Any:
         shape = (cfg.ppo.num_steps, num_envs)
@@ -142,8 +148,8 @@ def main() -> None:
     from crawler_rl.rl.config import load_train_config
     from crawler_rl.rl.envs import check_box_spaces, make_env_factory
     from crawler_rl.ros import qos
-    from crawler_rl.ros.graph import training_graph, write_run_config
-    from crawler_rl.ros.launcher import ProcessGraph
+    from crawler_rl.ros.process_graph import ProcessGraph
+    from crawler_rl.ros.training.graph import training_graph, write_run_config
 
     cfg = load_train_config(None, overrides={"run.total_steps": 10**9, "run.export_onnx": False,
                                              "run.checkpoint_every": 10**6})

@@ -71,8 +71,8 @@ def ros_pipeline(env_id: str, num_envs: int, seconds: float, warmup: float,
     from rclpy.signals import SignalHandlerOptions
 
     from crawler_rl.rl.config import TrainConfig
-    from crawler_rl.ros.graph import training_graph, write_run_config
-    from crawler_rl.ros.launcher import ProcessGraph
+    from crawler_rl.ros.process_graph import ProcessGraph
+    from crawler_rl.ros.training.graph import training_graph, write_run_config
 
     cfg = TrainConfig.from_dict({"env": {"env_id": env_id}, "ppo": {"num_steps": 32},
                                  "run": {"total_steps": 10**9, "export_onnx": False,

@@ -105,7 +105,7 @@ def bench_ours_ros(cfg: TrainConfig, actors: int,
     """
     import random
 
-    from crawler_rl.ros.launcher import run_training_graph
+    from crawler_rl.ros.training.launcher import run_training_graph
 
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randrange(120, 230)))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")

@@ -31,7 +31,7 @@ def sim_only(env_id: str, num_envs: int, seconds: float) -> dict:
     import numpy as np
 
     from crawler_rl.rl.config import EnvConfig
-    from crawler_rl.ros.actor_node import make_env_factory
+    from crawler_rl.ros.training.actor_node import make_env_factory
     from crawler_rl.sim.vec_env import SyncVecEnv
 
     envs = SyncVecEnv([make_env_factory(EnvConfig(env_id=env_id))] * num_envs)
@@ -60,8 +60,8 @@ def graph_point(env_id: str, actors: int, envs_per_actor: int, seconds: float,
     from rclpy.signals import SignalHandlerOptions
 
     from crawler_rl.rl.config import TrainConfig
-    from crawler_rl.ros.graph import training_graph, write_run_config
-    from crawler_rl.ros.launcher import ProcessGraph
+    from crawler_rl.ros.process_graph import ProcessGraph
+    from crawler_rl.ros.training.graph import training_graph, write_run_config
 
     cfg = TrainConfig.from_dict({"env": {"env_id": env_id}, "ppo": {"num_steps": 32},
                                  "run": {"total_steps": 10**9, "export_onnx": False,

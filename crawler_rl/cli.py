@@ -48,7 +48,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         summary = run_training(cfg, run_dir, resume=args.resume, progress=not args.no_progress)
         _report_trained_controller(cfg, summary.get("onnx"), run_dir)
         return 0
-    from crawler_rl.ros.launcher import run_training_graph
+    from crawler_rl.ros.training.launcher import run_training_graph
 
     return run_training_graph(
         cfg,
@@ -81,7 +81,7 @@ def _report_trained_controller(cfg: Any, onnx_path: str | None, run_dir: Path) -
 
 def _cmd_actors(args: argparse.Namespace) -> int:
     from crawler_rl.rl.config import load_train_config
-    from crawler_rl.ros.launcher import run_actor_fleet
+    from crawler_rl.ros.training.launcher import run_actor_fleet
 
     overrides = {"env.env_id": args.env} if args.env else {}
     cfg = load_train_config(args.config, overrides)
@@ -137,7 +137,7 @@ def _cmd_tune_baseline(args: argparse.Namespace) -> int:
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    from crawler_rl.ros.deploy import run_deploy
+    from crawler_rl.ros.robot.deploy import run_deploy
 
     return run_deploy(
         sim=args.sim,
@@ -149,7 +149,7 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def _cmd_excite(args: argparse.Namespace) -> int:
-    from crawler_rl.ros.excite import run_excite
+    from crawler_rl.ros.robot.excite import run_excite
 
     sim_parameters = {"surface": args.surface, "tether_length": args.tether_length,
                       "start_heading_deg": args.start_heading}
@@ -167,7 +167,7 @@ def _cmd_excite(args: argparse.Namespace) -> int:
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from crawler_rl.calibration.command import calibrate, load_base_config, recorded_scenario
     from crawler_rl.calibration.fit import expand_params
-    from crawler_rl.ros.recorded_signals import load_recorded_run
+    from crawler_rl.ros.robot.recorded_signals import load_recorded_run
     from crawler_rl.sim.config import config_from_dict
 
     names = expand_params(args.params)
@@ -199,7 +199,7 @@ def _add_surface_arguments(parser: argparse.ArgumentParser, required: bool) -> N
 
 
 def _cmd_drive(args: argparse.Namespace) -> int:
-    from crawler_rl.sim.drive import drive_baseline
+    from crawler_rl.control.drive import drive_baseline
 
     drive_baseline(args.surface, args.tether_length, args.seconds, args.seed)
     return 0

@@ -6,8 +6,8 @@ imu, joint_states to the robot's drivers.
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 
-from crawler_rl.ros.deploy_graph import graph_from_launch_arguments
 from crawler_rl.ros.graph import launch_nodes
+from crawler_rl.ros.robot.deploy_graph import graph_from_launch_arguments
 from launch import LaunchDescription
 
 

@@ -11,8 +11,8 @@ from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
 from launch_ros.actions import Node
 
 from crawler_rl.paths import config_path
-from crawler_rl.ros.deploy_graph import RVIZ_CONFIG, TRUE_WORDS, graph_from_launch_arguments
 from crawler_rl.ros.graph import launch_nodes
+from crawler_rl.ros.robot.deploy_graph import RVIZ_CONFIG, TRUE_WORDS, graph_from_launch_arguments
 from launch import LaunchDescription
 
 RVIZ_PACKAGE = "rviz2"

@@ -41,20 +41,6 @@ class OpenLoopIK:
         return inverse_kinematics(np.asarray(obs[0:2], dtype=np.float64), self.spec)
 
 
-class StatelessController:
-    """Adapt a pure obs -> wheel speeds function (e.g. an ONNX model) to the protocol."""
-
-    def __init__(self, function: Any) -> None:
-        self.function = function
-
-    def reset(self) -> None:
-        """Stateless: nothing to forget."""
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """Forward to the wrapped function."""
-        return self.function(obs)
-
-
 def action_for_wheel_speeds(
     commanded_twist: np.ndarray, wheel_speeds: np.ndarray, spec: ActionSpec
 ) -> np.ndarray:
@@ -87,9 +73,13 @@ def driving_env(config: Any = None, **kwargs: Any) -> Any:
 
 
 def run_episode(
-    env: Any, controller: WheelSpeedController, seed: int, scenario: Any = None
+    env: Any, controller: WheelSpeedController, seed: int, scenario: Any = None,
+    info_keys: tuple[str, ...] = (),
 ) -> dict[str, list[float]]:
-    """Drive one episode (scenario None: drawn from the env's training distribution)."""
+    """Drive one episode (scenario None: drawn from the env's training distribution).
+
+    The trace holds `TRACE_KEYS` per step, the env's `info_keys` per step and "terminated".
+    """
     if getattr(env.unwrapped, "residual_base_gains", None) is not None:
         raise ValueError("run_episode maps wheel speeds onto the IK residual base; this env's "
                          "action 0 is the observation PI (motor.residual_base: pi): drive in "
@@ -99,14 +89,14 @@ def run_episode(
     controller.reset()
     sim = env.unwrapped.sim
     spec = sim.action_spec
-    trace: dict[str, list[float]] = {key: [] for key in TRACE_KEYS}
+    trace: dict[str, list[float]] = {key: [] for key in (*TRACE_KEYS, *info_keys)}
     step = 0
     done = False
     terminated = False
     while not done:
         commanded = np.asarray(obs[0:2], dtype=np.float64)
         action = action_for_wheel_speeds(commanded, controller(obs), spec)
-        obs, _, terminated, truncated, _ = env.step(action.astype(np.float32))
+        obs, _, terminated, truncated, info = env.step(action.astype(np.float32))
         v, omega = sim.true_twist()
         step += 1
         trace["t"].append(step * sim.control_dt)
@@ -115,6 +105,8 @@ def run_episode(
         trace["v"].append(float(v))
         trace["omega"].append(float(omega))
         trace["episode_start"].append(float(step == 1))
+        for key in info_keys:
+            trace[key].append(float(info[key]))
         done = bool(terminated or truncated)
     trace["terminated"] = [float(terminated)]
     return trace

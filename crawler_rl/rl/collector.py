@@ -1,10 +1,11 @@
-"""One PPO rollout: act with the policy, step a vector env, bootstrap time-limit truncations.
+"""One PPO rollout: act with the policy, step a vector env, value time-limit truncations.
 
 The same `collect_rollout` runs in the trainer's process (`env.num_workers: 1`) and inside
 each env worker process (`rollout_workers.py`), which then ships one message per rollout
 instead of one per env step. The sampling noise comes from the caller (the trainer draws it
 for all envs from the seeded torch RNG), so the noise an env sees does not depend on how the
-envs are split over workers.
+envs are split over workers. The result is a `rollout.Rollout` (raw rewards; the value of each
+truncated episode's final observation in `final_values`, bootstrapped by the learner).
 """
 
 from __future__ import annotations
@@ -17,11 +18,8 @@ import torch
 
 from crawler_rl.rl.envs import TRACKING_KEYS, ActionScaler
 from crawler_rl.rl.policy import ActorCritic
-from crawler_rl.rl.ppo import bootstrap_truncated
+from crawler_rl.rl.rollout import Rollout
 from crawler_rl.sim.vec_env import SyncVecEnv
-
-INFO_PREFIX = "info."
-"""Rollout entries `info.<key>` hold the per-step info values of TRACKING_KEYS."""
 
 
 @torch.no_grad()
@@ -31,20 +29,18 @@ def collect_rollout(
     obs: np.ndarray,
     noise: torch.Tensor,
     scale_actions: ActionScaler,
-    gamma: float,
     first_env: int = 0,
     timings: dict[str, float] | None = None,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Act `noise.shape[0]` steps from `obs`; return (rollout arrays, observations after it).
+) -> tuple[Rollout, np.ndarray]:
+    """Act `noise.shape[0]` steps from `obs`; return (the rollout, observations after it).
 
-    noise: standard-normal action noise, Shape (steps, num_envs, action_dim).
-    Rollout arrays, Shape (steps, num_envs[, dim]): obs, actions (unclipped), log_probs,
-    values, rewards (plus gamma * V(final obs) on time-limit truncation), raw_rewards (as the
-    env gave them), terminated, truncated, info.<tracking key>; and last_values (num_envs,):
-    V of the observations after the last step. Raises ValueError on a non-finite observation
-    and FloatingPointError on a non-finite action, naming the envs by their index in the whole
-    run (`first_env` + index here). `timings` (optional) accumulates the seconds spent in
-    "sim" (`envs.step`) and "policy" (acting and the value estimates); the rest is bookkeeping.
+    noise: standard-normal action noise, Shape (steps, num_envs, action_dim). The rollout's
+    tracking_error holds the env's TRACKING_KEYS infos (float64; width 0 for envs without
+    them); truncations are valued, not bootstrapped (`rollout.Rollout`). Raises ValueError on a
+    non-finite observation and FloatingPointError on a non-finite action, naming the envs by
+    their index in the whole run (`first_env` + index here). `timings` (optional) accumulates
+    the seconds spent in "sim" (`envs.step`) and "policy" (acting and the value estimates); the
+    rest is bookkeeping.
     """
     steps, num_envs = noise.shape[0], noise.shape[1]
     device = policy.log_std.device
@@ -53,10 +49,11 @@ def collect_rollout(
         "obs": np.zeros((*shape, envs.obs_dim), np.float32),
         "actions": np.zeros((*shape, envs.action_dim), np.float32),
         **{key: np.zeros(shape, np.float32)
-           for key in ("log_probs", "values", "rewards", "raw_rewards")},
+           for key in ("log_probs", "values", "rewards", "final_values")},
         "terminated": np.zeros(shape, bool),
         "truncated": np.zeros(shape, bool),
     }
+    tracking: list[np.ndarray] = []
     sim_s = policy_s = 0.0
     for step in range(steps):
         _check_finite(obs, step, first_env)
@@ -73,32 +70,27 @@ def collect_rollout(
         next_obs, rewards, terminated, truncated, infos = envs.step(scale_actions(actions_np))
         stepped = time.perf_counter()
         sim_s += stepped - acted
-        rollout["raw_rewards"][step] = rewards
         if truncated.any():
             final_values = policy.value(torch.from_numpy(infos["final_obs"]).to(device)).cpu()
             policy_s += time.perf_counter() - stepped
-            rewards = bootstrap_truncated(
-                torch.from_numpy(rewards), torch.from_numpy(terminated),
-                torch.from_numpy(truncated), final_values, gamma).numpy()
+            rollout["final_values"][step][truncated] = final_values.numpy()[truncated]
         for key, value in (("obs", obs), ("actions", actions_np), ("rewards", rewards),
                            ("log_probs", log_probs.cpu().numpy()),
                            ("values", values.cpu().numpy()), ("terminated", terminated),
                            ("truncated", truncated)):
             rollout[key][step] = value
-        for key in TRACKING_KEYS:
-            if key in infos:
-                if INFO_PREFIX + key not in rollout:
-                    rollout[INFO_PREFIX + key] = np.zeros(shape)
-                rollout[INFO_PREFIX + key][step] = infos[key]
+        tracking.append(np.stack([infos[key] for key in TRACKING_KEYS], -1)
+                        if all(key in infos for key in TRACKING_KEYS) else np.zeros((num_envs, 0)))
         obs = next_obs
     _check_finite(obs, steps, first_env)
     begin = time.perf_counter()
-    rollout["last_values"] = policy.value(torch.from_numpy(obs).to(device)).cpu().numpy()
+    last_values = policy.value(torch.from_numpy(obs).to(device)).cpu().numpy()
     if timings is not None:
         timings["sim"] = timings.get("sim", 0.0) + sim_s
         timings["policy"] = (timings.get("policy", 0.0) + policy_s
                              + time.perf_counter() - begin)
-    return rollout, obs
+    return Rollout(**rollout, tracking_error=np.stack(tracking), last_obs=obs.copy(),
+                   last_values=last_values), obs
 
 
 def check_noise_shape(noise: torch.Tensor, num_envs: int, action_dim: int) -> None:
@@ -117,12 +109,10 @@ def _check_finite(obs: np.ndarray, step: int, first_env: int) -> None:
 class InProcessCollector:
     """Collect rollouts of `env.num_workers: 1` envs in this process (the reference path)."""
 
-    def __init__(self, envs: SyncVecEnv, env_info: dict[str, Any], gamma: float,
-                 first_env: int = 0) -> None:
+    def __init__(self, envs: SyncVecEnv, env_info: dict[str, Any], first_env: int = 0) -> None:
         self.envs = envs
         self.first_env = first_env
         self.env_info = env_info
-        self.gamma = gamma
         self.num_envs, self.obs_dim, self.action_dim = envs.num_envs, envs.obs_dim, envs.action_dim
         self._scale = ActionScaler(env_info["action_low"], env_info["action_high"])
         self._obs: np.ndarray | None = None
@@ -135,7 +125,7 @@ class InProcessCollector:
         self._obs = self.envs.reset(seed=seed)
 
     def collect(self, policy: ActorCritic, noise: torch.Tensor,
-                timings: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+                timings: dict[str, float] | None = None) -> Rollout:
         """One rollout of all envs with `policy` (see `collect_rollout`, also for `timings`)."""
         if self._obs is None:
             raise RuntimeError("reset() the collector before the first rollout")
@@ -143,7 +133,7 @@ class InProcessCollector:
         begin = time.perf_counter()
         timings = {} if timings is None else timings
         rollout, self._obs = collect_rollout(self.envs, policy, self._obs, noise, self._scale,
-                                             self.gamma, self.first_env, timings)
+                                             self.first_env, timings)
         self.last_timings = [{**timings, "busy": time.perf_counter() - begin}]
         return rollout
 

@@ -3,7 +3,8 @@
 Suites (crawler_rl/sim/suites.py): held-out (inside the training ranges), ood (outside them)
 and chain (the held-out set on the multibody tether).
 
-Controllers: an exported controller.onnx (obs -> wheel speeds; "policy", the learned one) and the
+Controllers: an exported controller.onnx (obs -> wheel speeds; "policy", the learned one, run by
+the robot's runner `crawler_rl.control.onnx_runner.OnnxPolicy`) and the
 classical baselines, open-loop IK ("ik") and IK + tuned PI ("pi", `crawler_rl.control.pi`), and
 a bound, not a controller: the one-step lookahead oracle ("oracle", `crawler_rl.control.oracle`),
 which tries commands on the simulator itself (about 6x the cost of an episode). All
@@ -24,7 +25,6 @@ import numpy as np
 
 from crawler_rl.control.episode import (  # noqa: F401 - re-exported for callers
     OpenLoopIK,
-    StatelessController,
     WheelSpeedController,
     action_for_wheel_speeds,
     driving_env,
@@ -73,9 +73,9 @@ def build_controllers(policy: Path | None, baselines: list[str], env: Any,
     sim = env.unwrapped.sim
     controllers: dict[str, WheelSpeedController] = {}
     if policy is not None:
-        from crawler_rl.rl.export import OnnxController
+        from crawler_rl.control.onnx_runner import OnnxPolicy
 
-        controllers["policy"] = StatelessController(OnnxController(Path(policy)))
+        controllers["policy"] = OnnxPolicy(Path(policy))  # the robot's runner
     if "ik" in baselines:
         controllers["ik"] = OpenLoopIK(sim.action_spec)
     if "pi" in baselines:

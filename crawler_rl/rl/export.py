@@ -23,6 +23,7 @@ import crawler_rl
 from crawler_rl.rl.checkpoint import Checkpoint, load_checkpoint
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.sim.action import differential_drive_wheel_speeds
 from crawler_rl.sim.observation import MODEL_INPUT_NAME, MODEL_OUTPUT_NAME, OBS_NAMES
 
 COMMAND, MEASURED, ERROR_INTEGRAL = (OBS_NAMES.index(name)
@@ -49,7 +50,7 @@ class WheelSpeedPolicy(nn.Module):
                  residual_base_gains: list[float] | None = None) -> None:
         super().__init__()
         self.policy = policy
-        self.half_track = 0.5 * float(action_spec["track_width"])
+        self.track_width = float(action_spec["track_width"])
         self.wheel_radius = float(action_spec["wheel_radius"])
         self.max_wheel_speed = float(action_spec["max_wheel_speed"])
         self.residual_limit = float(action_spec["residual_limit"])
@@ -57,10 +58,9 @@ class WheelSpeedPolicy(nn.Module):
             float(gain) for gain in residual_base_gains]
 
     def wheels(self, v: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
-        """Unclipped differential-drive IK. Shape: (batch, 1) x 2 -> (batch, 2)."""
-        left = (v - omega * self.half_track) / self.wheel_radius
-        right = (v + omega * self.half_track) / self.wheel_radius
-        return torch.cat([left, right], dim=1)
+        """Unclipped differential-drive IK (the sim's). Shape: (batch, 1) x 2 -> (batch, 2)."""
+        return torch.cat(differential_drive_wheel_speeds(
+            v, omega, self.wheel_radius, self.track_width), dim=1)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Shape: (batch, obs_dim) -> (batch, 2)."""
@@ -201,7 +201,11 @@ def export_checkpoint(checkpoint: Path, output: Path) -> Path:
 
 
 class OnnxController:
-    """An exported controller run by onnxruntime, with input checks (single thread)."""
+    """Run any exported model on a batch with onnxruntime, with input checks (single thread).
+
+    For checking an export (tests, generic Gymnasium envs). The crawler's controller.onnx is run,
+    on the robot and in evaluation alike, by `crawler_rl.control.onnx_runner.OnnxPolicy`.
+    """
 
     def __init__(self, path: Path) -> None:
         import onnxruntime as ort

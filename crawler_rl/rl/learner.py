@@ -1,7 +1,7 @@
 """The one PPO learner of both backends: policy, optimizer, update, checkpoints, export, metrics.
 
 The local trainer (`trainer.py`) feeds it rollouts from its collector; the ROS learner node
-(`ros/learner_node.py`) feeds it rollouts shipped by the actors. Either way the learner owns
+(`ros/training/learner_node.py`) feeds it rollouts shipped by the actors. Either way it owns
 
 - the `ActorCritic` policy (with its observation normalizer) and the `PPO` update (optimizer,
   learning-rate schedule, mirror augmentation);

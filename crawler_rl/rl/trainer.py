@@ -43,11 +43,12 @@ import numpy as np
 import torch
 import yaml
 
-from crawler_rl.rl.collector import INFO_PREFIX, InProcessCollector
+from crawler_rl.rl.collector import InProcessCollector
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.device import describe_device, resolve_setting
 from crawler_rl.rl.envs import TRACKING_KEYS, describe_env, make_env_factory
 from crawler_rl.rl.learner import Learner, seed_everything
+from crawler_rl.rl.rollout import Rollout, fill_storage
 from crawler_rl.rl.rollout_workers import RolloutWorkers
 from crawler_rl.rl.storage import RolloutStorage
 from crawler_rl.sim.vec_env import SyncVecEnv
@@ -62,10 +63,8 @@ def make_collector(cfg: TrainConfig) -> Collector:
     env_cfg = cfg.env
     if env_cfg.num_workers == 1:
         envs = SyncVecEnv([make_env_factory(env_cfg) for _ in range(env_cfg.num_envs)])
-        return InProcessCollector(envs, describe_env(envs.envs[0], env_cfg.env_id),
-                                  cfg.ppo.gamma)
-    return RolloutWorkers(env_cfg, cfg.model, cfg.ppo.gamma, env_cfg.num_envs,
-                          env_cfg.num_workers)
+        return InProcessCollector(envs, describe_env(envs.envs[0], env_cfg.env_id))
+    return RolloutWorkers(env_cfg, cfg.model, env_cfg.num_envs, env_cfg.num_workers)
 
 
 def env_reset_seed(cfg: TrainConfig, iteration: int) -> int:
@@ -100,6 +99,15 @@ class RolloutStats:
             for key in TRACKING_KEYS:
                 self.squared_errors[key] += float(np.square(infos[key]).sum())
             self.error_count += rewards.shape[0]
+
+    def record_rollout(self, rollout: Rollout) -> None:
+        """`record` each step of a rollout (its env rewards, as given)."""
+        done = rollout.terminated | rollout.truncated
+        has_errors = rollout.tracking_error.shape[-1] == len(TRACKING_KEYS)
+        for step in range(rollout.num_steps):
+            infos = ({key: rollout.tracking_error[step, :, column]
+                      for column, key in enumerate(TRACKING_KEYS)} if has_errors else {})
+            self.record(rollout.rewards[step], done[step], infos)
 
     def summary(self) -> dict[str, float]:
         """Mean step reward, mean episode return and RMS tracking errors of this rollout."""
@@ -207,9 +215,10 @@ def _train(
                 stats.begin()
                 rollout, policy_lag = rollouts.next()
             waited = time.perf_counter()
-            fill_storage(storage, rollout, stats)
+            fill_storage(storage, rollout, cfg.ppo.gamma)
+            stats.record_rollout(rollout)
             filled = time.perf_counter()
-            update = learner.update(storage, torch.from_numpy(rollout["last_values"]).to(device))
+            update = learner.update(storage, torch.from_numpy(rollout.last_values).to(device))
 
             done = time.perf_counter()
             elapsed = done - iteration_start
@@ -278,7 +287,7 @@ class _RolloutSource:
         return torch.randn(self.cfg.ppo.num_steps, self.collector.num_envs,
                            self.collector.action_dim)
 
-    def next(self) -> tuple[dict[str, np.ndarray], int]:
+    def next(self) -> tuple[Rollout, int]:
         """Return the next rollout to train on and its policy lag (updates since it started)."""
         learner = self.learner
         if not self.cfg.run.overlap_update:
@@ -301,19 +310,6 @@ def worker_time_split(timings: list[dict[str, float]]) -> dict[str, float]:
     parts = sorted(set().union(*timings)) if timings else []
     return {f"worker_{part}_s": float(np.mean([t.get(part, 0.0) for t in timings]))
             for part in parts}
-
-
-def fill_storage(storage: RolloutStorage, rollout: dict[str, np.ndarray],
-                 stats: RolloutStats) -> None:
-    """Copy a collected rollout into `storage` (which checks it) and account for it in `stats`."""
-    storage.clear()
-    fields = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "truncated")
-    for step in range(storage.num_steps):
-        storage.add(*(torch.from_numpy(rollout[key][step]) for key in fields))
-        infos = {key: rollout[INFO_PREFIX + key][step] for key in TRACKING_KEYS
-                 if INFO_PREFIX + key in rollout}
-        stats.record(rollout["raw_rewards"][step],
-                     rollout["terminated"][step] | rollout["truncated"][step], infos)
 
 
 def _postfix(values: dict[str, float]) -> dict[str, str]:

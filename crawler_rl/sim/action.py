@@ -12,27 +12,46 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
+from crawler_rl.sim.config import MotorConfig, RobotConfig
 from crawler_rl.sim.observation import OBS_NAMES
 
 _CMD = OBS_NAMES.index("cmd_v")
 _MEAS = OBS_NAMES.index("meas_v")
 _INTEGRAL = OBS_NAMES.index("err_int_v")
 
+Speed = TypeVar("Speed")
+"""A float, a numpy array or a torch tensor: the IK below is plain arithmetic on any of them."""
+
+
+def differential_drive_wheel_speeds(
+    v: Speed, omega: Speed, wheel_radius: float, track_width: float
+) -> tuple[Speed, Speed]:
+    """Map a twist to (left, right) wheel speeds: the one definition of the crawler's IK.
+
+    (v [m/s], omega [rad/s]) -> wheel speeds [rad/s], unclipped and linear in the twist. Written
+    once as plain arithmetic so the numpy paths, the float hot path and the exported torch graph
+    evaluate the same expression in the same order (bit-identical results).
+    """
+    half_track = 0.5 * track_width
+    return (v - omega * half_track) / wheel_radius, (v + omega * half_track) / wheel_radius
+
 
 @dataclass(frozen=True)
 class ActionSpec:
     """Nominal geometry and limits used to turn actions into wheel speed commands."""
 
-    wheel_radius: float = 0.025
+    # Defaults are the simulator config's (config/crawler.yaml): one home for each robot fact.
+    wheel_radius: float = RobotConfig.wheel_radius
     """Nominal drive wheel radius [m] (the real one is randomized around it)."""
-    track_width: float = 0.14
+    track_width: float = RobotConfig.track_width
     """Distance between the drive wheels' contact points [m]."""
-    max_wheel_speed: float = 12.0
+    max_wheel_speed: float = MotorConfig.max_wheel_speed
     """Wheel speed command limit [rad/s]."""
-    residual_limit: float = 6.0
+    residual_limit: float = MotorConfig.residual_limit
     """Largest correction the policy may add to the IK wheel speed [rad/s] (action = +-1)."""
 
     def __post_init__(self) -> None:
@@ -64,12 +83,8 @@ def inverse_kinematics(commanded_twist: np.ndarray, spec: ActionSpec) -> np.ndar
 
 def unclipped_inverse_kinematics(twist: np.ndarray, spec: ActionSpec) -> np.ndarray:
     """Differential-drive IK without the limit (linear in the twist). Shape: (..., 2)."""
-    v = twist[..., 0]
-    omega = twist[..., 1]
-    half_track = 0.5 * spec.track_width
-    left = (v - omega * half_track) / spec.wheel_radius
-    right = (v + omega * half_track) / spec.wheel_radius
-    return np.stack([left, right], axis=-1)
+    return np.stack(differential_drive_wheel_speeds(
+        twist[..., 0], twist[..., 1], spec.wheel_radius, spec.track_width), axis=-1)
 
 
 def limit_around_feed_forward(
@@ -145,12 +160,10 @@ def _single_wheel_speeds(
     """Compute the array path's result for one (2,) command with float math (env hot path)."""
     v, omega = commanded_twist.tolist()
     left_action, right_action = action.tolist()
-    limit, half_track = spec.max_wheel_speed, 0.5 * spec.track_width
+    limit = spec.max_wheel_speed
+    feed_forward = differential_drive_wheel_speeds(v, omega, spec.wheel_radius, spec.track_width)
     wheels = []
-    for speed, residual in (
-        ((v - omega * half_track) / spec.wheel_radius, left_action),
-        ((v + omega * half_track) / spec.wheel_radius, right_action),
-    ):
+    for speed, residual in zip(feed_forward, (left_action, right_action), strict=True):
         speed = min(max(speed, -limit), limit)
         speed += spec.residual_limit * min(max(residual, -1.0), 1.0)
         wheels.append(min(max(speed, -limit), limit))

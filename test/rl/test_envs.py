@@ -98,7 +98,7 @@ def test_action_scaler_maps_unit_actions_onto_the_box() -> None:
 
 
 def test_env_module_and_actor_node_do_not_import_torch() -> None:
-    code = ("import sys, crawler_rl.rl.envs, crawler_rl.ros.actor_node; "
+    code = ("import sys, crawler_rl.rl.envs, crawler_rl.ros.training.actor_node; "
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                             text=True, timeout=120, env={"PYTHONPATH": str(REPO),

@@ -17,6 +17,7 @@ from crawler_rl.rl import trainer
 from crawler_rl.rl.checkpoint import list_checkpoints, load_checkpoint
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.rl.rollout import Rollout
 from crawler_rl.rl.rollout_workers import RolloutWorkers
 from crawler_rl.rl.trainer import run_training
 from crawler_rl.stopping import Stopped
@@ -48,18 +49,18 @@ def test_each_rollout_is_acted_by_the_weights_before_the_last_update_and_trained
         started.append((learners[0].iteration, copy.deepcopy(policy.state_dict())))
         real_start(self, policy, noise)
 
-    def finish(self: RolloutWorkers) -> dict[str, np.ndarray]:
+    def finish(self: RolloutWorkers) -> Rollout:
         rollout = real_finish(self)
-        finished.append(fingerprint(rollout["obs"]))
+        finished.append(fingerprint(rollout.obs))
         # The stored log-probs and values are the acting policy's, not recomputed later.
         acting = ActorCritic(3, 1, learners[0].cfg.model)
         acting.load_state_dict(started[len(finished) - 1][1])
         with torch.no_grad():
-            obs = torch.from_numpy(rollout["obs"]).reshape(-1, 3)
-            actions = torch.from_numpy(rollout["actions"]).reshape(-1, 1)
+            obs = torch.from_numpy(rollout.obs).reshape(-1, 3)
+            actions = torch.from_numpy(rollout.actions).reshape(-1, 1)
             log_probs, _, values = acting.evaluate(obs, actions)
-        torch.testing.assert_close(log_probs, torch.from_numpy(rollout["log_probs"]).flatten())
-        torch.testing.assert_close(values, torch.from_numpy(rollout["values"]).flatten())
+        torch.testing.assert_close(log_probs, torch.from_numpy(rollout.log_probs).flatten())
+        torch.testing.assert_close(values, torch.from_numpy(rollout.values).flatten())
         return rollout
 
     def update(self, storage, last_values):
@@ -121,7 +122,7 @@ def test_overlap_update_refuses_settings_it_cannot_honour(sections: dict, key: s
 
 def test_workers_refuse_a_second_request_and_a_reset_while_one_is_under_way() -> None:
     cfg = overlap_config()
-    workers = RolloutWorkers(cfg.env, cfg.model, cfg.ppo.gamma, ENVS, 2)
+    workers = RolloutWorkers(cfg.env, cfg.model, ENVS, 2)
     try:
         workers.reset(seed=0)
         policy = ActorCritic(3, 1, cfg.model)
@@ -134,7 +135,7 @@ def test_workers_refuse_a_second_request_and_a_reset_while_one_is_under_way() ->
         with pytest.raises(RuntimeError, match="under way"):
             workers.reset(seed=0)
         rollout = workers.finish()
-        assert rollout["obs"].shape == (STEPS, ENVS, 3)
+        assert rollout.obs.shape == (STEPS, ENVS, 3)
         parts = {"load", "sim", "policy", "busy", "cpu"}
         assert [set(t) for t in workers.last_timings] == [parts] * 2
         assert all(t["busy"] >= t["sim"] + t["policy"] > 0.0 for t in workers.last_timings)

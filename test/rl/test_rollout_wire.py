@@ -4,7 +4,7 @@ import struct
 import numpy as np
 import pytest
 
-from crawler_rl.rl.rollout_workers import _pack, _unpack
+from crawler_rl.rl.named_arrays import pack_arrays, unpack_arrays
 
 
 def test_round_trip_keeps_names_dtypes_shapes_and_values():
@@ -15,7 +15,7 @@ def test_round_trip_keeps_names_dtypes_shapes_and_values():
         "obs_dim": np.array(14),  # 0-d
         "final_obs": np.zeros((0, 14), np.float32),
     }
-    out = _unpack(_pack(arrays))
+    out = unpack_arrays(pack_arrays(arrays))
     assert list(out) == list(arrays)
     for name, array in arrays.items():
         assert out[name].dtype == array.dtype and out[name].shape == array.shape, name
@@ -25,4 +25,4 @@ def test_round_trip_keeps_names_dtypes_shapes_and_values():
 def test_object_arrays_are_refused():
     index = json.dumps([["evil", "|O", [1]]]).encode()
     with pytest.raises(ValueError, match="object array"):
-        _unpack(struct.pack("<I", len(index)) + index + bytes(8))
+        unpack_arrays(struct.pack("<I", len(index)) + index + bytes(8))

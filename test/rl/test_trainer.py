@@ -13,6 +13,7 @@ from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.envs import describe_env, make_env_factory
 from crawler_rl.rl.export import OnnxController, policy_from_checkpoint
 from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.rl.rollout import ARRAY_FIELDS
 from crawler_rl.rl.rollout_workers import RolloutWorkers
 from crawler_rl.rl.trainer import run_training
 from crawler_rl.sim.vec_env import SyncVecEnv
@@ -104,7 +105,7 @@ def test_worker_rollout_equals_the_same_envs_collected_in_process() -> None:
     policy = ActorCritic(3, 1, cfg.model)
     policy.obs_normalizer.update(torch.randn(32, 3))
     noise = torch.randn(2, 30, 4, 1)  # two rollouts of 30 steps (the toy episodes last 50)
-    workers = RolloutWorkers(cfg.env, cfg.model, cfg.ppo.gamma, num_envs=4, num_workers=2)
+    workers = RolloutWorkers(cfg.env, cfg.model, num_envs=4, num_workers=2)
     try:
         workers.reset(seed=11)
         remote = [workers.collect(policy, noise[0]), workers.collect(policy, noise[1])]
@@ -112,16 +113,15 @@ def test_worker_rollout_equals_the_same_envs_collected_in_process() -> None:
         workers.close()
     for offset in (0, 2):  # each worker's envs, stepped here with the same seeds and noise
         envs = SyncVecEnv([make_env_factory(cfg.env) for _ in range(2)])
-        local = InProcessCollector(envs, describe_env(envs.envs[0], cfg.env.env_id),
-                                   cfg.ppo.gamma)
+        local = InProcessCollector(envs, describe_env(envs.envs[0], cfg.env.env_id))
         local.reset(seed=11 + offset)
         for index, part in enumerate(remote):
             here = local.collect(policy, noise[index][:, offset:offset + 2])
-            assert set(here) == set(part)
-            assert here["truncated"].any() == (index == 1)  # the second rollout bootstraps
-            for key, array in here.items():
-                columns = part[key][offset:offset + 2] if key == "last_values" else part[
-                    key][:, offset:offset + 2]
+            assert here.truncated.any() == (index == 1)  # the second rollout bootstraps
+            for key in ARRAY_FIELDS:
+                array, whole = getattr(here, key), getattr(part, key)
+                columns = (whole[offset:offset + 2] if key in ("last_values", "last_obs")
+                           else whole[:, offset:offset + 2])
                 np.testing.assert_array_equal(columns, array, err_msg=key)
         local.close()
 
@@ -129,7 +129,7 @@ def test_worker_rollout_equals_the_same_envs_collected_in_process() -> None:
 def test_collected_rollout_holds_the_policy_s_actions_and_bootstraps_time_limits() -> None:
     cfg = toy_config(env={"num_envs": 2})
     envs = SyncVecEnv([make_env_factory(cfg.env) for _ in range(2)])
-    collector = InProcessCollector(envs, describe_env(envs.envs[0], cfg.env.env_id), gamma=0.9)
+    collector = InProcessCollector(envs, describe_env(envs.envs[0], cfg.env.env_id))
     torch.manual_seed(0)
     policy = ActorCritic(3, 1, cfg.model)
     collector.reset(seed=3)
@@ -137,34 +137,34 @@ def test_collected_rollout_holds_the_policy_s_actions_and_bootstraps_time_limits
     rollout = collector.collect(policy, noise)
     collector.close()
 
-    obs = torch.from_numpy(rollout["obs"].reshape(-1, 3))
+    obs = torch.from_numpy(rollout.obs.reshape(-1, 3))
     dist = policy.distribution(obs)
     actions = dist.loc + dist.scale * noise.reshape(-1, 1)
     with torch.no_grad():
-        torch.testing.assert_close(torch.from_numpy(rollout["actions"].reshape(-1, 1)), actions)
-        torch.testing.assert_close(torch.from_numpy(rollout["log_probs"].reshape(-1)),
+        torch.testing.assert_close(torch.from_numpy(rollout.actions.reshape(-1, 1)), actions)
+        torch.testing.assert_close(torch.from_numpy(rollout.log_probs.reshape(-1)),
                                    dist.log_prob(actions).sum(-1))
-        torch.testing.assert_close(torch.from_numpy(rollout["values"].reshape(-1)),
+        torch.testing.assert_close(torch.from_numpy(rollout.values.reshape(-1)),
                                    policy.value(obs))
-    assert not rollout["terminated"].any()
-    assert rollout["truncated"][49].all() and rollout["truncated"].sum() == 2
-    bonus = rollout["rewards"] - rollout["raw_rewards"]
+    assert not rollout.terminated.any()
+    assert rollout.truncated[49].all() and rollout.truncated.sum() == 2
+    bonus = rollout.bootstrapped_rewards(0.9).numpy() - rollout.rewards
     assert not bonus[np.arange(60) != 49].any()  # raw rewards everywhere but the time limit
     for env_index in range(2):  # replay the episode: its final observation is not stored
         env = make_env_factory(cfg.env)()
         env.reset(seed=3 + env_index)
         for step in range(50):
-            final_obs, *_ = env.step(np.clip(rollout["actions"][step, env_index], -1.0, 1.0))
+            final_obs, *_ = env.step(np.clip(rollout.actions[step, env_index], -1.0, 1.0))
         with torch.no_grad():
             final_value = float(policy.value(torch.from_numpy(final_obs[None, :]))[0])
         assert bonus[49, env_index] == pytest.approx(0.9 * final_value, rel=1e-5, abs=1e-6)
-    assert rollout["info.tracking_error_v"].shape == (60, 2)
+    assert rollout.tracking_error.shape == (60, 2, 2)
 
 
 def test_non_finite_observation_names_the_env_in_the_whole_run() -> None:
     cfg = toy_config(env={"env_id": "rl_toy_env:NaNAfterTenSteps"})
     envs = SyncVecEnv([make_env_factory(cfg.env) for _ in range(2)])
-    collector = InProcessCollector(envs, describe_env(envs.envs[0], cfg.env.env_id), 0.9,
+    collector = InProcessCollector(envs, describe_env(envs.envs[0], cfg.env.env_id),
                                    first_env=6)
     collector.reset(seed=0)
     with pytest.raises(ValueError, match=r"env\(s\) \[6, 7\] at rollout step 10"):
@@ -196,7 +196,7 @@ def test_non_finite_action_is_a_clear_error() -> None:
     """A policy gone non-finite is named as such, not passed on to the envs."""
     cfg = toy_config()
     envs = SyncVecEnv([make_env_factory(cfg.env) for _ in range(4)])
-    collector = InProcessCollector(envs, describe_env(envs.envs[0], cfg.env.env_id), 0.9,
+    collector = InProcessCollector(envs, describe_env(envs.envs[0], cfg.env.env_id),
                                    first_env=4)
     policy = ActorCritic(envs.obs_dim, envs.action_dim, cfg.model)
     with torch.no_grad():
@@ -212,8 +212,7 @@ def test_non_finite_action_is_a_clear_error() -> None:
 
 def test_worker_failure_is_reported(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="NoSuchEnv"):
-        RolloutWorkers(toy_config(env={"env_id": "NoSuchEnv-v0"}).env, toy_config().model, 0.9,
-                       2, 2)
+        RolloutWorkers(toy_config(env={"env_id": "NoSuchEnv-v0"}).env, toy_config().model, 2, 2)
     workers_cfg = toy_config(env={"env_id": "rl_toy_env:NaNAfterTenSteps", "num_workers": 2})
     with pytest.raises(RuntimeError, match="env worker 0 failed: ValueError: non-finite obs"):
         run_training(workers_cfg, tmp_path, progress=False)

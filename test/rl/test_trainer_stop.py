@@ -114,7 +114,7 @@ def test_a_stop_signal_during_the_last_update_is_not_lost(tmp_path: Path) -> Non
 
 def test_workers_leave_ctrl_c_and_hangups_to_the_trainer_and_end_on_sigterm() -> None:
     cfg = toy_config()
-    workers = RolloutWorkers(cfg.env, cfg.model, 0.9, num_envs=2, num_workers=2)
+    workers = RolloutWorkers(cfg.env, cfg.model, num_envs=2, num_workers=2)
     try:
         for process in workers.processes:  # what a terminal sends the whole process group
             os.kill(process.pid, signal.SIGINT)
@@ -122,7 +122,7 @@ def test_workers_leave_ctrl_c_and_hangups_to_the_trainer_and_end_on_sigterm() ->
         workers.reset(seed=0)
         policy = ActorCritic(workers.obs_dim, workers.action_dim, cfg.model)
         rollout = workers.collect(policy, torch.zeros(3, 2, workers.action_dim))
-        assert rollout["obs"].shape[:2] == (3, 2)
+        assert rollout.obs.shape[:2] == (3, 2)
         os.kill(workers.processes[0].pid, signal.SIGTERM)
         workers.processes[0].join(10)
         assert workers.processes[0].exitcode == -signal.SIGTERM

@@ -14,9 +14,9 @@ from rclpy.signals import SignalHandlerOptions
 from ros_helpers import spin_until
 
 from crawler_rl.ros import qos
-from crawler_rl.ros.actor_node import ActorNode
-from crawler_rl.ros.codec import ActionBatch, decode_obs_batch, encode_action_batch
 from crawler_rl.ros.interfaces import ActionBatchMsg, ObservationBatchMsg
+from crawler_rl.ros.training.actor_node import ActorNode
+from crawler_rl.ros.training.codec import ActionBatch, decode_obs_batch, encode_action_batch
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_bad_parameters_are_refused_with_name_value_and_range(rclpy_default: Non
 
 
 def test_actor_module_never_imports_torch() -> None:
-    code = ("import sys, crawler_rl.ros.actor_node, json; "
+    code = ("import sys, crawler_rl.ros.training.actor_node, json; "
             "print(json.dumps('torch' in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

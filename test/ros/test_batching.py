@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crawler_rl.ros.batching import InferenceBatcher, Verdict
-from crawler_rl.ros.codec import ObsBatch
+from crawler_rl.ros.training.batching import InferenceBatcher, Verdict
+from crawler_rl.ros.training.codec import ObsBatch
 
 OBS_DIM, ACTION_DIM, K = 3, 2, 2
 

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler_rl.ros.codec import (
+from crawler_rl.rl.rollout import Rollout
+from crawler_rl.ros.interfaces import ActionBatchMsg, ObservationBatchMsg
+from crawler_rl.ros.training.codec import (
     ActionBatch,
     CodecError,
     ObsBatch,
@@ -18,8 +20,7 @@ from crawler_rl.ros.codec import (
     encode_action_batch,
     encode_obs_batch,
 )
-from crawler_rl.ros.interfaces import ActionBatchMsg, ObservationBatchMsg
-from crawler_rl.ros.rollout import Rollout, decode_rollout, encode_rollout
+from crawler_rl.ros.training.rollout import decode_rollout, encode_rollout
 
 finite = st.floats(-1e6, 1e6, width=32)
 

@@ -21,11 +21,7 @@ from hypothesis import strategies as st
 
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.policy import ActorCritic
-from crawler_rl.ros.codec import (
-    CodecError,
-    decode_action_batch,
-    decode_obs_batch,
-)
+from crawler_rl.rl.rollout import ARRAY_FIELDS, Rollout
 from crawler_rl.ros.interfaces import (
     ActionBatchMsg,
     ObservationBatchMsg,
@@ -34,16 +30,15 @@ from crawler_rl.ros.interfaces import (
     TensorMsg,
     TrainingMetricsMsg,
 )
-from crawler_rl.ros.launcher import parse_metrics
-from crawler_rl.ros.rollout import (
-    ARRAY_FIELDS,
-    FLAG_FIELDS,
-    Rollout,
-    decode_rollout,
-    encode_rollout,
+from crawler_rl.ros.training.codec import (
+    CodecError,
+    decode_action_batch,
+    decode_obs_batch,
 )
-from crawler_rl.ros.training_metrics import encode_metrics
-from crawler_rl.ros.weights import (
+from crawler_rl.ros.training.launcher import parse_metrics
+from crawler_rl.ros.training.rollout import FLAG_FIELDS, decode_rollout, encode_rollout
+from crawler_rl.ros.training.training_metrics import encode_metrics
+from crawler_rl.ros.training.weights import (
     architecture,
     check_architecture,
     check_state,
@@ -127,7 +122,12 @@ def accept_weights(message: PolicyWeightsMsg) -> None:
 @FUZZ
 @given(st.booleans(), st.data())
 def test_hostile_batches_raise_only_codec_errors(observation: bool, data: st.DataObject) -> None:
-    from crawler_rl.ros.codec import ActionBatch, ObsBatch, encode_action_batch, encode_obs_batch
+    from crawler_rl.ros.training.codec import (
+        ActionBatch,
+        ObsBatch,
+        encode_action_batch,
+        encode_obs_batch,
+    )
 
     if observation:
         message = encode_obs_batch(ObsBatch(1, 2, 3, np.ones((2, 3)), np.zeros(2),

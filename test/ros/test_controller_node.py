@@ -19,9 +19,9 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64, Float64MultiArray
 from std_srvs.srv import SetBool
 
-from crawler_rl.ros import robot_interface as robot
-from crawler_rl.ros.controller_node import ControllerNode
-from crawler_rl.ros.onnx_controller import ModelContractError
+from crawler_rl.control.onnx_runner import ModelContractError
+from crawler_rl.ros.robot import robot_interface as robot
+from crawler_rl.ros.robot.controller_node import ControllerNode
 
 
 @pytest.fixture()

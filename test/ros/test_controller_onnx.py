@@ -9,14 +9,14 @@ import onnxruntime as ort
 import pytest
 from controller_models import make_controller_onnx
 
-from crawler_rl.control.pi import PIController, PIGains
-from crawler_rl.ros.onnx_controller import (
+from crawler_rl.control.onnx_runner import (
     ModelContractError,
     OnnxPolicy,
     RobotState,
     VelocityController,
     WheelCommandLimiter,
 )
+from crawler_rl.control.pi import PIController, PIGains
 from crawler_rl.sim.action import ActionSpec, inverse_kinematics
 from crawler_rl.sim.observation import ObservationBuilder, observation_metadata
 

@@ -19,10 +19,10 @@ from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64MultiArray
 
-from crawler_rl.ros import robot_interface as robot
-from crawler_rl.ros.launcher import child_environment
+from crawler_rl.ros.process_graph import child_environment
+from crawler_rl.ros.robot import robot_interface as robot
 
-NODE = [sys.executable, "-m", "crawler_rl.ros.controller_node", "--ros-args"]
+NODE = [sys.executable, "-m", "crawler_rl.ros.robot.controller_node", "--ros-args"]
 
 
 def test_refuses_a_model_with_the_wrong_shape(tmp_path: Path, ros_domain: int) -> None:

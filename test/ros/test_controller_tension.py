@@ -10,7 +10,7 @@ from rclpy.context import Context
 from rclpy.parameter import Parameter
 from std_msgs.msg import Float64
 
-from crawler_rl.ros.controller_node import ControllerNode
+from crawler_rl.ros.robot.controller_node import ControllerNode
 
 
 def test_a_stale_tension_keeps_its_last_reading(ros_context: Context, tmp_path: Path) -> None:

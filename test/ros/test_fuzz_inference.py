@@ -28,13 +28,14 @@ from std_srvs.srv import Trigger
 
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.rl.rollout import Rollout
 from crawler_rl.ros import qos
-from crawler_rl.ros.codec import ObsBatch, decode_action_batch, encode_obs_batch
-from crawler_rl.ros.inference_node import InferenceNode
 from crawler_rl.ros.interfaces import ActionBatchMsg, ObservationBatchMsg, PolicyWeightsMsg
-from crawler_rl.ros.learner_node import LearnerNode
-from crawler_rl.ros.rollout import Rollout, encode_rollout
-from crawler_rl.ros.weights import encode_weights
+from crawler_rl.ros.training.codec import ObsBatch, decode_action_batch, encode_obs_batch
+from crawler_rl.ros.training.inference_node import InferenceNode
+from crawler_rl.ros.training.learner_node import LearnerNode
+from crawler_rl.ros.training.rollout import encode_rollout
+from crawler_rl.ros.training.weights import encode_weights
 
 OBS_DIM, ACTION_DIM, K = 3, 1, 2
 MODEL = TrainConfig().to_dict()["model"]

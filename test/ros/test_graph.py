@@ -8,17 +8,19 @@ from launch_file_rig import StartedNode, declared, evaluate, load, require_launc
 
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.ros.graph import (
-    LAUNCH_ARGUMENTS,
     PACKAGE,
     NodeSpec,
     RequiredNodeFailed,
     end_launch_on_exit,
-    graph_from_launch_arguments,
     launch_node_arguments,
     to_launch_description,
+)
+from crawler_rl.ros.process_graph import format_param, node_command
+from crawler_rl.ros.training.graph import (
+    LAUNCH_ARGUMENTS,
+    graph_from_launch_arguments,
     training_graph,
 )
-from crawler_rl.ros.launcher import format_param, node_command
 
 
 def cfg() -> TrainConfig:
@@ -51,7 +53,7 @@ def test_node_command_types_parameters_for_rcl_yaml() -> None:
     assert [format_param(v) for v in (True, 3, 2.0, "1e-3")] == ["true", "3", "2.0", '"1e-3"']
     graph = training_graph(cfg(), 1, 2, Path("runs/x"))
     command = node_command(graph.by_name("actor_0"))
-    assert command[1:3] == ["-m", "crawler_rl.ros.actor_node"]
+    assert command[1:3] == ["-m", "crawler_rl.ros.training.actor_node"]
     assert "__node:=actor_0" in command and "num_envs:=2" in command
     head = node_command(graph.by_name("head"))
     assert not any(arg.startswith("__node") for arg in head)  # composed: two nodes inside

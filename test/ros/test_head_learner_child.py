@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler_rl.ros import head_node
+from crawler_rl.ros.training import head_node
 
 STUBBORN = (
     "import faulthandler, signal, time\n"

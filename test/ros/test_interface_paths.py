@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from crawler_rl.ros import interface_paths
-from crawler_rl.ros.launcher import child_environment
+from crawler_rl.ros.process_graph import child_environment
 
 
 def test_children_of_the_launcher_import_and_use_the_built_types(tmp_path: Path) -> None:

@@ -26,17 +26,17 @@ from rosidl_adapter.parser import parse_message_string, parse_service_string
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.ros import qos
-from crawler_rl.ros.actor_node import ActorNode
-from crawler_rl.ros.inference_node import InferenceNode
 from crawler_rl.ros.interfaces import PolicyWeightsMsg
-from crawler_rl.ros.recorder_node import RecorderNode
-from crawler_rl.ros.recording import (
+from crawler_rl.ros.robot.recorder_node import RecorderNode
+from crawler_rl.ros.robot.recording import (
     message_class,
     message_definition,
     read_recording,
     recording_topics,
 )
-from crawler_rl.ros.weights import encode_weights
+from crawler_rl.ros.training.actor_node import ActorNode
+from crawler_rl.ros.training.inference_node import InferenceNode
+from crawler_rl.ros.training.weights import encode_weights
 
 SOURCE = Path(__file__).resolve().parents[2] / "interfaces" / "crawler_rl_interfaces"
 PACKAGE = "crawler_rl_interfaces"

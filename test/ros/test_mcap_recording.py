@@ -9,7 +9,7 @@ from nav_msgs.msg import Odometry
 from rclpy.serialization import serialize_message
 from std_msgs.msg import String
 
-from crawler_rl.ros.recording import (
+from crawler_rl.ros.robot.recording import (
     McapWriter,
     check_record_path,
     message_definition,

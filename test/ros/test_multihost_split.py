@@ -9,8 +9,9 @@ import yaml
 
 from crawler_rl import cli
 from crawler_rl.rl.config import TrainConfig
-from crawler_rl.ros import launcher
-from crawler_rl.ros.graph import Graph, graph_from_launch_arguments
+from crawler_rl.ros.graph import Graph
+from crawler_rl.ros.training import launcher
+from crawler_rl.ros.training.graph import graph_from_launch_arguments
 
 
 def write_config(tmp_path: Path) -> Path:

@@ -12,8 +12,8 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64, Float64MultiArray
 
 from crawler_rl.cli import main
-from crawler_rl.ros.recorded_signals import load_recorded_run
-from crawler_rl.ros.recording import McapWriter
+from crawler_rl.ros.robot.recorded_signals import load_recorded_run
+from crawler_rl.ros.robot.recording import McapWriter
 
 STEPS, DT_NS, MS = 240, 50_000_000, 1_000_000
 TOPICS = {"/joint_states": "sensor_msgs/msg/JointState", "/imu": "sensor_msgs/msg/Imu",

@@ -18,8 +18,8 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64, Float64MultiArray, String
 from visualization_msgs.msg import Marker, MarkerArray
 
-from crawler_rl.ros import robot_interface as robot
-from crawler_rl.ros.robot_sim_node import RobotSimNode
+from crawler_rl.ros.robot import robot_interface as robot
+from crawler_rl.ros.robot.robot_sim_node import RobotSimNode
 
 
 class Listener:

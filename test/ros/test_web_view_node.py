@@ -16,9 +16,9 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from std_msgs.msg import Float64
 
-from crawler_rl.ros import robot_interface as robot
-from crawler_rl.ros.markers import scene_markers
-from crawler_rl.ros.web_view_node import WebViewNode, hull_from_markers
+from crawler_rl.ros.robot import robot_interface as robot
+from crawler_rl.ros.robot.markers import scene_markers
+from crawler_rl.ros.robot.web_view_node import WebViewNode, hull_from_markers
 from crawler_rl.sim.scenario import Scenario
 
 CURVED = Scenario(surface="curved", slope_deg=30.0, hull_radius=2.5, tether_length=5.0)

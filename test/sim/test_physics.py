@@ -3,8 +3,8 @@ import dataclasses
 import numpy as np
 import pytest
 
+from crawler_rl.control.drive import drive_baseline, run_baseline_episode
 from crawler_rl.sim.crawler import CrawlerSim
-from crawler_rl.sim.drive import drive_baseline, run_baseline_episode
 from crawler_rl.sim.env import CrawlerEnv
 from crawler_rl.sim.scenario import Scenario
 

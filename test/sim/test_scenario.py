@@ -25,8 +25,8 @@ def test_training_distribution_covers_all_surfaces_and_lengths():
 
 
 def test_a_surface_s_usual_slope_and_radius_come_from_one_table():
+    from crawler_rl.control.drive import baseline_scenario
     from crawler_rl.sim.config import HULL_RADIUS_M, SURFACE_SLOPES_DEG, CrawlerConfig
-    from crawler_rl.sim.drive import baseline_scenario
     from crawler_rl.sim.suites import ood_cases
 
     for scenario in held_out_scenarios():

@@ -20,8 +20,8 @@ from std_srvs.srv import Trigger
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.ros import qos
 from crawler_rl.ros.interfaces import TrainingMetricsMsg
-from crawler_rl.ros.launcher import ProcessGraph
-from crawler_rl.ros.training_metrics import decode_metrics
+from crawler_rl.ros.process_graph import ProcessGraph
+from crawler_rl.ros.training.training_metrics import decode_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 TOY_ENV_DIR = REPO / "test" / "rl"  # rl_toy_env.VelocityTrackingToy: learnable in ~1k steps

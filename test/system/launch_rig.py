@@ -20,7 +20,7 @@ import pytest
 from launch_file_rig import require_launch_ros
 from test_training_e2e import processes_in_domain
 
-from crawler_rl.ros.graph import HEAD_STOP_TIMEOUT
+from crawler_rl.ros.training.graph import HEAD_STOP_TIMEOUT
 
 __all__ = ["require_launch_ros"]  # shared with the launch-file tests
 

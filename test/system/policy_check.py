@@ -18,7 +18,7 @@ from crawler_rl.rl.config import TrainConfig, load_train_config
 from crawler_rl.rl.envs import ActionScaler, check_box_spaces, make_env_factory
 from crawler_rl.rl.learner import seed_everything
 from crawler_rl.rl.policy import ActorCritic
-from crawler_rl.ros.graph import RUN_CONFIG_NAME
+from crawler_rl.ros.training.graph import RUN_CONFIG_NAME
 
 
 def initial_policy(cfg: TrainConfig) -> ActorCritic:

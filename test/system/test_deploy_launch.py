@@ -8,9 +8,9 @@ import pytest
 from launch_file_rig import evaluate, load, require_launch_ros, started
 
 from crawler_rl.paths import config_path
-from crawler_rl.ros.deploy import build_graph
-from crawler_rl.ros.deploy_graph import RVIZ_CONFIG, deploy_graph, sim_deploy_graph
 from crawler_rl.ros.graph import PACKAGE, Graph
+from crawler_rl.ros.robot.deploy import build_graph
+from crawler_rl.ros.robot.deploy_graph import RVIZ_CONFIG, deploy_graph, sim_deploy_graph
 
 
 def launched(launch_file: str, arguments: dict[str, str]) -> list[object]:

@@ -18,9 +18,9 @@ import pytest
 import yaml
 
 from crawler_rl.paths import config_path
-from crawler_rl.ros.deploy import build_graph
-from crawler_rl.ros.deploy_graph import RVIZ_CONFIG
-from crawler_rl.ros.recording import RecordedMessage, read_recording, recording_topics
+from crawler_rl.ros.robot.deploy import build_graph
+from crawler_rl.ros.robot.deploy_graph import RVIZ_CONFIG
+from crawler_rl.ros.robot.recording import RecordedMessage, read_recording, recording_topics
 
 pytestmark = pytest.mark.slow
 

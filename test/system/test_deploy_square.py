@@ -21,10 +21,10 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from rclpy.subscription import MessageInfo
 
-from crawler_rl.ros import robot_interface as robot
-from crawler_rl.ros.deploy_graph import SQUARE_PATH, sim_deploy_graph
 from crawler_rl.ros.graph import NodeSpec
-from crawler_rl.ros.launcher import ProcessGraph
+from crawler_rl.ros.process_graph import ProcessGraph
+from crawler_rl.ros.robot import robot_interface as robot
+from crawler_rl.ros.robot.deploy_graph import SQUARE_PATH, sim_deploy_graph
 
 POLICY = Path(__file__).resolve().parents[1] / "data" / "controller.onnx"
 SCENARIO = {"surface": "vertical", "tether_length": 25.0, "seed": 3}

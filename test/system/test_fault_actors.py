@@ -21,8 +21,8 @@ from fault_rig import (
 from policy_check import trained_and_initial_returns
 from rclpy.context import Context
 
-from crawler_rl.ros.graph import training_graph, write_run_config
-from crawler_rl.ros.launcher import ProcessGraph
+from crawler_rl.ros.process_graph import ProcessGraph
+from crawler_rl.ros.training.graph import training_graph, write_run_config
 
 ACTORS, ENVS, STEPS = 3, 4, 16
 BUDGET = 100_000  # iterations: never reached, so training outlasts however slow a respawn is

@@ -26,9 +26,9 @@ from rclpy.context import Context
 from rclpy.parameter import Parameter
 
 from crawler_rl.rl.checkpoint import list_checkpoints, load_checkpoint
-from crawler_rl.ros.graph import training_graph, write_run_config
-from crawler_rl.ros.launcher import ProcessGraph
-from crawler_rl.ros.learner_node import LearnerNode
+from crawler_rl.ros.process_graph import ProcessGraph
+from crawler_rl.ros.training.graph import training_graph, write_run_config
+from crawler_rl.ros.training.learner_node import LearnerNode
 
 ACTORS, ENVS, STEPS, ITERATIONS, KILLS = 2, 4, 16, 24, 3
 STEPS_PER_ITERATION = ACTORS * ENVS * STEPS
@@ -190,7 +190,7 @@ def test_a_run_resumed_from_its_final_checkpoint_reports_done_and_trains_no_more
     env = {**os.environ, "ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
            "PYTHONPATH": os.pathsep.join([str(REPO), str(TOY_ENV_DIR)])}
     result = subprocess.run(
-        [sys.executable, "-m", "crawler_rl.ros.learner_node", "--ros-args",
+        [sys.executable, "-m", "crawler_rl.ros.training.learner_node", "--ros-args",
          "-p", f"config_file:={tmp_path / 'config.yaml'}", "-p", f"run_dir:={tmp_path}",
          "-p", "resume:=true"], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -25,16 +25,22 @@ from std_srvs.srv import Trigger
 
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.policy import ActorCritic
+from crawler_rl.rl.rollout import Rollout
 from crawler_rl.ros import qos
-from crawler_rl.ros.codec import ActionBatch, ObsBatch, encode_action_batch, encode_obs_batch
 from crawler_rl.ros.interfaces import (
     ActionBatchMsg,
     ObservationBatchMsg,
     PolicyWeightsMsg,
     RolloutMsg,
 )
-from crawler_rl.ros.rollout import Rollout, encode_rollout
-from crawler_rl.ros.weights import encode_weights
+from crawler_rl.ros.training.codec import (
+    ActionBatch,
+    ObsBatch,
+    encode_action_batch,
+    encode_obs_batch,
+)
+from crawler_rl.ros.training.rollout import encode_rollout
+from crawler_rl.ros.training.weights import encode_weights
 
 ACTORS, ENVS, STEPS, ITERATIONS = 2, 4, 16, 50  # ~15 s of training: longer than the attack
 OBS_DIM, ACTION_DIM = 3, 1  # rl_toy_env.VelocityTrackingToy

@@ -24,7 +24,7 @@ from nav_msgs.msg import Odometry
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 
-from crawler_rl.ros import robot_interface as robot
+from crawler_rl.ros.robot import robot_interface as robot
 
 require_launch_ros()  # else the whole module is skipped, saying why
 pytestmark = pytest.mark.slow

@@ -25,7 +25,7 @@ from launch_rig import (
 
 from crawler_rl.rl.checkpoint import checkpoint_path, list_checkpoints
 from crawler_rl.rl.config import load_train_config
-from crawler_rl.ros.graph import HEAD_STOP_TIMEOUT
+from crawler_rl.ros.training.graph import HEAD_STOP_TIMEOUT
 
 require_launch_ros()  # else the whole module is skipped, saying why
 pytestmark = pytest.mark.slow

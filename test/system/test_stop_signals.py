@@ -27,7 +27,7 @@ from tensorboard.backend.event_processing.event_file_loader import EventFileLoad
 from crawler_rl.rl.checkpoint import list_checkpoints, load_checkpoint
 from crawler_rl.rl.config import load_train_config
 from crawler_rl.rl.trainer import run_training
-from crawler_rl.ros import robot_interface as robot
+from crawler_rl.ros.robot import robot_interface as robot
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

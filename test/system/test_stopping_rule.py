@@ -13,7 +13,7 @@ import pytest
 from test_training_e2e import processes_in_domain
 
 from crawler_rl.ros.graph import Graph, NodeSpec
-from crawler_rl.ros.launcher import run_graph
+from crawler_rl.ros.training.launcher import run_graph
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ import rclpy
 
 from crawler_rl.ros import qos
 from crawler_rl.ros.interfaces import PolicyWeightsMsg
-from crawler_rl.ros.weights import decode_weights
+from crawler_rl.ros.training.weights import decode_weights
 
 
 def main(out: Path, timeout: float) -> int:

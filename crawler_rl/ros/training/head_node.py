@@ -21,17 +21,17 @@ import sys
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
-from crawler_rl.ros.graph import LEARNER_EXIT_GRACE
-from crawler_rl.ros.inference_node import InferenceNode
 from crawler_rl.ros.runtime import spin_until_shutdown
 from crawler_rl.ros.signals import (
     dump_stacks_on_sigusr1,
     ignore_stop_signals,
     request_stack_dumps,
 )
+from crawler_rl.ros.training.graph import LEARNER_EXIT_GRACE
+from crawler_rl.ros.training.inference_node import InferenceNode
 from crawler_rl.stopping import child_setup
 
-LEARNER_MODULE = "crawler_rl.ros.learner_node"
+LEARNER_MODULE = "crawler_rl.ros.training.learner_node"
 
 
 class LearnerExited(Exception):

@@ -17,8 +17,8 @@ from geometry_msgs.msg import Twist
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from crawler_rl.ros import robot_interface as robot
 from crawler_rl.ros.params import ParamSpec, declare_validated
+from crawler_rl.ros.robot import robot_interface as robot
 from crawler_rl.ros.runtime import build_or_exit
 from crawler_rl.ros.signals import dump_stacks_on_sigusr1
 from crawler_rl.stopping import stop_on_signals

@@ -18,7 +18,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.subscription import MessageInfo
 
 from crawler_rl.ros.params import ParamSpec, declare_validated
-from crawler_rl.ros.recording import MCAP_SUFFIX, McapWriter, message_class
+from crawler_rl.ros.robot.recording import MCAP_SUFFIX, McapWriter, message_class
 from crawler_rl.ros.runtime import run_stoppable_node
 
 SKIPPED_TOPICS = ("/rosout", "/parameter_events")

@@ -32,16 +32,6 @@ from crawler_rl.rl.device import DEVICE_FORMS, describe_device, resolve_setting
 from crawler_rl.rl.envs import probe_env
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.ros import qos
-from crawler_rl.ros.batching import InferenceBatcher, Verdict
-from crawler_rl.ros.codec import (
-    ActionBatch,
-    CodecError,
-    ObsBatch,
-    decode_act_request,
-    decode_obs_batch,
-    encode_action_batch,
-    float_field,
-)
 from crawler_rl.ros.interfaces import (
     Act,
     ActionBatchMsg,
@@ -51,9 +41,19 @@ from crawler_rl.ros.interfaces import (
 )
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
-from crawler_rl.ros.rollout import encode_rollout
 from crawler_rl.ros.runtime import run_node, serve_status
-from crawler_rl.ros.weights import (
+from crawler_rl.ros.training.batching import InferenceBatcher, Verdict
+from crawler_rl.ros.training.codec import (
+    ActionBatch,
+    CodecError,
+    ObsBatch,
+    decode_act_request,
+    decode_obs_batch,
+    encode_action_batch,
+    float_field,
+)
+from crawler_rl.ros.training.rollout import encode_rollout
+from crawler_rl.ros.training.weights import (
     architecture,
     check_architecture,
     check_state,

@@ -35,17 +35,18 @@ from crawler_rl.rl.device import describe_device, resolve_setting
 from crawler_rl.rl.envs import probe_env
 from crawler_rl.rl.learner import Learner, seed_everything
 from crawler_rl.rl.policy import ActorCritic
-from crawler_rl.rl.ppo import PPO, bootstrap_truncated
+from crawler_rl.rl.ppo import PPO
+from crawler_rl.rl.rollout import Rollout, concat_envs, fill_storage
 from crawler_rl.rl.storage import RolloutStorage
 from crawler_rl.ros import qos
-from crawler_rl.ros.codec import CodecError
 from crawler_rl.ros.interfaces import PolicyWeightsMsg, RolloutMsg, TrainingMetricsMsg
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
-from crawler_rl.ros.rollout import Rollout, decode_rollout
 from crawler_rl.ros.runtime import run_node_until_signal, serve_status
-from crawler_rl.ros.training_metrics import encode_metrics
-from crawler_rl.ros.weights import encode_weights
+from crawler_rl.ros.training.codec import CodecError
+from crawler_rl.ros.training.rollout import decode_rollout
+from crawler_rl.ros.training.training_metrics import encode_metrics
+from crawler_rl.ros.training.weights import encode_weights
 
 PARAMS = (
     ParamSpec("config_file", "", "TrainConfig YAML ('': packaged config/train.yaml)",
@@ -227,26 +228,16 @@ class LearnerNode(Node):
     def train_on(self, rollouts: list[Rollout]) -> dict[str, float]:
         """Run the Learner's update on the rollouts (valued by the current critic)."""
         self.update_actor_ids = sorted({r.actor_id for r in rollouts})
-        stack = {name: torch.from_numpy(np.concatenate([getattr(r, name) for r in rollouts],
-                                                       axis=1)).to(self.device)
-                 for name in ("obs", "actions", "log_probs", "rewards", "terminated",
-                              "truncated", "final_values")}
-        last_obs = torch.from_numpy(
-            np.concatenate([r.last_obs for r in rollouts])).to(self.device)
-        steps, envs = stack["rewards"].shape
+        rollout = concat_envs(rollouts)
+        steps, envs = rollout.num_steps, rollout.num_envs
         # The acting version's critic is a version or two behind: value the states with the
         # current one, as the synchronous trainer does (truncation bootstraps keep theirs).
         with torch.no_grad():
-            stack["values"] = self.policy.value(
-                stack["obs"].reshape(steps * envs, self.obs_dim)).reshape(steps, envs)
-            last_values = self.policy.value(last_obs)
+            values = self.policy.value(torch.from_numpy(rollout.obs).to(self.device).reshape(
+                steps * envs, self.obs_dim)).reshape(steps, envs)
+            last_values = self.policy.value(torch.from_numpy(rollout.last_obs).to(self.device))
         storage = RolloutStorage(steps, envs, self.obs_dim, self.action_dim, self.device)
-        rewards = bootstrap_truncated(stack["rewards"], stack["terminated"], stack["truncated"],
-                                      stack["final_values"], self.cfg.ppo.gamma)
-        for t in range(steps):
-            storage.add(stack["obs"][t], stack["actions"][t], stack["log_probs"][t],
-                        stack["values"][t], rewards[t], stack["terminated"][t],
-                        stack["truncated"][t])
+        fill_storage(storage, rollout, self.cfg.ppo.gamma, values)
         return self.learner.update(storage, last_values)
 
     def finish_update(self, rollouts: list[Rollout], stats: dict[str, float]) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from crawler_rl.ros.codec import (
+from crawler_rl.ros.interfaces import PolicyWeightsMsg, TensorMsg
+from crawler_rl.ros.training.codec import (
     MAX_ELEMENTS,
     CodecError,
     double_field,
@@ -18,7 +19,6 @@ from crawler_rl.ros.codec import (
     read_doubles,
     read_floats,
 )
-from crawler_rl.ros.interfaces import PolicyWeightsMsg, TensorMsg
 
 MAX_VERSION = 2**32 - 1
 """Largest policy version: weights and action replies carry it as a uint32, so rollouts (a

@@ -13,9 +13,9 @@ from enum import StrEnum
 
 import numpy as np
 
-from crawler_rl.ros.codec import ObsBatch
+from crawler_rl.rl.rollout import Rollout
 from crawler_rl.ros.interfaces import ActionBatchMsg
-from crawler_rl.ros.rollout import Rollout
+from crawler_rl.ros.training.codec import ObsBatch
 
 
 class Verdict(StrEnum):

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from crawler_rl.ros.codec import CodecError, double_field, expect_type
 from crawler_rl.ros.interfaces import TrainingMetricsMsg
+from crawler_rl.ros.training.codec import CodecError, double_field, expect_type
 
 FIXED_FIELDS = ("global_step", "total_steps", "iteration", "policy_version", "done",
                 "actor_ids", "session", "wall_time")

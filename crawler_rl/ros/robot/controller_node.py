@@ -36,17 +36,17 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64, Float64MultiArray
 from std_srvs.srv import SetBool
 
-from crawler_rl.control.pi import PIGains, load_gains
-from crawler_rl.ros import robot_interface as robot
-from crawler_rl.ros.onnx_controller import (
+from crawler_rl.control.onnx_runner import (
     FALLBACKS,
     ModelContractError,
     OnnxPolicy,
     RobotState,
     VelocityController,
 )
+from crawler_rl.control.pi import PIGains, load_gains
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
+from crawler_rl.ros.robot import robot_interface as robot
 from crawler_rl.ros.runtime import run_stoppable_node, serve_status
 from crawler_rl.sim.action import ActionSpec
 
@@ -70,7 +70,8 @@ PARAMETERS = (
               low=0.01, high=10.0),
     ParamSpec("state_timeout", 0.5, "zero the wheels when odom/imu/joint_states are older [s]",
               low=0.01, high=10.0),
-    ParamSpec("max_wheel_speed", 12.0, "wheel speed command limit [rad/s]", low=0.01, high=1e3),
+    ParamSpec("max_wheel_speed", ActionSpec.max_wheel_speed, "wheel speed command limit [rad/s]",
+              low=0.01, high=1e3),
     ParamSpec("max_wheel_acceleration", 240.0, "wheel speed command rate limit [rad/s^2]",
               low=0.01, high=1e5),
     ParamSpec("wheel_radius", ActionSpec.wheel_radius, "drive wheel radius [m]",

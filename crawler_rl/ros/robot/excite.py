@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from crawler_rl.calibration.excitation import excitation_seconds
-from crawler_rl.ros.deploy_graph import deploy_graph, sim_deploy_graph
+from crawler_rl.control.onnx_runner import OnnxPolicy
 from crawler_rl.ros.graph import Graph, NodeSpec
-from crawler_rl.ros.launcher import ProcessGraph
-from crawler_rl.ros.onnx_controller import OnnxPolicy
-from crawler_rl.ros.recording import check_record_path
+from crawler_rl.ros.process_graph import ProcessGraph
+from crawler_rl.ros.robot.deploy_graph import deploy_graph, sim_deploy_graph
+from crawler_rl.ros.robot.recording import check_record_path
 from crawler_rl.stopping import StopRequest, exit_code
 
 LOG = logging.getLogger(__name__)

@@ -1,7 +1,9 @@
-"""The deployed velocity controller without ROS: ONNX policy, observation, limits and faults.
+"""The robot's ONNX runner and velocity controller, without ROS: policy, observation, limits.
 
-`controller_node` is a thin rclpy wrapper around `VelocityController`; keeping the logic here makes
-it unit-testable and benchable without DDS. onnxruntime only: no torch on the robot.
+`OnnxPolicy` is the one runner of an exported controller.onnx: the robot's `controller_node` (a
+thin rclpy wrapper around `VelocityController`) and the evaluation (`crawler_rl.rl.evaluate`, the
+benches) both run it, so what is evaluated is what is deployed. Keeping the logic here makes it
+unit-testable and benchable without DDS. onnxruntime only: no torch on the robot.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def _check_shape(label: str, shape: list, width: int, path: Path) -> None:
 class OnnxPolicy:
     """A loaded, checked controller.onnx: `obs` (batch, 14) float32 -> `wheel_speeds` (batch, 2).
 
-    Raises ModelContractError naming the file and the mismatch.
+    Raises ModelContractError naming the file and the mismatch. Also a stateless
+    `crawler_rl.control.episode.WheelSpeedController` (`reset`, call), as evaluation drives it.
     """
 
     def __init__(self, path: Path | str) -> None:
@@ -122,6 +125,13 @@ class OnnxPolicy:
         self._input[0] = obs
         (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: self._input})
         return np.asarray(out, dtype=np.float64).reshape(2)
+
+    def reset(self) -> None:
+        """Stateless (the observation carries the history): nothing to forget."""
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """Return `wheel_speeds(obs)`: the evaluation's controller interface."""
+        return self.wheel_speeds(obs)
 
 
 @dataclass(frozen=True)

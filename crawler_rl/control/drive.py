@@ -1,4 +1,8 @@
-"""Drive today's inverse-kinematics controller through a command sequence and report tracking."""
+"""`crawler-rl drive`: the inverse-kinematics controller through a command sequence, as a table.
+
+The episode is driven by the evaluation's loop (`crawler_rl.control.episode.run_episode`) with the
+open-loop IK controller; the table adds the env's own error, tension and slip figures.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import dataclasses
 
 import numpy as np
 
+from crawler_rl.control.episode import OpenLoopIK, run_episode
 from crawler_rl.sim.config import (
     HULL_RADIUS_M,
     SURFACE_SLOPES_DEG,
@@ -32,23 +37,36 @@ def baseline_scenario(surface: str, tether_length: float) -> Scenario:
     )
 
 
+class CommandLoggingIK(OpenLoopIK):
+    """Open-loop IK that also logs the env's exact (float64) command at each step.
+
+    The observation carries the command in float32; the table reports the schedule's own values.
+    """
+
+    def __init__(self, env: CrawlerEnv) -> None:
+        super().__init__(env.sim.action_spec)
+        self.env = env
+        self.commands: list[np.ndarray] = []
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """IK of the observed command (action 0), logging the command it answers."""
+        self.commands.append(self.env.commanded_twist)
+        return super().__call__(obs)
+
+
+INFO_KEYS = ("tracking_error_v", "tracking_error_omega", "tether_tension", "slip")
+"""The env's per-step figures the table needs, besides the command."""
+
+
 def run_baseline_episode(env: CrawlerEnv, scenario: Scenario, seed: int) -> dict[str, np.ndarray]:
     """One episode with zero residual (pure IK); per-step commands, errors, tension, slip."""
-    env.reset(seed=seed, options={"scenario": scenario})
-    commands, errors, tension, slip = [], [], [], []
-    action = np.zeros(2, dtype=np.float32)
-    while True:
-        command = env.commanded_twist
-        _, _, terminated, truncated, info = env.step(action)
-        commands.append(command)
-        errors.append((info["tracking_error_v"], info["tracking_error_omega"]))
-        tension.append(info["tether_tension"])
-        slip.append(info["slip"])
-        if terminated or truncated:
-            break
+    controller = CommandLoggingIK(env)
+    trace = run_episode(env, controller, seed, scenario, info_keys=INFO_KEYS)
     return {
-        "commands": np.array(commands), "errors": np.array(errors),
-        "tension": np.array(tension), "slip": np.array(slip), "terminated": terminated,
+        "commands": np.array(controller.commands),
+        "errors": np.stack([trace["tracking_error_v"], trace["tracking_error_omega"]], axis=1),
+        "tension": np.array(trace["tether_tension"]), "slip": np.array(trace["slip"]),
+        "terminated": bool(trace["terminated"][0]),
     }
 
 

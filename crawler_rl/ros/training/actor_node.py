@@ -22,11 +22,16 @@ from rclpy.node import Node
 from crawler_rl.rl.config import EnvConfig
 from crawler_rl.rl.envs import TRACKING_KEYS, ActionScaler, check_box_spaces, make_env_factory
 from crawler_rl.ros import qos
-from crawler_rl.ros.codec import CodecError, ObsBatch, decode_action_batch, encode_obs_batch
 from crawler_rl.ros.interfaces import ActionBatchMsg, ObservationBatchMsg
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.runtime import run_node, serve_status
+from crawler_rl.ros.training.codec import (
+    CodecError,
+    ObsBatch,
+    decode_action_batch,
+    encode_obs_batch,
+)
 from crawler_rl.sim.vec_env import SyncVecEnv
 
 PARAMS = (

@@ -29,11 +29,11 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64, Float64MultiArray, String
 from visualization_msgs.msg import MarkerArray
 
-from crawler_rl.ros import robot_interface as robot
-from crawler_rl.ros.markers import scene_markers
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
-from crawler_rl.ros.robot_tf import joint_transform, parse_joints, tf_message_type
+from crawler_rl.ros.robot import robot_interface as robot
+from crawler_rl.ros.robot.markers import scene_markers
+from crawler_rl.ros.robot.robot_tf import joint_transform, parse_joints, tf_message_type
 from crawler_rl.ros.runtime import run_stoppable_node, serve_status
 from crawler_rl.sim.config import HULL_RADIUS_M, SURFACE_SLOPES_DEG, SURFACES
 from crawler_rl.viz.replay import check_replay_path, write_replay

@@ -21,8 +21,8 @@ from crawler_rl.calibration.recorded_run import (
     TimedSamples,
     align_to_control_steps,
 )
-from crawler_rl.ros import robot_interface as robot
-from crawler_rl.ros.recording import read_recording, recording_topics
+from crawler_rl.ros.robot import robot_interface as robot
+from crawler_rl.ros.robot.recording import read_recording, recording_topics
 
 WHEEL_COMMANDS = robot.wheel_command_topic(robot.DEFAULT_CONTROLLER_NAME)
 NEEDED = (WHEEL_COMMANDS, robot.JOINT_STATES_TOPIC, robot.ODOM_TOPIC)

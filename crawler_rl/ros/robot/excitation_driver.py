@@ -16,9 +16,9 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
 from crawler_rl.calibration.excitation import excitation_command, excitation_seconds
-from crawler_rl.ros import robot_interface as robot
 from crawler_rl.ros.params import ParamSpec, declare_validated
-from crawler_rl.ros.square_path import TwistDriver, drive_until_done
+from crawler_rl.ros.robot import robot_interface as robot
+from crawler_rl.ros.robot.square_path import TwistDriver, drive_until_done
 
 PARAMETERS = (
     ParamSpec("time_scale", 1.0, "stretch (> 1) or shorten (< 1) every segment", low=0.1,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler_rl.ros.graph import Graph, NodeSpec
-from crawler_rl.ros.recording import MCAP_SUFFIX
+from crawler_rl.ros.robot.recording import MCAP_SUFFIX
 
 CONTROLLER = "controller_node"
 ROBOT_SIM = "robot_sim_node"

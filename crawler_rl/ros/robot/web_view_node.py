@@ -17,9 +17,9 @@ from rclpy.node import Node
 from std_msgs.msg import Float64
 from visualization_msgs.msg import Marker, MarkerArray
 
-from crawler_rl.ros import markers as scene_markers
-from crawler_rl.ros import robot_interface as robot
 from crawler_rl.ros.params import ParamSpec, declare_validated
+from crawler_rl.ros.robot import markers as scene_markers
+from crawler_rl.ros.robot import robot_interface as robot
 from crawler_rl.ros.runtime import run_stoppable_node
 from crawler_rl.viz.trace import HullShape
 from crawler_rl.viz.web_view import DEFAULT_PORT, SceneState, WebViewServer

@@ -14,8 +14,11 @@ import subprocess
 import time
 from pathlib import Path
 
+from crawler_rl.control.onnx_runner import OnnxPolicy
 from crawler_rl.paths import config_path
-from crawler_rl.ros.deploy_graph import (
+from crawler_rl.ros.graph import Graph, NodeSpec
+from crawler_rl.ros.process_graph import ProcessGraph
+from crawler_rl.ros.robot.deploy_graph import (
     RVIZ_CONFIG,
     SQUARE_PATH,
     deploy_graph,
@@ -23,10 +26,7 @@ from crawler_rl.ros.deploy_graph import (
     sim_deploy_graph,
     web_view_spec,
 )
-from crawler_rl.ros.graph import Graph, NodeSpec
-from crawler_rl.ros.launcher import ProcessGraph
-from crawler_rl.ros.onnx_controller import OnnxPolicy
-from crawler_rl.ros.recording import check_record_path
+from crawler_rl.ros.robot.recording import check_record_path
 from crawler_rl.stopping import StopRequest, child_setup, exit_code
 
 LOG = logging.getLogger(__name__)

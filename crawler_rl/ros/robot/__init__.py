@@ -1,0 +1,1 @@
+"""The robot side: controller, simulated robot, TF, markers, recording, deploy graph."""
