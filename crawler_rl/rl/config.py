@@ -49,6 +49,9 @@ class EnvConfig(_Section):
     """Dotted-key overrides of the crawler sim config, training only (e.g. reward.* terms)."""
     max_episode_steps: int | None = None
     """Override the env's time limit in steps (None: keep the registered one)."""
+    privileged_critic: bool = False
+    """Crawler only: the value function also sees simulator state the robot cannot sense
+    (`crawler_rl/sim/critic_state.py`); the actor and the exported model do not."""
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
@@ -59,6 +62,9 @@ class EnvConfig(_Section):
         if self.max_episode_steps is not None:
             _require(self.max_episode_steps >= 1, "env.max_episode_steps",
                      self.max_episode_steps, ">= 1 or null")
+        _require(not self.privileged_critic or self.env_id.startswith("CrawlerVelocity"),
+                 "env.privileged_critic", self.privileged_critic,
+                 "false for envs other than CrawlerVelocity-v0")
 
 
 @dataclass

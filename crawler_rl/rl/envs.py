@@ -38,6 +38,11 @@ def make_env_factory(env_cfg: EnvConfig) -> Callable[[], gym.Env]:
             path = None if env_cfg.crawler_config is None else Path(env_cfg.crawler_config)
             kwargs["config"] = load_crawler_config(path, dict(env_cfg.crawler_overrides))
     limit = env_cfg.max_episode_steps
+    if env_cfg.privileged_critic:
+        from crawler_rl.sim.critic_state import PrivilegedCriticObservation
+
+        make = _make_registered(env_id, kwargs, limit)
+        return lambda: PrivilegedCriticObservation(make())
     if ":" in env_id:
         module_name, _, attr = env_id.partition(":")
         try:
@@ -94,9 +99,12 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
         "control_dt": None,
         "mirror": None,
         "residual_base_gains": None,
+        "actor_obs_dim": None,
     }
     base = env.unwrapped
-    mirror = getattr(base, "mirror_spec", None)  # checked where it is used (rl/symmetry.py)
+    actor_dim = _wrapper_attr(env, "actor_observation_dim")  # None: the actor sees all
+    info["actor_obs_dim"] = None if actor_dim is None else int(actor_dim)
+    mirror = _wrapper_attr(env, "mirror_spec")  # checked where it is used (rl/symmetry.py)
     if mirror is not None:  # plain ints / floats, so env_info stays JSON
         keys = {"obs_perm", "obs_sign", "action_perm", "action_sign"}
         if not isinstance(mirror, dict) or set(mirror) != keys:
@@ -119,6 +127,14 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
         gains = getattr(base, "residual_base_gains", None)
         info["residual_base_gains"] = None if gains is None else [float(g) for g in gains]
     return info
+
+
+def _wrapper_attr(env: gym.Env, name: str) -> Any:
+    """Return the outermost wrapper's (or the env's) attribute `name`; None if nobody has it."""
+    try:
+        return env.get_wrapper_attr(name)
+    except AttributeError:
+        return None
 
 
 def probe_env(env_cfg: EnvConfig) -> tuple[dict[str, Any], int, int]:

@@ -101,9 +101,15 @@ class ScaledActionPolicy(nn.Module):
 def policy_from_checkpoint(checkpoint: Checkpoint) -> ActorCritic:
     """Rebuild the ActorCritic stored in a checkpoint, in eval mode on the CPU (as exported)."""
     cfg = TrainConfig.from_dict(checkpoint.config)
-    policy = ActorCritic(checkpoint.obs_dim, checkpoint.action_dim, cfg.model)
+    policy = ActorCritic.for_env(checkpoint.env_info, checkpoint.obs_dim, checkpoint.action_dim,
+                                 cfg.model)
     policy.load_state_dict(checkpoint.model)
     return policy.eval()
+
+
+def model_input_dim(checkpoint: Checkpoint) -> int:
+    """Width of the exported model's input: the actor's observation (no critic-only state)."""
+    return int(checkpoint.env_info.get("actor_obs_dim") or checkpoint.obs_dim)
 
 
 def deployable_module(checkpoint: Checkpoint) -> tuple[nn.Module, str]:
@@ -128,7 +134,7 @@ def export_metadata(checkpoint: Checkpoint, output_name: str) -> dict[str, str]:
         "env_id": str(info.get("env_id", "")),
         "input": INPUT_NAME,
         "output": output_name,
-        "obs_dim": str(checkpoint.obs_dim),
+        "obs_dim": str(model_input_dim(checkpoint)),
         "trained_steps": str(checkpoint.global_step),
         "iteration": str(checkpoint.iteration),
     }
@@ -166,7 +172,7 @@ def export_checkpoint(checkpoint: Path, output: Path) -> Path:
     module, output_name = deployable_module(state)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.zeros(2, state.obs_dim)
+    example = torch.zeros(2, model_input_dim(state))
     # The dynamo exporter (default since torch 2.9) runs offline with onnxscript and gives a
     # smaller graph than the deprecated TorchScript path; silence its progress chatter.
     with warnings.catch_warnings():

@@ -88,7 +88,7 @@ class Learner:
         self.env_info = env_info
         self.run_dir = Path(run_dir)
         self.device = device
-        self.policy = ActorCritic(obs_dim, action_dim, cfg.model).to(device)
+        self.policy = ActorCritic.for_env(env_info, obs_dim, action_dim, cfg.model).to(device)
         mirror = configured_mirror(cfg.ppo.mirror_augmentation, env_info, obs_dim, action_dim,
                                    device)
         self.ppo = PPO(self.policy, cfg.ppo, mirror)

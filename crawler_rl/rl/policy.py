@@ -51,8 +51,12 @@ class ObservationNormalizer(nn.Module):
         self.count.fill_(total)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """Return clip((obs - mean) / sqrt(var + eps)). Shape: (batch, obs_dim)."""
-        scaled = (obs - self.mean) / torch.sqrt(self.var + self.epsilon)
+        """Return clip((obs - mean) / sqrt(var + eps)). Shape: (batch, d), d <= obs_dim.
+
+        d < obs_dim normalizes the leading d entries (an actor that reads only those).
+        """
+        width = obs.shape[-1]
+        scaled = (obs - self.mean[:width]) / torch.sqrt(self.var[:width] + self.epsilon)
         return torch.clamp(scaled, -self.clip, self.clip)
 
 
@@ -75,18 +79,27 @@ class ActorCritic(nn.Module):
     """Gaussian policy with state-independent log-std, and a value function.
 
     Inputs are raw observations (Shape: (batch, obs_dim)); normalization happens inside.
-    Actions are in the policy's normalized space (nominally [-1, 1]).
+    Actions are in the policy's normalized space (nominally [-1, 1]). `actor_obs_dim` < obs_dim
+    makes an asymmetric actor-critic: the actor reads only the leading actor_obs_dim entries
+    (what the robot senses), the critic all of them (`env.privileged_critic`).
     """
 
-    def __init__(self, obs_dim: int, action_dim: int, cfg: ModelConfig) -> None:
+    def __init__(self, obs_dim: int, action_dim: int, cfg: ModelConfig,
+                 actor_obs_dim: int | None = None) -> None:
         super().__init__()
         self.obs_dim = obs_dim
+        self.actor_obs_dim = obs_dim if actor_obs_dim is None else int(actor_obs_dim)
+        if not 1 <= self.actor_obs_dim <= obs_dim:
+            raise ValueError(f"actor_obs_dim must be in [1, {obs_dim}], got {actor_obs_dim}")
         self.action_dim = action_dim
         self.cfg = cfg
         self.obs_normalizer = ObservationNormalizer(obs_dim, clip=cfg.obs_clip)
-        self.actor_trunk = mlp(obs_dim, cfg.actor_hidden, cfg.activation)
+        self.actor_trunk = mlp(self.actor_obs_dim, cfg.actor_hidden, cfg.activation)
         actor_out = cfg.actor_hidden[-1]
         if cfg.shared_trunk:
+            if self.actor_obs_dim != obs_dim:
+                raise ValueError("model.shared_trunk needs the actor and the critic to read the "
+                                 "same observation (env.privileged_critic: false)")
             self.critic_trunk: nn.Module = self.actor_trunk
             critic_out = actor_out
         else:
@@ -104,16 +117,22 @@ class ActorCritic(nn.Module):
     def _normalize(self, obs: torch.Tensor) -> torch.Tensor:
         return self.obs_normalizer(obs) if self.cfg.normalize_obs else obs
 
+    @classmethod
+    def for_env(cls, env_info: dict, obs_dim: int, action_dim: int,
+                cfg: ModelConfig) -> ActorCritic:
+        """Build the policy for an env described by `crawler_rl.rl.envs.describe_env`."""
+        return cls(obs_dim, action_dim, cfg, env_info.get("actor_obs_dim"))
+
     def action_mean(self, obs: torch.Tensor) -> torch.Tensor:
-        """Mean action. Shape: (batch, obs_dim) -> (batch, action_dim)."""
-        return self.actor_head(self.actor_trunk(self._normalize(obs)))
+        """Mean action. Shape: (batch, obs_dim or actor_obs_dim) -> (batch, action_dim)."""
+        return self.actor_head(self.actor_trunk(self._normalize(obs[..., :self.actor_obs_dim])))
 
     def distribution(self, obs: torch.Tensor) -> Normal:
         """Return the action distribution for raw observations."""
         return self._distribution(self._normalize(obs))
 
     def _distribution(self, normalized: torch.Tensor) -> Normal:
-        mean = self.actor_head(self.actor_trunk(normalized))
+        mean = self.actor_head(self.actor_trunk(normalized[..., :self.actor_obs_dim]))
         # No argument validation (it was ~40% of a PPO update): observations are checked for
         # NaN before they get here, and a non-finite loss stops the update before it can make
         # the parameters non-finite.

@@ -67,7 +67,7 @@ def _worker(connection: Connection, env_cfg: EnvConfig, model_cfg: ModelConfig, 
         envs = SyncVecEnv([make_env_factory(env_cfg) for _ in range(num_envs)])
         collector = InProcessCollector(envs, describe_env(envs.envs[0], env_cfg.env_id),
                                        first_env)
-        policy = ActorCritic(envs.obs_dim, envs.action_dim, model_cfg)
+        policy = ActorCritic.for_env(collector.env_info, envs.obs_dim, envs.action_dim, model_cfg)
         info = json.dumps(collector.env_info).encode()
         connection.send_bytes(pack_arrays({"env_info": np.frombuffer(info, np.uint8),
                                      "obs_dim": np.array(envs.obs_dim),

@@ -104,5 +104,15 @@ def launch_node_arguments(spec: NodeSpec) -> dict[str, Any]:
 def launch_nodes(graph: Graph) -> list[Any]:
     """One `launch_ros.actions.Node` per NodeSpec (launch_ros imported lazily)."""
     from launch_ros.actions import Node
+    from launch_ros.parameter_descriptions import ParameterValue
 
-    return [Node(**launch_node_arguments(spec)) for spec in graph.nodes]
+    nodes = []
+    for spec in graph.nodes:
+        arguments = launch_node_arguments(spec)
+        # launch_ros reads a plain str value as YAML ('{}' would become a mapping): strings stay
+        # strings, as the process launcher's quoting keeps them.
+        arguments["parameters"] = [{
+            key: ParameterValue(value, value_type=str) if isinstance(value, str) else value
+            for key, value in spec.parameters.items()}]
+        nodes.append(Node(**arguments))
+    return nodes

@@ -307,6 +307,31 @@ class CrawlerSim:
         """Return the true (forward speed [m/s], yaw rate about the body normal [rad/s])."""
         return self._true_v, self._true_omega
 
+    def hidden_state(self) -> dict[str, float]:
+        """Physics the robot does not sense, for a training-only critic (`sim/critic_state.py`).
+
+        Body-frame tether force [N], true wheel speeds and motor states [rad/s], the episode's
+        drawn physics, slip [m/s] and the magnets' gap [m]; never part of the observation.
+        """
+        params = self.params
+        return {
+            "true_v": self._true_v, "true_omega": self._true_omega,
+            "tether_force_x": self._tether_body[0], "tether_force_y": self._tether_body[1],
+            "tether_force_z": self._tether_body[2],
+            "wheel_speed_left": self.motor_wheel_speeds[0],
+            "wheel_speed_right": self.motor_wheel_speeds[1],
+            "motor_state_left": self._motor_speed[0], "motor_state_right": self._motor_speed[1],
+            "motor_gain_left": float(params.motor_gain[0]),
+            "motor_gain_right": float(params.motor_gain[1]),
+            "wheel_radius_scale_left": float(params.wheel_radius_scale[0]),
+            "wheel_radius_scale_right": float(params.wheel_radius_scale[1]),
+            "motor_lag": params.motor_lag, "motor_droop": params.motor_droop,
+            "wheel_friction": params.wheel_friction,
+            "adhesion_per_wheel": params.adhesion_per_wheel,
+            "payload_mass": params.payload_mass, "slope_deg": params.hull.slope_deg,
+            "tether_length": params.tether.length, "slip": self.slip, "gap": self.gap,
+        }
+
     def base_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """Axle midpoint position (3,) and orientation quaternion (x, y, z, w) (4,)."""
         return np.array(self._position), np.array(self._orientation)

@@ -97,3 +97,28 @@ def test_actor_module_never_imports_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert json.loads(out.stdout) is False
+
+
+def test_actors_step_the_runs_env_overrides_and_critic_state(rclpy_default: None) -> None:
+    from crawler_rl.rl.config import load_train_config
+    from crawler_rl.ros.training.graph import actor_specs
+    from crawler_rl.sim.critic_state import CRITIC_DIM
+    from crawler_rl.sim.observation import OBS_DIM
+
+    cfg = load_train_config(None, {"env.privileged_critic": True, "env.crawler_overrides": {
+        "reward.energy_scale": 0.0, "motor.residual_base": "pi"}})
+    (spec,) = actor_specs(cfg, count=1, envs_per_actor=2)
+    actor = ActorNode(parameter_overrides=[Parameter(k, value=v)
+                                           for k, v in spec.parameters.items()])
+    try:
+        assert actor.envs.obs_dim == OBS_DIM + CRITIC_DIM
+        sim_config = actor.envs.envs[0].unwrapped.config
+        assert (sim_config.reward.energy_scale, sim_config.motor.residual_base) == (0.0, "pi")
+    finally:
+        actor.destroy_node()
+
+
+@pytest.mark.parametrize("text", ["[1]", "{", '{"reward.energy_scale": [1]}', "null"])
+def test_bad_crawler_overrides_are_refused_by_name(rclpy_default: None, text: str) -> None:
+    with pytest.raises(ValueError, match="crawler_overrides"):
+        pendulum_actor(crawler_overrides=text)

@@ -10,6 +10,7 @@ backoff starts over, so a restart costs seconds of discovery, not a full backoff
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -41,6 +42,10 @@ PARAMS = (
     ParamSpec("env_id", "CrawlerVelocity-v0", "Gymnasium id or module:Class", read_only=True),
     ParamSpec("crawler_config", "", "crawler sim config YAML ('': packaged default)",
               read_only=True),
+    ParamSpec("crawler_overrides", "{}", "the run's env.crawler_overrides as a JSON object of "
+              "dotted keys (e.g. reward terms)", read_only=True),
+    ParamSpec("privileged_critic", False, "append the critic-only simulator state to each "
+              "observation (env.privileged_critic)", read_only=True),
     ParamSpec("seed", 0, "base seed; env i of actor a gets seed + 1000 * a + i", 0, 2**31 - 1,
               read_only=True),
     ParamSpec("max_episode_steps", 0, "time limit override in steps (0: the env's own)", 0,
@@ -48,6 +53,21 @@ PARAMS = (
     ParamSpec("action_timeout", 1.0, "seconds to wait for actions before resending", 0.01, 60.0),
     ParamSpec("max_backoff", 8.0, "longest resend interval in seconds", 0.01, 600.0),
 )
+
+
+def parse_overrides(text: str) -> dict[str, bool | int | float | str]:
+    """Parse the `crawler_overrides` parameter; ValueError naming it unless a flat JSON object."""
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError as error:
+        raise ValueError(f"parameter 'crawler_overrides' must be a JSON object, got {text!r:.200}"
+                         f" ({error})") from error
+    if not isinstance(value, dict) or not all(
+            isinstance(key, str) and isinstance(item, bool | int | float | str)
+            for key, item in value.items()):
+        raise ValueError("parameter 'crawler_overrides' must be a JSON object of dotted keys to "
+                         f"numbers, booleans or strings, got {text!r:.200}")
+    return value
 
 
 def new_session() -> int:
@@ -65,8 +85,11 @@ class ActorNode(Node):
         env_cfg = EnvConfig(
             env_id=self.params["env_id"],
             crawler_config=self.params["crawler_config"] or None,
+            crawler_overrides=parse_overrides(self.params["crawler_overrides"]),
             max_episode_steps=self.params["max_episode_steps"] or None,
+            privileged_critic=self.params["privileged_critic"],
         )
+        env_cfg.validate()
         factory = make_env_factory(env_cfg)
         self.envs = SyncVecEnv([factory] * self.params["num_envs"])
         check_box_spaces(self.envs.envs[0], env_cfg.env_id)

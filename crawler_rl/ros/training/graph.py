@@ -6,6 +6,7 @@ stops when the head, its required node, exits.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,8 @@ def actor_specs(cfg: TrainConfig, count: int, envs_per_actor: int,
                 "num_envs": envs_per_actor,
                 "env_id": cfg.env.env_id,
                 "crawler_config": cfg.env.crawler_config or "",
+                "crawler_overrides": json.dumps(cfg.env.crawler_overrides, sort_keys=True),
+                "privileged_critic": cfg.env.privileged_critic,
                 "max_episode_steps": cfg.env.max_episode_steps or 0,
                 "seed": cfg.run.seed,
             },

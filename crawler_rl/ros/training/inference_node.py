@@ -29,7 +29,7 @@ from rclpy.node import Node
 
 from crawler_rl.rl.config import load_train_config
 from crawler_rl.rl.device import DEVICE_FORMS, describe_device, resolve_setting
-from crawler_rl.rl.envs import check_box_spaces, make_env_factory
+from crawler_rl.rl.envs import probe_env
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.ros import qos
 from crawler_rl.ros.interfaces import (
@@ -91,11 +91,10 @@ class InferenceNode(Node):
         torch.set_num_threads(self.params["torch_threads"])
         config_file = self.params["config_file"]
         cfg = load_train_config(Path(config_file) if config_file else None)
-        probe = make_env_factory(cfg.env)()
-        obs_dim, action_dim = check_box_spaces(probe, cfg.env.env_id)
-        probe.close()
+        env_info, obs_dim, action_dim = probe_env(cfg.env)
         self.architecture = architecture(obs_dim, action_dim, cfg.to_dict()["model"])
-        self.policy = ActorCritic(obs_dim, action_dim, cfg.model).to(self.device).eval()
+        self.policy = ActorCritic.for_env(env_info, obs_dim, action_dim,
+                                          cfg.model).to(self.device).eval()
         self.weights_elements = state_elements(self.policy.state_dict())
         torch.manual_seed(self.params["seed"])
         self.has_weights = False
