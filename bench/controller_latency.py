@@ -55,7 +55,7 @@ def bench_core(policy_path: Path, n: int) -> None:
     obs = np.linspace(-0.5, 0.5, 14).astype(np.float32)
     percentiles("onnx_call", timed(lambda: policy.wheel_speeds(obs), n))
     controller = VelocityController(policy, policy.action_spec, 0.05, 240.0)
-    state = RobotState(np.array([0.05, 0.0]), np.array([-1.0, 0.0, 0.0]), np.ones(2), 20.0)
+    state = RobotState(np.array([0.05, 0.0]), np.array([-1.0, 0.0, 0.0]), np.ones(2), 20.0, 1.0)
     cmd = np.array([0.1, 0.1])
     percentiles("controller_step", timed(lambda: controller.step(cmd, state), n))
 

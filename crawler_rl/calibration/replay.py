@@ -36,8 +36,13 @@ class SimulatedSignals:
 
 
 def noise_free(config: CrawlerConfig) -> CrawlerConfig:
-    """Return the config with every sensor noise, bias and drift set to zero."""
+    """Return the config with every sensor noise, bias and drift set to zero.
+
+    An intermittent load cell reads every step here: outages are random, the replay is not.
+    """
     sensors = dataclasses.replace(config.sensors, **{name: 0.0 for name in NOISE_FIELDS})
+    if sensors.tension_sensor == "intermittent":
+        sensors = dataclasses.replace(sensors, tension_sensor=True)
     return dataclasses.replace(config, sensors=sensors)
 
 
@@ -62,7 +67,7 @@ def replay(config: CrawlerConfig, scenario: Scenario,
         for step in range(steps):
             sim.apply_wheel_speeds(commands[step])
             sim.step_control()
-            measured_twist, _, encoders, tether_tension = sim.observation_inputs()
+            measured_twist, _, encoders, tether_tension, _ = sim.observation_inputs()
             twist[step], wheel_speeds[step] = measured_twist, encoders
             tension[step] = tether_tension
             if detached_at is None and sim.detached:

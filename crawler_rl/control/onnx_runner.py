@@ -19,9 +19,13 @@ from crawler_rl.sim.observation import (
     MODEL_INPUT_NAME,
     MODEL_OUTPUT_NAME,
     OBS_DIM,
+    OBS_LAYOUT_VERSION,
     ObservationBuilder,
     observation_metadata,
 )
+
+RETRAIN_COMMAND = ("crawler-rl train --run-dir RUN (it writes RUN/controller.onnx), or crawler-rl "
+                   "export CHECKPOINT -o controller.onnx for a checkpoint of this layout")
 
 INPUT_NAME, OUTPUT_NAME = MODEL_INPUT_NAME, MODEL_OUTPUT_NAME
 ACTION_SPEC_KEYS = tuple(field.name for field in fields(ActionSpec))
@@ -42,7 +46,9 @@ def _check_shape(label: str, shape: list, width: int, path: Path) -> None:
 
 
 class OnnxPolicy:
-    """A loaded, checked controller.onnx: `obs` (batch, 14) float32 -> `wheel_speeds` (batch, 2).
+    """A loaded, checked controller.onnx: `obs` (batch, OBS_DIM) float32 -> `wheel_speeds`.
+
+    `wheel_speeds`: float32 (batch, 2) [rad/s].
 
     Raises ModelContractError naming the file and the mismatch. Also a stateless
     `crawler_rl.control.episode.WheelSpeedController` (`reset`, call), as evaluation drives it.
@@ -66,6 +72,7 @@ class OnnxPolicy:
             message = f"{self.path}: not a loadable ONNX model ({error})"
             raise ModelContractError(message) from error
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self._check_layout_version()  # first: an older layout also has another input width
         self._check_io()
         self._check_layout()
         self.action_spec = self._action_spec()
@@ -89,6 +96,15 @@ class OnnxPolicy:
             )
         _check_shape(f"input {INPUT_NAME!r}", inputs[INPUT_NAME].shape, OBS_DIM, self.path)
         _check_shape(f"output {OUTPUT_NAME!r}", outputs[OUTPUT_NAME].shape, 2, self.path)
+
+    def _check_layout_version(self) -> None:
+        found_version = self.metadata.get("obs_layout_version", "")
+        if found_version.isdigit() and int(found_version) < OBS_LAYOUT_VERSION:
+            raise ModelContractError(
+                f"{self.path}: the model was trained on observation layout {found_version}, this "
+                f"controller builds layout {OBS_LAYOUT_VERSION} (see crawler_rl/sim/observation.py"
+                f"); an older model cannot be re-exported into it, retrain: {RETRAIN_COMMAND}"
+            )
 
     def _check_layout(self) -> None:
         for key, expected in observation_metadata().items():
@@ -145,7 +161,9 @@ class RobotState:
     wheel_speeds: np.ndarray
     """Encoder wheel speeds (left, right) [rad/s]. Shape: (2,)."""
     tether_tension: float = 0.0
-    """Tether tension at the robot [N]; 0 when not measured (as in training)."""
+    """Tether tension at the robot [N]: the last valid reading; 0 before the first."""
+    tether_tension_valid: float = 0.0
+    """1 while the load cell reading is fresh, 0 when stale or absent (as in training)."""
 
 
 @dataclass(frozen=True)
@@ -252,6 +270,7 @@ class VelocityController:
                 state.gravity_body,
                 state.wheel_speeds,
                 state.tether_tension,
+                state.tether_tension_valid,
             )
         except ValueError as error:
             return self.stop(str(error))

@@ -1,6 +1,6 @@
 """Export a checkpoint's deterministic policy to ONNX, normalizer and action mapping included.
 
-For the crawler the graph is obs (batch, 14) -> wheel_speeds (batch, 2) [rad/s]: the exact
+For the crawler the graph is obs (batch, OBS_DIM) -> wheel_speeds (batch, 2) [rad/s]: the exact
 `crawler_rl.sim.action.wheel_speeds_from_action` mapping, computing its base from the
 observation: IK of the commanded twist in obs[:, 0:2], or with `motor.residual_base: pi` IK + the
 PI on the observation's error and error integral (`observation_pi_wheel_speeds`). For other envs

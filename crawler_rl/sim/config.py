@@ -30,6 +30,8 @@ TETHER_MODELS = ("lumped", "chain")
 RESIDUAL_BASES = ("ik", "pi")
 TRACKING_KERNELS = ("exp", "squared")
 VELOCITY_SOURCES = ("estimate", "odometry")
+TENSION_SENSORS = (True, False, "intermittent")
+"""`sensors.tension_sensor`: a load cell always read, none, or one with outages."""
 
 
 def _num(default: float, lo: float | None = None, hi: float | None = None, *, gt: bool = False):
@@ -152,8 +154,19 @@ class SensorConfig:
     odometry_noise: float = _num(0.005, 0.0)
     odometry_delay_steps: int = _num(1, 0, 20)
     tension_noise: float = _num(0.3, 0.0)
-    tension_sensor: bool = True
+    tension_sensor: bool | str = True
+    """True: a load cell; False: none (the mask always 0); "intermittent": a load cell with
+    outages (`tension_dropout_probability`, `tension_outage_seconds`)."""
     tension_delay_steps: int = _num(0, 0, 20)
+    tension_dropout_probability: float = _num(0.01, 0.0, 1.0)
+    """Intermittent load cell: chance per control step that an outage starts."""
+    tension_outage_seconds: float = _num(1.0, 0.0, gt=True)
+    """Intermittent load cell: mean outage length [s] (geometric in control steps)."""
+    odometry_period_steps: int = _num(1, 1, 100)
+    imu_period_steps: int = _num(1, 1, 100)
+    encoder_period_steps: int = _num(1, 1, 100)
+    tension_period_steps: int = _num(1, 1, 100)
+    """Sensor update periods [control steps]: a reading is taken every k-th step and held."""
     velocity_source: str = "estimate"
     """Forward velocity: "estimate" (fused, true + noise) or "odometry" (wheel encoders)."""
     gyro_bias: float = _num(0.0, 0.0)
@@ -164,6 +177,10 @@ class SensorConfig:
         if self.velocity_source not in VELOCITY_SOURCES:
             raise invalid(CONFIG_KEY, "sensors.velocity_source", f"one of {VELOCITY_SOURCES}",
                           self.velocity_source)
+        if not any(self.tension_sensor is mode or self.tension_sensor == mode == "intermittent"
+                   for mode in TENSION_SENSORS):
+            raise invalid(CONFIG_KEY, "sensors.tension_sensor", "true, false or intermittent",
+                          self.tension_sensor)
 
 
 @dataclass(frozen=True)
@@ -296,6 +313,10 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 
 def _check_value(key: str, hint: Any, value: Any, bounds: Any) -> Any:
     origin = typing.get_origin(hint)
+    if hint == bool | str:  # a switch with named modes; the dataclass checks the names
+        if not isinstance(value, (bool, str)):
+            raise invalid(CONFIG_KEY, key, "true, false or a mode name", value)
+        return value
     if hint is bool:
         if not isinstance(value, bool):
             raise invalid(CONFIG_KEY, key, "true or false", value)

@@ -296,9 +296,10 @@ class CrawlerSim:
         """Return the sensor reading of the latest control step (noisy, delayed)."""
         return self.sensors.reading(*self._raw_reading, self.sensors.latest)
 
-    def observation_inputs(self) -> tuple[tuple, tuple, tuple, float]:
-        """(measured_twist, gravity_body, wheel_speeds, tether_tension) of the latest reading.
+    def observation_inputs(self) -> tuple[tuple, tuple, tuple, float, float]:
+        """(measured_twist, gravity_body, wheel_speeds, tether_tension, tether_tension_valid).
 
+        Of the latest reading, in `ObservationBuilder.build`'s order after the command.
         The same values as `read_sensors()`, as tuples: the cheap path for the observation.
         """
         return self.sensors.latest

@@ -35,7 +35,10 @@ OBS_FIELDS: tuple[ObsField, ...] = (
     ObsField("err_int_v", "m", "integral of (cmd_v - meas_v), anti-windup (held while the "
              "wheels are saturated in its direction)"),
     ObsField("err_int_omega", "rad", "integral of (cmd_omega - meas_omega), anti-windup"),
-    ObsField("tether_tension", "N", "tether tension at the robot (0 when not measured)"),
+    ObsField("tether_tension", "N", "tether tension at the robot: the last valid load cell "
+             "reading (0 before the first one or without a load cell)"),
+    ObsField("tether_tension_valid", "1", "1 while the load cell reading is fresh, else 0 "
+             "(no load cell, an outage or a stale reading: tether_tension holds its last value)"),
 )
 OBS_NAMES: tuple[str, ...] = tuple(field.name for field in OBS_FIELDS)
 MODEL_INPUT_NAME = "obs"
@@ -43,11 +46,14 @@ MODEL_INPUT_NAME = "obs"
 MODEL_OUTPUT_NAME = "wheel_speeds"
 """Name of the exported controller's output, float32 (batch, 2): left, right [rad/s]."""
 OBS_DIM = len(OBS_FIELDS)
-OBS_LAYOUT_VERSION = 2
+OBS_LAYOUT_VERSION = 3
 """Bump whenever OBS_FIELDS or their meaning changes; exported models carry it and the controller
 checks it. 2: the error integrals stopped leaking (time constant 2 s in 1) and hold while the
-wheel command is saturated in their direction (conditional integration, as the PI baseline)."""
-_SENSED = np.r_[0:9, 13]  # entries copied from the inputs (finite-checked)
+wheel command is saturated in their direction (conditional integration, as the PI baseline).
+3: `tether_tension_valid`, the load cell's mask, after `tether_tension`."""
+_TENSION = OBS_NAMES.index("tether_tension")
+_TENSION_VALID = OBS_NAMES.index("tether_tension_valid")
+_SENSED = np.r_[0:9, _TENSION]  # entries copied from the inputs (finite-checked)
 
 # The left/right mirror image of a state (body y -> -y): yaw quantities and the lateral gravity
 # component change sign, left and right wheels swap, the rest stays.
@@ -118,17 +124,24 @@ class ObservationBuilder:
         gravity_body: np.ndarray,
         wheel_speeds: np.ndarray,
         tether_tension: float,
+        tether_tension_valid: float,
     ) -> np.ndarray:
         """Return the float32 observation (OBS_DIM,) and advance the error integral.
 
-        Raises ValueError on non-finite sensor input instead of passing NaN to the policy.
+        `tether_tension_valid`: 1 (or True) while the load cell reading is fresh, 0 (False) when
+        `tether_tension` is a held value or there is no load cell.
+        Raises ValueError on non-finite sensor input instead of passing NaN to the policy, and on
+        a mask that is neither 0 nor 1.
         """
+        if tether_tension_valid not in (0, 1):  # True / False compare equal to 1 / 0
+            raise ValueError(f"tether_tension_valid must be 0 or 1, got {tether_tension_valid!r}")
         obs = np.empty(OBS_DIM)
         obs[0:2] = commanded_twist  # assignment checks the shapes
         obs[2:4] = measured_twist
         obs[4:7] = gravity_body
         obs[7:9] = wheel_speeds
-        obs[13] = tether_tension
+        obs[_TENSION] = tether_tension
+        obs[_TENSION_VALID] = float(tether_tension_valid)
         if not np.isfinite(obs[_SENSED]).all():
             for label, part in (("command", obs[0:2]), ("twist", obs[2:4]),
                                 ("gravity", obs[4:7]), ("wheel speeds", obs[7:9])):

@@ -10,7 +10,15 @@ Optional, as the real robot has them (all off by default, see config/crawler.yam
 - gyro bias (constant per episode, std `gyro_bias`) and drift (a random walk, `gyro_drift`);
 - encoder quantisation: wheel angles counted in `encoder_counts_per_rev` steps and speeds taken
   from the count difference over a control period;
-- a tether load cell delay (`tension_delay_steps`).
+- a tether load cell delay (`tension_delay_steps`); the load cell may be absent
+  (`tension_sensor: false`) or intermittent (outages start with `tension_dropout_probability`
+  per control step and last `tension_outage_seconds` on average). Its mask,
+  `tether_tension_valid`, is 1 while the reading is fresh; otherwise the tension holds the last
+  valid reading (0 before the first);
+- sensor rates: each sensor reads every `*_period_steps`-th control step (counted from the
+  episode's first reading) and holds its reading in between; the delay applies after the hold.
+  Counted encoders then take their speed over the whole period. With
+  `velocity_source: odometry` the velocity follows the encoders' period.
 Random numbers are drawn only for the options that are on, so the default draws stay the same.
 """
 
@@ -39,7 +47,9 @@ class SensorReading:
     wheel_speeds: np.ndarray
     """Encoder wheel speeds (left, right) [rad/s], Shape: (2,)."""
     tether_tension: float
-    """Tether load cell [N] (0 when the robot has none)."""
+    """Tether load cell [N]: the last valid reading (0 before the first or without a cell)."""
+    tether_tension_valid: float
+    """1.0 while the load cell reading is fresh, 0.0 during an outage or without a cell."""
     yaw_rate: float
     """Gyro z [rad/s]."""
     linear_acceleration: np.ndarray
@@ -77,6 +87,11 @@ class SensorSuite:
         self.count_angle = (2.0 * math.pi / config.encoder_counts_per_rev
                             if config.encoder_counts_per_rev else 0.0)
         self.tension = DelayLine(config.tension_delay_steps)
+        self.has_load_cell = config.tension_sensor is not False
+        self.intermittent = config.tension_sensor == "intermittent"
+        self.outage_end_probability = min(1.0, control_dt / config.tension_outage_seconds)
+        self.periods = (config.odometry_period_steps, config.imu_period_steps,
+                        config.encoder_period_steps, config.tension_period_steps)
         self._extra_delays = (0, 0, 0, 0)
         self.std = np.zeros(_NOISE_DIM)
         self.std[_ODOM] = config.odometry_noise
@@ -111,6 +126,11 @@ class SensorSuite:
         self._drift_step = config.gyro_drift * math.sqrt(self.control_dt)
         self._wheel_angles = [0.0, 0.0]
         self._wheel_counts = [0, 0]
+        self._step = 0  # control steps since the episode's first reading
+        self._counted_steps = 0  # control steps since the encoders' last count difference
+        self._held: list = [None, None, None, None]  # odometry, IMU, encoders, load cell
+        self.in_outage = False
+        self._last_valid_tension = 0.0
 
     def read(
         self,
@@ -124,10 +144,11 @@ class SensorSuite:
         orientation: tuple[float, float, float, float],
         position: tuple[float, float, float],
     ) -> tuple[tuple, tuple, tuple]:
-        """Sample all sensors once per control step.
+        """Advance all sensors one control step (each reads when its period is due).
 
-        Sets `latest` = (measured_twist, gravity_body, wheel_speeds, tether_tension) as plain
-        tuples (the observation path) and returns what `reading` needs for a SensorReading.
+        Sets `latest` = (measured_twist, gravity_body, wheel_speeds, tether_tension,
+        tether_tension_valid) as plain tuples and floats (the observation path) and returns what
+        `reading` needs for a SensorReading.
         """
         n = (rng.standard_normal(_NOISE_DIM) * self.noise_std).tolist()
         if self._drift_step and not self._fresh:
@@ -141,10 +162,18 @@ class SensorSuite:
             specific_force_body[0] + n[_ACC], specific_force_body[1] + n[_ACC + 1],
             specific_force_body[2] + n[_ACC + 2],
         )
+        due = [self._step % period == 0 for period in self.periods]
         if self.count_angle:
-            wheel_speeds = self._counted_speeds(wheel_speeds)
+            wheel_speeds = self._counted_speeds(wheel_speeds, due[2])
         encoders = (wheel_speeds[0] + n[_WHEEL], wheel_speeds[1] + n[_WHEEL + 1])
-        tension = tether_tension + n[_TENSION] if self.config.tension_sensor else 0.0
+        tension = tether_tension + n[_TENSION] if self.has_load_cell else 0.0
+        held = self._held
+        readings = (odometry, imu, encoders, tension)
+        for index, (reading, is_due) in enumerate(zip(readings, due, strict=True)):
+            if is_due:
+                held[index] = reading
+        odometry, imu, encoders, tension = held
+        self._step += 1
         if self._fresh:
             self.odometry.reset(odometry)
             self.imu.reset(imu)
@@ -157,30 +186,57 @@ class SensorSuite:
         tension = self.tension.push(tension)
         if self.odometry_source:  # the wheels' own estimate: slip-blind, nominal radius
             odometry = 0.5 * (encoders[0] + encoders[1]) * self.wheel_radius
-        self.latest = ((odometry, imu[0]), imu[1:4], encoders, tension)
+        valid = self._load_cell_valid(rng)
+        if valid:
+            self._last_valid_tension = tension
+        self.latest = ((odometry, imu[0]), imu[1:4], encoders, self._last_valid_tension,
+                       1.0 if valid else 0.0)
         return imu, orientation, position
 
-    def _counted_speeds(self, wheel_speeds: tuple[float, float]) -> tuple[float, float]:
-        """Wheel speeds from whole encoder counts: count difference over one control period."""
+    def _load_cell_valid(self, rng: np.random.Generator) -> bool:
+        """Whether this step's load cell reading arrives (draws only when intermittent)."""
+        if not self.has_load_cell:
+            return False
+        if self.intermittent:
+            if self.in_outage:
+                self.in_outage = rng.random() >= self.outage_end_probability
+            else:
+                self.in_outage = rng.random() < self.config.tension_dropout_probability
+        return not self.in_outage
+
+    def _counted_speeds(self, wheel_speeds: tuple[float, float],
+                        due: bool) -> tuple[float, float]:
+        """Wheel speeds from whole encoder counts: count difference since the last reading.
+
+        The wheel angles advance every control step; when the encoders are `due`, the speed is
+        the count difference over the steps since their last reading (one period).
+        """
         dt, step = self.control_dt, self.count_angle
+        self._counted_steps += 1
         speeds = []
         for wheel in (0, 1):
             self._wheel_angles[wheel] += wheel_speeds[wheel] * dt
-            counts = math.floor(self._wheel_angles[wheel] / step)
-            speeds.append((counts - self._wheel_counts[wheel]) * step / dt)
-            self._wheel_counts[wheel] = counts
+            if due:
+                counts = math.floor(self._wheel_angles[wheel] / step)
+                speeds.append((counts - self._wheel_counts[wheel]) * step
+                              / (dt * self._counted_steps))
+                self._wheel_counts[wheel] = counts
+        if not due:
+            return wheel_speeds  # not read this step: the held reading is used
+        self._counted_steps = 0
         return speeds[0], speeds[1]
 
     @staticmethod
     def reading(imu: tuple, orientation: tuple, position: tuple,
                 latest: tuple) -> SensorReading:
         """Pack one step's values (as returned by `read` and `latest`) into a SensorReading."""
-        twist, _, encoders, tension = latest
+        twist, _, encoders, tension, tension_valid = latest
         return SensorReading(
             measured_twist=np.array(twist),
             gravity_body=np.array(imu[1:4]),
             wheel_speeds=np.array(encoders),
             tether_tension=tension,
+            tether_tension_valid=tension_valid,
             yaw_rate=imu[0],
             linear_acceleration=np.array(imu[4:7]),
             orientation=np.array(orientation),

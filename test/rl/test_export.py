@@ -98,7 +98,7 @@ def test_residual_on_pi_graph_is_the_sim_mapping(tmp_path: Path) -> None:
 def test_wrong_shape_input_fails_clearly(crawler_export) -> None:
     _, path = crawler_export
     controller = OnnxController(path)
-    with pytest.raises(ValueError, match=r"shape \(batch, 14\)"):
+    with pytest.raises(ValueError, match=rf"shape \(batch, {OBS_DIM}\)"):
         controller(np.zeros((1, OBS_DIM - 1), dtype=np.float32))
     with pytest.raises(ValueError, match="non-finite"):
         controller(np.full(OBS_DIM, np.nan, dtype=np.float32))

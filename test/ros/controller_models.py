@@ -1,6 +1,6 @@
 """Small ONNX controllers for tests, following the export contract of crawler_rl.rl.export.
 
-`obs` (batch, 14) float32 -> `wheel_speeds` (batch, 2) = clip(IK(cmd) + residual), with the
+`obs` (batch, OBS_DIM) float32 -> `wheel_speeds` (batch, 2) = clip(IK(cmd) + residual), with the
 observation layout and ActionSpec values in metadata_props.
 """
 

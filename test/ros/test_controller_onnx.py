@@ -18,7 +18,12 @@ from crawler_rl.control.onnx_runner import (
 )
 from crawler_rl.control.pi import PIController, PIGains
 from crawler_rl.sim.action import ActionSpec, inverse_kinematics
-from crawler_rl.sim.observation import ObservationBuilder, observation_metadata
+from crawler_rl.sim.observation import (
+    OBS_DIM,
+    OBS_LAYOUT_VERSION,
+    ObservationBuilder,
+    observation_metadata,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +33,12 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def flat_state(v: float = 0.0, omega: float = 0.0, tension: float = 0.0) -> RobotState:
     return RobotState(np.array([v, omega]), np.array([0.0, 0.0, -1.0]), np.array([1.0, 1.5]),
-                      tension)
+                      tension, 1.0)
 
 
 def test_policy_matches_onnxruntime_and_reads_metadata(model_path: Path) -> None:
     policy = OnnxPolicy(model_path)
-    obs = np.linspace(-1, 1, 14).astype(np.float32)
+    obs = np.linspace(-1, 1, OBS_DIM).astype(np.float32)
     reference = ort.InferenceSession(str(model_path)).run(None, {"obs": obs[None]})[0][0]
     np.testing.assert_allclose(policy.wheel_speeds(obs), reference, rtol=1e-6)
     assert policy.action_spec == ActionSpec()
@@ -46,10 +51,11 @@ def test_observation_is_built_exactly_as_in_training(model_path: Path) -> None:
     rng = np.random.default_rng(0)
     for _ in range(5):
         cmd = rng.uniform(-0.2, 0.2, 2)
-        state = RobotState(rng.normal(size=2), rng.normal(size=3), rng.normal(size=2), 3.0)
+        mask = float(rng.integers(2))
+        state = RobotState(rng.normal(size=2), rng.normal(size=3), rng.normal(size=2), 3.0, mask)
         output = controller.step(cmd, state)
         expected = builder.build(cmd, state.measured_twist, state.gravity_body,
-                                 state.wheel_speeds, 3.0)
+                                 state.wheel_speeds, 3.0, mask)
         np.testing.assert_array_equal(controller.last_obs, expected)
         builder.record_wheel_command(output.wheel_speeds)
         assert output.source == "policy"
@@ -60,6 +66,8 @@ def test_observation_is_built_exactly_as_in_training(model_path: Path) -> None:
     [
         ({"obs_dim": 10}, "shape"),
         ({"metadata": {**observation_metadata(), "obs_layout_version": "0"}},
+         "observation layout 0"),
+        ({"metadata": {**observation_metadata(), "obs_layout_version": "99"}},
          "obs_layout_version"),
         ({"metadata": {**observation_metadata(), "obs_names": "a,b"}}, "obs_names"),
         ({"metadata": observation_metadata()}, "wheel_radius"),
@@ -71,6 +79,22 @@ def test_contract_violations_are_refused_with_the_key(
     path = make_controller_onnx(tmp_path / "bad.onnx", **kwargs)
     with pytest.raises(ModelContractError, match=message):
         OnnxPolicy(path)
+
+
+def test_a_model_of_an_older_layout_is_refused_with_the_retraining_command(
+    tmp_path: Path
+) -> None:
+    # A layout-2 model: 14 inputs (no tether_tension_valid) and layout 2 in its metadata.
+    names = [name for name in observation_metadata()["obs_names"].split(",")
+             if name != "tether_tension_valid"]
+    metadata = {**observation_metadata(), "obs_layout_version": str(OBS_LAYOUT_VERSION - 1),
+                "obs_names": ",".join(names)}
+    for obs_dim in (OBS_DIM - 1, OBS_DIM):  # refused on the layout, whatever its input width
+        path = make_controller_onnx(tmp_path / f"layout2_{obs_dim}.onnx", obs_dim=obs_dim,
+                                    metadata=metadata)
+        with pytest.raises(ModelContractError,
+                           match=r"layout 2, this controller builds layout 3.*crawler-rl train"):
+            OnnxPolicy(path)
 
 
 def test_missing_and_corrupt_files_are_refused(tmp_path: Path) -> None:

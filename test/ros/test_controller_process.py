@@ -21,6 +21,7 @@ from std_msgs.msg import Float64MultiArray
 
 from crawler_rl.ros.process_graph import child_environment
 from crawler_rl.ros.robot import robot_interface as robot
+from crawler_rl.sim.observation import OBS_DIM, observation_metadata
 
 NODE = [sys.executable, "-m", "crawler_rl.ros.robot.controller_node", "--ros-args"]
 
@@ -30,7 +31,19 @@ def test_refuses_a_model_with_the_wrong_shape(tmp_path: Path, ros_domain: int) -
     result = subprocess.run([*NODE, "-p", f"policy_path:={path}"], env=child_environment(),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "refusing to start" in result.stderr and "expected (batch, 14)" in result.stderr
+    assert "refusing to start" in result.stderr and f"expected (batch, {OBS_DIM})" in result.stderr
+
+
+def test_refuses_a_model_of_an_older_layout_naming_the_retraining_command(
+    tmp_path: Path, ros_domain: int
+) -> None:
+    metadata = {**observation_metadata(), "obs_layout_version": "2"}
+    path = make_controller_onnx(tmp_path / "layout2.onnx", obs_dim=OBS_DIM - 1, metadata=metadata)
+    result = subprocess.run([*NODE, "-p", f"policy_path:={path}"], env=child_environment(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "refusing to start" in result.stderr
+    assert "observation layout 2" in result.stderr and "crawler-rl train" in result.stderr
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])

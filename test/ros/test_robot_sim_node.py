@@ -165,3 +165,19 @@ def test_free_running_without_lockstep(ros_context: Context, tmp_path: Path) -> 
     for node, _listener, executor in start(ros_context, tmp_path):
         spin(executor, 0.5)
         assert node.steps >= 10 and node.late_commands == 0  # x4: 40 periods in 0.5 s
+
+
+def test_publishes_no_tension_without_a_load_cell(ros_context: Context, tmp_path: Path) -> None:
+    import yaml
+
+    from crawler_rl.paths import config_path
+
+    data = yaml.safe_load(config_path("crawler.yaml").read_text())
+    data["sensors"]["tension_sensor"] = False
+    crawler_config = tmp_path / "no_load_cell.yaml"
+    crawler_config.write_text(yaml.safe_dump(data))
+    for node, listener, executor in start(ros_context, tmp_path,
+                                          crawler_config=str(crawler_config)):
+        spin(executor, 0.5)
+        assert node.steps >= 10 and listener.messages["odom"]
+        assert not listener.messages["tension"]  # silence: the controller's mask stays 0

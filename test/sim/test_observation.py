@@ -9,9 +9,9 @@ from crawler_rl.sim.observation import (
 )
 
 
-def build(builder, cmd=(0.1, 0.0), meas=(0.05, 0.0), tension=3.0):
+def build(builder, cmd=(0.1, 0.0), meas=(0.05, 0.0), tension=3.0, valid=1.0):
     return builder.build(np.array(cmd), np.array(meas), np.array([0, 0, -1.0]),
-                         np.array([2.0, 2.1]), tension)
+                         np.array([2.0, 2.1]), tension, valid)
 
 
 def test_layout_positions_match_names():
@@ -26,6 +26,10 @@ def test_layout_positions_match_names():
     assert named["wheel_speed_right"] == pytest.approx(2.1)
     assert named["prev_wheel_cmd_right"] == pytest.approx(4.5)
     assert named["tether_tension"] == pytest.approx(3.0)
+    assert named["tether_tension_valid"] == 1.0
+    assert OBS_NAMES.index("tether_tension_valid") == OBS_NAMES.index("tether_tension") + 1
+    masked = build(ObservationBuilder(0.05), valid=False)
+    assert masked[OBS_NAMES.index("tether_tension_valid")] == 0.0
     # no leak: integral after one step = error * dt
     assert named["err_int_v"] == pytest.approx(0.05 * 0.05)
 
@@ -45,6 +49,19 @@ def test_integral_accumulates_saturates_and_resets():
 def test_non_finite_sensor_values_raise(bad):
     with pytest.raises(ValueError, match="non-finite"):
         build(ObservationBuilder(control_dt=0.05), **bad)
+
+
+@pytest.mark.parametrize("mask", [0.5, -1.0, np.nan, 2])
+def test_a_mask_other_than_0_or_1_raises(mask):
+    with pytest.raises(ValueError, match="tether_tension_valid"):
+        build(ObservationBuilder(control_dt=0.05), valid=mask)
+
+
+def test_the_mirror_keeps_the_mask():
+    from crawler_rl.sim.observation import mirror_spec
+
+    spec, index = mirror_spec(), OBS_NAMES.index("tether_tension_valid")
+    assert spec["obs_perm"][index] == index and spec["obs_sign"][index] == 1.0
 
 
 def test_metadata_lists_every_field():

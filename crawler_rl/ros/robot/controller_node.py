@@ -1,9 +1,11 @@
 """controller_node: the exported ONNX velocity controller driving the crawler's wheels.
 
 Subscribes: `cmd_vel` (Twist, or TwistStamped with `cmd_vel_stamped`), `odom`, `imu`,
-`joint_states`, optional `tether_tension`. Publishes: `<controller_name>/commands`
-(Float64MultiArray [left, right] rad/s). Services: `~/enable` (std_srvs/SetBool), `~/status`
-(std_srvs/Trigger, JSON: enabled, last fault, counts of bad input per kind).
+`joint_states`, optional `tether_tension` (its observation mask is 1 while the reading is
+younger than `state_timeout`, else 0 with the last reading held).
+Publishes: `<controller_name>/commands` (Float64MultiArray [left, right] rad/s).
+Services: `~/enable` (std_srvs/SetBool), `~/status` (std_srvs/Trigger, JSON: enabled, last
+fault, counts of bad input per kind).
 
 Fallback: `use_fallback` drives with a classical controller instead of the policy, `fallback`
 picks it: "pi" (default; IK + PI on the measured twist with the gains `pi_kp_v`, `pi_ki_v`,
@@ -298,19 +300,21 @@ class ControllerNode(Node):
         return f"stale or missing input: {', '.join(stale)}" if stale else ""
 
     def robot_state(self, now_ns: int) -> RobotState:
-        """Return the latest readings at `now_ns`; a stale tension keeps its last reading.
+        """Return the latest readings at `now_ns`, with the load cell's mask.
 
-        As in training: with a load cell the policy never saw 0 N (the tether always pulls with
-        at least the winch pretension), only older readings (sensors.tension_delay_steps), so a
-        late load cell holds its last value; 0 N only before the first reading (no load cell,
-        sensors.tension_sensor: false).
+        As in training: the mask (`tether_tension_valid`) is 1 while the tension reading is
+        younger than `state_timeout`, else 0 with the tension holding its last reading (0 N
+        only before the first one, as training without a load cell); never a silent 0 N.
+        A stale tension is not a fault: the load cell is optional.
         """
-        del now_ns  # the tension is optional: never stale-checked, held instead
+        arrival = self.arrival_ns["tether"]
+        fresh = arrival is not None and now_ns - arrival <= self.param("state_timeout") * 1e9
         return RobotState(
             self.measured_twist.copy(),
             self.gravity_body,
             self.wheel_speeds,
             self.tether_tension,
+            1.0 if fresh else 0.0,
         )
 
     def on_timer(self) -> None:

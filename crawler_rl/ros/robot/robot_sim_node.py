@@ -255,7 +255,8 @@ class RobotSimNode(Node):
         joints.position = [float(angle) for angle in self.sim.wheel_angles()]
         joints.velocity = [float(speed) for speed in reading.wheel_speeds]
         self.joint_publisher.publish(joints)
-        self.tension_publisher.publish(Float64(data=float(reading.tether_tension)))
+        if reading.tether_tension_valid:  # no load cell, or an outage: nothing is published
+            self.tension_publisher.publish(Float64(data=float(reading.tether_tension)))
 
     def publish_odometry(self, reading: Any, position: np.ndarray, orientation: np.ndarray,
                          stamp: Time) -> None:
