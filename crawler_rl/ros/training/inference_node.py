@@ -205,8 +205,12 @@ class InferenceNode(Node):
 
     def reject_step(self, batch: ObsBatch, verdict: Verdict) -> None:
         """Log the first step of each kind the batcher refused (it counts them all)."""
+        detail = ""
+        if verdict is Verdict.WRONG_SIZE and batch.obs.shape[1] != self.batcher.obs_dim:
+            detail = (f" (observations of {batch.obs.shape[1]} values, this run's env has "
+                      f"{self.batcher.obs_dim}: do the actors run the head's env config?)")
         self.rejections.log_once(verdict.value, f"rejected step {batch.seq} of actor "
-                                              f"{batch.actor_id}: {verdict.value}")
+                                              f"{batch.actor_id}: {verdict.value}{detail}")
 
     def accept(self, batch: ObsBatch) -> None:
         """Submit a decoded step to the batcher; answer duplicates, run a ready batch."""
