@@ -70,19 +70,20 @@ def record_excitation(config_data: dict[str, Any], seed: int) -> RecordedRun:
 
 
 def evaluate_on_true_robot(policies: dict[str, Path], episodes: int, seed: int,
-                           with_ik: bool = True) -> dict[str, Any]:
-    """Drive the held-out scenarios on the true robot with each policy (and IK).
+                           with_ik: bool = True,
+                           robot: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Drive the held-out scenarios on the true robot (or `robot`'s config) with each policy.
 
     Scenario i runs `episodes` episodes with seeds seed + i + 1000 * episode, as `crawler-rl
-    evaluate` does, with randomization off (exactly the true robot). Returns {"overall":
-    {controller: {rmse_v, rmse_omega, steady_rmse_v, steady_rmse_omega}}, "families": {family:
-    the same}} (pooled over the steps of all episodes).
+    evaluate` does, with randomization off (exactly that robot), and IK too if `with_ik`.
+    Returns {"overall": {controller: {rmse_v, rmse_omega, steady_rmse_v, steady_rmse_omega}},
+    "families": {family: the same}} (pooled over the steps of all episodes).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     from crawler_rl.rl.export import OnnxController
 
-    env = CrawlerEnv(config_from_dict(true_robot_config()))
+    env = CrawlerEnv(config_from_dict(true_robot_config() if robot is None else robot))
     try:
         controllers: dict[str, WheelSpeedController] = {
             **({"ik": OpenLoopIK(env.sim.action_spec)} if with_ik else {}),
