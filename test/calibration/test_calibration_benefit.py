@@ -18,12 +18,12 @@ from crawler_rl.calibration.benefit import TRUE_ROBOT, evaluate_on_true_robot
 DATA = Path(__file__).resolve().parents[1] / "data" / "calibration"
 EPISODES = 2
 V_RATIO = 0.85
-"""Largest fitted / default RMSE of v (measured: 0.66 at 2 episodes, 0.64 at the bench's 4)."""
-FAMILY_V_RATIO = 0.9
-"""Largest fitted / default RMSE of v in each surface family (measured 0.38-0.78)."""
-OMEGA_RATIO = 1.15
-"""Largest fitted / default RMSE of omega: a tie, not a win (measured 1.07 at 2 episodes, 1.00
-at the bench's 4; the true robot's differences cost omega alike for both models)."""
+"""Largest fitted / default RMSE of v (measured: 0.68 at 2 episodes, 0.73 at the bench's 4)."""
+FAMILY_V_RATIO = 0.95
+"""Largest fitted / default RMSE of v in each surface family (measured 0.36-0.87)."""
+OMEGA_RATIO = 0.95
+"""Largest fitted / default RMSE of omega (measured 0.90 at 2 episodes, 0.82 at the bench's 4;
+seeds 0-2 at 200k steps: 0.82-0.85)."""
 
 
 def test_checked_in_fit_is_the_true_robot() -> None:
@@ -33,7 +33,7 @@ def test_checked_in_fit_is_the_true_robot() -> None:
         assert data[section][key] == pytest.approx(true, rel=0.02), dotted
 
 
-def test_controller_trained_on_the_fit_tracks_v_better_on_the_true_robot() -> None:
+def test_controller_trained_on_the_fit_tracks_better_on_the_true_robot() -> None:
     figures = evaluate_on_true_robot(
         {name: DATA / f"{name}.onnx" for name in ("default", "fitted")}, EPISODES, seed=0,
         with_ik=False)
@@ -47,3 +47,4 @@ def test_controller_trained_on_the_fit_tracks_v_better_on_the_true_robot() -> No
     for family, values in ratios.items():
         assert values["rmse_v"] < FAMILY_V_RATIO, (family, ratios)
     assert ratios["overall"]["rmse_omega"] < OMEGA_RATIO, ratios
+    assert ratios["overall"]["steady_rmse_omega"] < OMEGA_RATIO, ratios
