@@ -109,7 +109,7 @@ def cpu_per_step(before: dict[str, dict], after: dict[str, dict]) -> dict[str, d
 
 
 def ros_pipeline(env_id: str, num_envs: int, seconds: float, warmup: float,
-                 actors: int = 1) -> dict:
+                 actors: int = 1, num_steps: int = 32) -> dict:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
@@ -118,7 +118,7 @@ def ros_pipeline(env_id: str, num_envs: int, seconds: float, warmup: float,
     from crawler_rl.ros.process_graph import ProcessGraph
     from crawler_rl.ros.training.graph import training_graph, write_run_config
 
-    cfg = TrainConfig.from_dict({"env": {"env_id": env_id}, "ppo": {"num_steps": 32},
+    cfg = TrainConfig.from_dict({"env": {"env_id": env_id}, "ppo": {"num_steps": num_steps},
                                  "run": {"total_steps": 10**9, "export_onnx": False,
                                          "checkpoint_every": 10**6}})
     run_dir = Path(tempfile.mkdtemp(prefix="pipeline_bench_"))
@@ -153,6 +153,7 @@ def ros_pipeline(env_id: str, num_envs: int, seconds: float, warmup: float,
     actor_names = [name.split("/")[1] for name in names]
     return {
         "mode": "ros_pipeline", "env_id": env_id, "envs_per_actor": num_envs, "actors": actors,
+        "num_steps": num_steps,
         "steps_per_s": sum(after[a]["steps"] - before[a]["steps"] for a in actor_names)
         / (t1 - t0),
         "action_latency_p50_ms": 1e3 * max(after[a]["latency_p50"] for a in actor_names),

@@ -2,10 +2,11 @@
 
 Each round runs, one after another: `core_bound.py`'s env ceiling (one SyncVecEnv of 16 envs
 per core, zero actions, nothing else; summed steps/s), the ceiling's CPU per env step (the same
-loop in this process), and for every K of `--envs` the training graph with `--actors` actor
-processes of K envs (`pipeline_throughput.ros_pipeline`: head with inference and the learner
-child, real DDS, default PPO config, the learner updating on actors * K env columns). Rounds
-alternate, so machine noise hits every form; the summary gives medians over rounds.
+loop in this process), and for every form KxT of `--forms` the training graph with `--actors`
+actor processes of K envs and rollouts of T steps (`pipeline_throughput.ros_pipeline`: head with
+inference and the learner child, real DDS, default PPO config otherwise, the learner updating
+on actors * K * T transitions). The forms' order alternates between rounds, so machine noise
+hits every form; the summary gives medians over rounds.
 
 Per graph run: `ratio_to_ceiling` (steps/s over the same round's ceiling); `cpu_ratio_to_ceiling`
 (the ceiling's CPU per env step over the graph's, summed over all its processes: does not
@@ -13,7 +14,7 @@ depend on the load from other jobs); `time_split` (fractions of wall time per pa
 process) and `cpu_ms_per_step` (CPU per env step per process and part), from the nodes'
 `~/status` time splits (crawler_rl/ros/training/time_split.py).
 
-    PYTHONPATH=. python bench/ros_profile.py --rounds 3 --envs 4 8 16 --seconds 8
+    PYTHONPATH=. python bench/ros_profile.py --rounds 3 --forms 4x32 8x32 16x32 16x16
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def load() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", type=int, nargs="+", default=[4, 8, 16],
-                        help="envs per actor (K) to compare")
+    parser.add_argument("--forms", nargs="+", default=["4x32", "8x32", "16x32", "16x16"],
+                        help="KxT: envs per actor x ppo.num_steps (the default is 4x32)")
     parser.add_argument("--actors", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0, help="measured window per run")
@@ -50,9 +51,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 200)))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    ratios: dict[int, list[float]] = {k: [] for k in args.envs}
-    cpu_ratios: dict[int, list[float]] = {k: [] for k in args.envs}
-    rates: dict[int, list[float]] = {k: [] for k in args.envs}
+    ratios: dict[str, list[float]] = {form: [] for form in args.forms}
+    cpu_ratios: dict[str, list[float]] = {form: [] for form in args.forms}
+    rates: dict[str, list[float]] = {form: [] for form in args.forms}
     ceilings: list[float] = []
     for round_index in range(args.rounds):
         load_before = load()
@@ -62,18 +63,21 @@ def main() -> None:
         print(json.dumps({"round": round_index, "form": "ceiling", "steps_per_s": round(ceiling),
                           "cpu_ms_per_step": round(1e3 * ceiling_cpu, 4),
                           "load": [load_before, load()]}), flush=True)
-        order = args.envs if round_index % 2 == 0 else list(reversed(args.envs))
-        for num_envs in order:
+        order = args.forms if round_index % 2 == 0 else list(reversed(args.forms))
+        for form in order:
+            num_envs, num_steps = (int(part) for part in form.split("x"))
             load_before = load()
-            result = ros_pipeline(ENV_ID, num_envs, args.seconds, args.warmup, args.actors)
+            result = ros_pipeline(ENV_ID, num_envs, args.seconds, args.warmup, args.actors,
+                                  num_steps)
             result["round"] = round_index
+            result["form"] = form
             result["ratio_to_ceiling"] = result["steps_per_s"] / ceiling
             result["cpu_ratio_to_ceiling"] = (1e3 * ceiling_cpu
                                               / result["cpu_ms_per_step"]["total"])
             result["load"] = [load_before, load()]
-            ratios[num_envs].append(result["ratio_to_ceiling"])
-            cpu_ratios[num_envs].append(result["cpu_ratio_to_ceiling"])
-            rates[num_envs].append(result["steps_per_s"])
+            ratios[form].append(result["ratio_to_ceiling"])
+            cpu_ratios[form].append(result["cpu_ratio_to_ceiling"])
+            rates[form].append(result["steps_per_s"])
             print(json.dumps({k: round(v, 4) if isinstance(v, float) else v
                               for k, v in result.items()}), flush=True)
     print(json.dumps({
