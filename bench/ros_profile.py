@@ -3,10 +3,11 @@
 Each round runs, one after another: `core_bound.py`'s env ceiling (one SyncVecEnv of 16 envs
 per core, zero actions, nothing else; summed steps/s), the ceiling's CPU per env step (the same
 loop in this process), and for every form KxT of `--forms` the training graph with `--actors`
-actor processes of K envs and rollouts of T steps (`pipeline_throughput.ros_pipeline`: head with
-inference and the learner child, real DDS, default PPO config otherwise, the learner updating
-on actors * K * T transitions). The forms' order alternates between rounds, so machine noise
-hits every form; the summary gives medians over rounds.
+actor processes of K envs and rollouts of T steps, or AxKxT with A actor processes
+(`pipeline_throughput.ros_pipeline`: head with inference and the learner child, real DDS,
+default PPO config otherwise, the learner updating on actors * K * T transitions). The forms'
+order alternates between rounds, so machine noise hits every form; the summary gives medians
+over rounds.
 
 Per graph run: `ratio_to_ceiling` (steps/s over the same round's ceiling); `cpu_ratio_to_ceiling`
 (the ceiling's CPU per env step over the graph's, summed over all its processes: does not
@@ -41,7 +42,8 @@ def load() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--forms", nargs="+", default=["4x32", "8x32", "16x32", "16x16"],
-                        help="KxT: envs per actor x ppo.num_steps (the default is 4x32)")
+                        help="KxT: envs per actor x ppo.num_steps (the default is 4x32), or "
+                        "AxKxT with A actor processes")
     parser.add_argument("--actors", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0, help="measured window per run")
@@ -65,10 +67,10 @@ def main() -> None:
                           "load": [load_before, load()]}), flush=True)
         order = args.forms if round_index % 2 == 0 else list(reversed(args.forms))
         for form in order:
-            num_envs, num_steps = (int(part) for part in form.split("x"))
+            sizes = [int(part) for part in form.split("x")]
+            actors, num_envs, num_steps = sizes if len(sizes) == 3 else [args.actors, *sizes]
             load_before = load()
-            result = ros_pipeline(ENV_ID, num_envs, args.seconds, args.warmup, args.actors,
-                                  num_steps)
+            result = ros_pipeline(ENV_ID, num_envs, args.seconds, args.warmup, actors, num_steps)
             result["round"] = round_index
             result["form"] = form
             result["ratio_to_ceiling"] = result["steps_per_s"] / ceiling
