@@ -24,7 +24,7 @@ def test_parts_keep_wall_and_cpu_apart_and_the_rest_closes_the_sum() -> None:
     split.add_wait("wait", 0.01)
     time.sleep(0.02)  # in no part: the rest
     after = split.snapshot()
-    assert after["compute"] >= after["cpu_compute"] >= 0.03
+    assert after["compute"] + 1e-4 >= after["cpu_compute"] >= 0.03
     assert after["sleep"] >= 0.05 and after["cpu_sleep"] < 0.02  # sleeping costs no CPU
     assert after["wait"] == 0.01 and "cpu_wait" not in after
     shares = fractions(before, after, rest="idle")
