@@ -5,8 +5,11 @@ process, so one core) and the ROS graph (N actor processes with K envs each + th
 and the learner in its own child process; real DDS), same env, policy and machine. With N = 1 the
 actor idles while inference answers; N = 2 (the number of cores here) lets one actor step while
 the other waits, which is how the pipeline is meant to use a machine. For the pipeline it
-also reports inference batch sizes, p50/p99 action latency seen by the actors (worst actor)
-and the policy lag of the rollouts the learner used.
+also reports inference batch sizes, p50/p99 action latency seen by the actors (worst actor),
+the policy lag of the rollouts the learner used, and each process's time split over the
+measured window (`time_split`: fractions of wall time per part of its loop, from the nodes'
+`~/status`; `cpu`: CPU seconds per wall second). `bench/ros_profile.py` puts it against the
+env ceiling.
 
     PYTHONPATH=. python bench/pipeline_throughput.py --seconds 10 --envs 1 16 64 --actors 1 2
 """
@@ -64,8 +67,49 @@ def query(node, executor, service: str, timeout: float = 10.0) -> dict:
         node.destroy_client(client)
 
 
+def wait_for_steps(node, executor, names: list[str], timeout: float = 180.0) -> None:
+    """Wait until every actor has stepped (the learner's first weights reached inference)."""
+    deadline = time.monotonic() + timeout
+    while any(query(node, executor, name)["steps"] == 0 for name in names):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"actors did not step within {timeout} s")
+        time.sleep(0.5)
+
+
+def time_splits(before: dict[str, dict], after: dict[str, dict]) -> dict[str, dict]:
+    """Fractions of the window per part, per process, from two rounds of `~/status`."""
+    from crawler_rl.ros.training.time_split import fractions
+
+    rest = {"inference": "idle", "learner": "idle"}
+    splits = {name: {k: round(v, 3) for k, v in fractions(
+        before[name]["time_split"], after[name]["time_split"], rest.get(name, "other")).items()}
+        for name in after}
+    actor_splits = [split for name, split in splits.items() if name.startswith("actor")]
+    splits["actor_mean"] = {part: round(sum(s[part] for s in actor_splits) / len(actor_splits), 3)
+                            for part in actor_splits[0]}
+    return splits
+
+
+def cpu_per_step(before: dict[str, dict], after: dict[str, dict]) -> dict[str, dict]:
+    """CPU ms per env step of the whole pipeline, per process (actors summed) and part."""
+    from crawler_rl.ros.training.time_split import cpu_per_unit
+
+    actors = [name for name in after if name.startswith("actor")]
+    steps = sum(after[name]["steps"] - before[name]["steps"] for name in actors)
+    costs = {name: cpu_per_unit(before[name]["time_split"], after[name]["time_split"], steps,
+                                "other" if name in actors else "idle_or_intake")
+             for name in after}
+    summed = {"actors": {part: sum(costs[name][part] for name in actors)
+                         for part in costs[actors[0]]},
+              "inference": costs["inference"], "learner": costs["learner"]}
+    result = {name: {part: round(1e3 * value, 4) for part, value in parts.items()}
+              for name, parts in summed.items()}
+    result["total"] = round(sum(parts["total"] for parts in result.values()), 4)
+    return result
+
+
 def ros_pipeline(env_id: str, num_envs: int, seconds: float, warmup: float,
-                 actors: int = 1) -> dict:
+                 actors: int = 1, num_steps: int = 32) -> dict:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
@@ -74,7 +118,7 @@ def ros_pipeline(env_id: str, num_envs: int, seconds: float, warmup: float,
     from crawler_rl.ros.process_graph import ProcessGraph
     from crawler_rl.ros.training.graph import training_graph, write_run_config
 
-    cfg = TrainConfig.from_dict({"env": {"env_id": env_id}, "ppo": {"num_steps": 32},
+    cfg = TrainConfig.from_dict({"env": {"env_id": env_id}, "ppo": {"num_steps": num_steps},
                                  "run": {"total_steps": 10**9, "export_onnx": False,
                                          "checkpoint_every": 10**6}})
     run_dir = Path(tempfile.mkdtemp(prefix="pipeline_bench_"))
@@ -89,28 +133,38 @@ def ros_pipeline(env_id: str, num_envs: int, seconds: float, warmup: float,
         names = [f"/actor_{i}/status" for i in range(actors)]
         for name in names:
             query(node, executor, name, timeout=60.0)
+        wait_for_steps(node, executor, names)
         time.sleep(warmup)
-        before, t0 = [query(node, executor, n) for n in names], time.perf_counter()
+        services = {"inference": "/inference/status", "learner": "/learner/status",
+                    **{name.split("/")[1]: name for name in names}}
+
+        def statuses() -> dict[str, dict]:
+            return {key: query(node, executor, service) for key, service in services.items()}
+
+        before, t0 = statuses(), time.perf_counter()
         time.sleep(seconds)
-        after, t1 = [query(node, executor, n) for n in names], time.perf_counter()
-        inference = query(node, executor, "/inference/status")
-        learner = query(node, executor, "/learner/status")
+        after, t1 = statuses(), time.perf_counter()
+        inference, learner = after["inference"], after["learner"]
     finally:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
         processes.shutdown()
+    actor_names = [name.split("/")[1] for name in names]
     return {
         "mode": "ros_pipeline", "env_id": env_id, "envs_per_actor": num_envs, "actors": actors,
-        "steps_per_s": sum(a["steps"] - b["steps"]
-                           for a, b in zip(after, before, strict=True)) / (t1 - t0),
-        "action_latency_p50_ms": 1e3 * max(a["latency_p50"] for a in after),
-        "action_latency_p99_ms": 1e3 * max(a["latency_p99"] for a in after),
+        "num_steps": num_steps,
+        "steps_per_s": sum(after[a]["steps"] - before[a]["steps"] for a in actor_names)
+        / (t1 - t0),
+        "action_latency_p50_ms": 1e3 * max(after[a]["latency_p50"] for a in actor_names),
+        "action_latency_p99_ms": 1e3 * max(after[a]["latency_p99"] for a in actor_names),
         "inference_batch_envs_mean": inference["batch_envs_mean"],
         "inference_batch_envs_max": inference["batch_envs_max"],
         "learner_iterations": learner["iteration"],
         "policy_lag_versions": learner.get("policy_lag"),
-        "resends": sum(a["resends"] for a in after),
+        "resends": sum(after[a]["resends"] for a in actor_names),
+        "time_split": time_splits(before, after),
+        "cpu_ms_per_step": cpu_per_step(before, after),
     }
 
 

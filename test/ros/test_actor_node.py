@@ -71,6 +71,13 @@ def test_actor_steps_on_replies_and_resends_when_unanswered(rclpy_default: None)
         assert all(b.seq == 1 for b in received[count:])
         status = actor.status()
         assert status["steps"] == 3 and status["latency_p99"] >= status["latency_p50"] > 0
+        # one step taken: its wait lies inside its action latency; sim and send cost CPU
+        split = status["time_split"]
+        assert 0 < split["wait"] <= sum(actor.latencies)
+        # CPU within wall, up to the microsecond between the two clocks' reads
+        assert split["sim"] + 1e-4 >= split["cpu_sim"] > 0
+        assert split["send"] + 1e-4 >= split["cpu_send"] > 0
+        assert split["sim"] + split["send"] + split["wait"] <= split["wall"]
     finally:
         executor.shutdown()
         actor.destroy_node()

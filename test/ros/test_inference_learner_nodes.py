@@ -103,6 +103,12 @@ def test_inference_replies_ships_rollouts_and_counts_bad_data(rclpy_default: Non
         assert status["duplicate"] == 1 and status["rollouts"] == 1 and status["live_actors"] == 1
         assert status["device"] == describe_device(resolve_device("auto"))
         assert not any(r.seq == 3 for r in replies)
+        split = status["time_split"]
+        # the CPU clock is read a microsecond after the wall clock: equal up to that slack
+        assert all(split[part] + 1e-4 >= split[f"cpu_{part}"] > 0
+                   for part in ("receive", "policy", "reply", "rollout"))
+        assert sum(split[part] for part in ("receive", "policy", "reply", "rollout")) < split[
+            "wall"]
         act = peer.create_client(Act, "/inference/act")
         assert act.wait_for_service(timeout_sec=5.0)
         obs = np.random.default_rng(0).normal(size=(4, OBS_DIM)).astype(np.float32)
@@ -204,6 +210,9 @@ def test_learner_updates_publishes_versions_rejects_bad_rollouts_and_saves(
         assert spin_until(executor, lambda: versions == [0, 1])
         assert node.global_step == 4 * K and node.iteration == 1
         assert node.status()["device"] == describe_device(resolve_device("auto"))
+        split = node.status()["time_split"]
+        assert split["update"] + 1e-4 >= split["cpu_update"] > 0 and split["receive"] > 0
+        assert split["update"] + split["receive"] < split["wall"]
         lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
         metrics = [json.loads(line) for line in lines]
         assert metrics[-1]["policy_version"] == 1 and np.isfinite(metrics[-1]["mean_reward"])

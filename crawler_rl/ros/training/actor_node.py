@@ -33,6 +33,7 @@ from crawler_rl.ros.training.codec import (
     decode_action_batch,
     encode_obs_batch,
 )
+from crawler_rl.ros.training.time_split import TimeSplit, start
 from crawler_rl.sim.vec_env import SyncVecEnv
 
 PARAMS = (
@@ -107,6 +108,10 @@ class ActorNode(Node):
         self.rejections = Rejections(self.get_logger())
         self.policy_version = 0
         self.outgoing: ObservationBatchMsg | None = None
+        # sim: envs.step; send: encode + publish; wait: from the publish to the callback of
+        # the reply that is stepped on (its delivery included). `~/status` reports them.
+        self.time_split = TimeSplit(("sim", "send"), waits=("wait",))
+        self.published_at = time.perf_counter()
         self.start_session(self.params["seed"] + 1000 * self.actor_id)
         self.create_timer(0.02, self.on_watchdog)
         self.get_logger().info(
@@ -126,10 +131,12 @@ class ActorNode(Node):
 
     def send(self, batch: ObsBatch) -> None:
         """Publish a step and arm the resend watchdog."""
+        begin = start()
         self.outgoing = encode_obs_batch(batch)
         self.sent_at = self.first_sent_at = time.monotonic()
         self.timeout = self.params["action_timeout"]
         self.obs_pub.publish(self.outgoing)
+        self.published_at = self.time_split.add("send", begin)[0]
 
     def on_watchdog(self) -> None:
         """Resend the pending observation with exponential backoff if no reply came."""
@@ -152,6 +159,7 @@ class ActorNode(Node):
 
     def on_actions(self, msg: ActionBatchMsg) -> None:
         """Step the envs with our actions and publish the next observation batch."""
+        arrived = time.perf_counter()
         try:
             reply = decode_action_batch(msg)
         except CodecError as error:
@@ -167,9 +175,12 @@ class ActorNode(Node):
                 f"{expected}) or with non-finite values; waiting for a resend")
             return
         self.latencies.append(time.monotonic() - self.first_sent_at)
+        self.time_split.add_wait("wait", arrived - self.published_at)
         self.policy_version = reply.policy_version
         actions = self.scale_actions(reply.actions)
+        stepping = start()
         obs, rewards, terminated, truncated, infos = self.envs.step(actions)
+        self.time_split.add("sim", stepping)
         if not (np.all(np.isfinite(obs)) and np.all(np.isfinite(rewards))):
             self.counters["restarts"] += 1
             self.get_logger().error("simulator produced non-finite data; resetting all envs")
@@ -190,7 +201,7 @@ class ActorNode(Node):
                            infos["final_obs"][truncated]))
 
     def status(self) -> dict[str, float | None]:
-        """Counters, action latency percentiles (seconds) and mean episode return."""
+        """Counters, action latency percentiles (seconds), mean episode return, time split."""
         latencies = np.array(self.latencies) if self.latencies else np.zeros(1)
         return {
             **self.counters,
@@ -204,6 +215,7 @@ class ActorNode(Node):
             "latency_p99": float(np.percentile(latencies, 99)),
             "mean_episode_return": float(np.mean(self.episode_returns))
             if self.episode_returns else None,
+            "time_split": self.time_split.snapshot(),
         }
 
     def destroy_node(self) -> None:

@@ -53,6 +53,7 @@ from crawler_rl.ros.training.codec import (
     float_field,
 )
 from crawler_rl.ros.training.rollout import encode_rollout
+from crawler_rl.ros.training.time_split import TimeSplit, start
 from crawler_rl.ros.training.weights import (
     architecture,
     check_architecture,
@@ -107,6 +108,9 @@ class InferenceNode(Node):
         self.rejections = Rejections(self.get_logger())
         self.early_steps: dict[int, ObsBatch] = {}
         self.batch_envs: deque[int] = deque(maxlen=5000)
+        # receive: decoding and batching an observation; policy: the forward pass; reply:
+        # encoding and publishing actions; rollout: recording steps, shipping rollouts.
+        self.time_split = TimeSplit(("receive", "policy", "reply", "rollout"))
         # One group: batching state is touched only from this node's callbacks, one at a time.
         group = MutuallyExclusiveCallbackGroup()
         self.action_pub = self.create_publisher(
@@ -183,11 +187,14 @@ class InferenceNode(Node):
 
     def on_obs(self, msg: ObservationBatchMsg) -> None:
         """Queue one actor step; run the batch when every live actor has reported."""
+        begin = start()
         try:
             batch = decode_obs_batch(msg)
         except CodecError as error:
             self.rejections.reject("malformed", f"dropping malformed observation: {error}")
             return
+        finally:
+            self.time_split.add("receive", begin)
         if not self.has_weights:
             # No weights yet: hold the newest step per actor and answer it once they come.
             verdict = self.batcher.check(batch)
@@ -214,6 +221,7 @@ class InferenceNode(Node):
 
     def accept(self, batch: ObsBatch) -> None:
         """Submit a decoded step to the batcher; answer duplicates, run a ready batch."""
+        begin = start()
         now = time.monotonic()
         self.batcher.max_wait = self.params["max_wait"]
         self.batcher.actor_timeout = self.params["actor_timeout"]
@@ -225,6 +233,7 @@ class InferenceNode(Node):
                 self.action_pub.publish(reply)
         elif verdict is not Verdict.ACCEPTED:
             self.reject_step(batch, verdict)
+        self.time_split.add("receive", begin)
         if self.batcher.ready(now):
             self.run_batch()
         elif self.deadline_timer.is_canceled() and self.batcher.waiting():
@@ -244,6 +253,7 @@ class InferenceNode(Node):
 
     def run_batch(self) -> None:
         """One policy forward pass for all waiting actors, then reply and record."""
+        begin = start()
         batches = self.batcher.take()
         obs = torch.from_numpy(np.concatenate([b.obs for b in batches])).to(self.device)
         final_obs = torch.from_numpy(np.concatenate([b.final_obs for b in batches]))
@@ -251,6 +261,7 @@ class InferenceNode(Node):
             actions, log_probs, values = (t.cpu().numpy() for t in self.policy.act(obs))
             final_values = (self.policy.value(final_obs.to(self.device)).cpu().numpy()
                             if len(final_obs) else None)
+        clock = self.time_split.add("policy", begin)
         self.batch_envs.append(len(obs))
         row = final_row = 0
         for batch in batches:
@@ -261,6 +272,7 @@ class InferenceNode(Node):
                 batch.actor_id, batch.session, batch.seq, self.policy_version, actions[rows]
             ))
             self.action_pub.publish(reply)
+            clock = self.time_split.add("reply", clock)
             rollout = self.batcher.complete(
                 batch, actions[rows], log_probs[rows], values[rows],
                 np.zeros(0, np.float32) if final_values is None else final_values[finals],
@@ -268,6 +280,7 @@ class InferenceNode(Node):
             )
             if rollout is not None:
                 self.rollout_pub.publish(encode_rollout(rollout))
+            clock = self.time_split.add("rollout", clock)
 
     def status(self) -> dict[str, object]:
         """Counters of accepted/rejected data, live actors and inference batch sizes."""
@@ -286,6 +299,7 @@ class InferenceNode(Node):
             "batch_envs_mean": float(sizes.mean()),
             "batch_envs_p50": float(np.percentile(sizes, 50)),
             "batch_envs_max": int(sizes.max()),
+            "time_split": self.time_split.snapshot(),
         }
 
 

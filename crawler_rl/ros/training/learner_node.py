@@ -45,6 +45,7 @@ from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.runtime import run_node_until_signal, serve_status
 from crawler_rl.ros.training.codec import CodecError
 from crawler_rl.ros.training.rollout import decode_rollout
+from crawler_rl.ros.training.time_split import TimeSplit, start
 from crawler_rl.ros.training.training_metrics import encode_metrics
 from crawler_rl.ros.training.weights import encode_weights
 
@@ -95,6 +96,8 @@ class LearnerNode(Node):
         # A run resumed from its final checkpoint is complete: report done, train no more.
         self.done = self.learner.done
         self.last_update_time = time.monotonic()
+        # receive: decoding and checking rollouts; update: PPO, weights out, checkpoints.
+        self.time_split = TimeSplit(("receive", "update"))
         # Tags every metrics line of this process: a resumed run's segments stay apart.
         self.session = uuid.uuid4().hex[:12]
         group = MutuallyExclusiveCallbackGroup()
@@ -169,6 +172,7 @@ class LearnerNode(Node):
         if self.done:
             return
         max_envs = self.params["envs_per_update"]  # one actor's envs never exceed all of them
+        begin = start()
         try:
             rollout = decode_rollout(msg, Rollout.message_elements(
                 self.cfg.ppo.num_steps, max_envs, self.obs_dim, self.action_dim))
@@ -181,6 +185,8 @@ class LearnerNode(Node):
             self.counters["rejected_rollouts"] += 1
             self.rejections.log_once("rejected_rollouts", f"rejecting rollout: {error}")
             return
+        finally:
+            self.time_split.add("receive", begin)
         if rollout.newest_version > self.version:
             self.counters["future_rollouts"] += 1
             self.rejections.log_once(
@@ -215,6 +221,7 @@ class LearnerNode(Node):
 
     def update(self) -> None:
         """One PPO iteration on the queued rollouts, rolled back if it goes non-finite."""
+        begin = start()
         rollouts, self.pending = self.pending, []
         try:
             stats = self.train_on(rollouts)
@@ -222,8 +229,10 @@ class LearnerNode(Node):
             self.counters["rejected_updates"] += 1
             self.rejections.log_once("rejected_updates",
                                      f"update rolled back, its rollouts dropped: {error}")
+            self.time_split.add("update", begin)
             return
         self.finish_update(rollouts, stats)
+        self.time_split.add("update", begin)
 
     def train_on(self, rollouts: list[Rollout]) -> dict[str, float]:
         """Run the Learner's update on the rollouts (valued by the current critic)."""
@@ -297,13 +306,14 @@ class LearnerNode(Node):
         return response
 
     def status(self) -> dict[str, object]:
-        """Counters and the latest metrics."""
+        """Counters, the latest metrics and the time split."""
         finite = {k: v if math.isfinite(v) else None for k, v in self.metrics.items()}
         return {**self.counters, **finite, "global_step": self.global_step,
                 "iteration": self.iteration, "policy_version": self.version, "done": self.done,
                 "device": describe_device(self.device),
                 "pending_envs": sum(r.num_envs for r in self.pending),
-                "rollouts_by_actor": {str(k): v for k, v in self.rollouts_by_actor.items()}}
+                "rollouts_by_actor": {str(k): v for k, v in self.rollouts_by_actor.items()},
+                "time_split": self.time_split.snapshot()}
 
     def destroy_node(self) -> None:
         """Flush TensorBoard before leaving."""
