@@ -46,10 +46,17 @@ def test_refuses_a_model_of_an_older_layout_naming_the_retraining_command(
     assert "observation layout 2" in result.stderr and "crawler-rl train" in result.stderr
 
 
+def _terminal_dispositions() -> None:
+    """SIGINT and SIGHUP as a terminal leaves them, whatever pytest was started with (nohup
+    ignores SIGHUP, and the node keeps an ignored SIGHUP ignored, as crawler_rl.stopping says)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_publishes_zero_on_shutdown(ros_context: Context, stop_signal: int) -> None:
     process = subprocess.Popen([*NODE, "-p", "use_ik_fallback:=true", "-p", "start_enabled:=true"],
-                               env=child_environment())
+                               env=child_environment(), preexec_fn=_terminal_dispositions)
     node = Node("fake_robot", context=ros_context)
     commands: list[np.ndarray] = []
     node.create_subscription(

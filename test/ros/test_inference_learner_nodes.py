@@ -58,6 +58,10 @@ def obs_step(seq: int, value: float = 0.1, session: int = 9) -> ObservationBatch
 def test_inference_replies_ships_rollouts_and_counts_bad_data(rclpy_default: None,
                                                              tmp_path: Path) -> None:
     node = InferenceNode(parameter_overrides=pendulum_inference_params(tmp_path, num_steps=2))
+    from crawler_rl.ros.training.batching import BATCHER_COUNTERS
+
+    fresh = node.status()  # every counter is there from the start, at 0
+    assert {key: fresh[key] for key in BATCHER_COUNTERS} == dict.fromkeys(BATCHER_COUNTERS, 0)
     peer = rclpy.create_node("fake_peer")
     replies, rollouts = [], []
     peer.create_subscription(ActionBatchMsg, qos.ACTION_TOPIC,

@@ -30,6 +30,12 @@ class Verdict(StrEnum):
     UNKNOWN_ACTOR = "unknown_actor"
 
 
+BATCHER_COUNTERS = ("accepted_steps", "actor_restarts", "seq_gap_restarts", "dropped_actors",
+                    "discarded_env_steps", "trajectory_restarts", "rollouts",
+                    *(verdict.value for verdict in Verdict if verdict is not Verdict.ACCEPTED))
+"""Every counter an InferenceBatcher keeps: `~/status` reports each, 0 until it happens."""
+
+
 class TrajectoryBuilder:
     """Per-env trajectories of one actor session, emitted as a Rollout every `num_steps`."""
 

@@ -42,7 +42,7 @@ from crawler_rl.ros.interfaces import (
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.runtime import run_node, serve_status
-from crawler_rl.ros.training.batching import InferenceBatcher, Verdict
+from crawler_rl.ros.training.batching import BATCHER_COUNTERS, InferenceBatcher, Verdict
 from crawler_rl.ros.training.codec import (
     ActionBatch,
     CodecError,
@@ -290,6 +290,7 @@ class InferenceNode(Node):
             "rejected_weights": 0,
             "rejected_act": 0,
             "act_requests": self.act_requests,
+            **dict.fromkeys(BATCHER_COUNTERS, 0),
             **self.batcher.counters,
             **self.rejections.counts,
             "policy_version": self.policy_version,
