@@ -37,7 +37,8 @@ def _reliable(depth: int) -> QoSProfile:
     )
 
 
-def _latched() -> QoSProfile:
+def latched_qos() -> QoSProfile:
+    """Keep-last-1, reliable, transient local: late joiners get the newest message."""
     return QoSProfile(
         history=HistoryPolicy.KEEP_LAST,
         depth=1,
@@ -63,12 +64,12 @@ def rollout_qos() -> QoSProfile:
 
 def weights_qos() -> QoSProfile:
     """QoS of versioned policy weights (latched for late joiners)."""
-    return _latched()
+    return latched_qos()
 
 
 def metrics_qos() -> QoSProfile:
     """QoS of the learner's JSON training metrics (latched)."""
-    return _latched()
+    return latched_qos()
 
 
 TOPIC_QOS = {

@@ -18,6 +18,7 @@ from sensor_msgs.msg import Imu, JointState
 from std_msgs.msg import Float64, Float64MultiArray, String
 from visualization_msgs.msg import Marker, MarkerArray
 
+from crawler_rl.ros.qos import latched_qos
 from crawler_rl.ros.robot import robot_interface as robot
 from crawler_rl.ros.robot.robot_sim_node import RobotSimNode
 
@@ -36,7 +37,7 @@ class Listener:
             ("joints", JointState, robot.JOINT_STATES_TOPIC, sensor_qos),
             ("tension", Float64, robot.TETHER_TENSION_TOPIC, sensor_qos),
             ("markers", MarkerArray, robot.MARKERS_TOPIC, 1),
-            ("description", String, robot.ROBOT_DESCRIPTION_TOPIC, robot.latched_qos()),
+            ("description", String, robot.ROBOT_DESCRIPTION_TOPIC, latched_qos()),
         ):
             self.node.create_subscription(kind, topic, self.messages[key].append, qos)
         self.wheels = self.node.create_publisher(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 from rclpy.qos import (
-    DurabilityPolicy,
     HistoryPolicy,
     QoSProfile,
     ReliabilityPolicy,
@@ -56,14 +55,6 @@ def sensor_subscription_qos() -> QoSProfile:
     return qos_profile_sensor_data
 
 
-def latched_qos() -> QoSProfile:
-    """Transient-local QoS for the robot description (late joiners such as RViz get it)."""
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=1,
-        reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.TRANSIENT_LOCAL,
-    )
 
 
 def gravity_from_orientation(quaternion_xyzw: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from std_msgs.msg import Float64, Float64MultiArray, String
 from visualization_msgs.msg import MarkerArray
 
 from crawler_rl.ros.params import ParamSpec, declare_validated
+from crawler_rl.ros.qos import latched_qos
 from crawler_rl.ros.rejections import Rejections
 from crawler_rl.ros.robot import robot_interface as robot
 from crawler_rl.ros.robot.markers import scene_markers
@@ -136,7 +137,7 @@ class RobotSimNode(Node):
         )
         self.marker_publisher = self.create_publisher(MarkerArray, robot.MARKERS_TOPIC, 1)
         description = self.create_publisher(
-            String, robot.ROBOT_DESCRIPTION_TOPIC, robot.latched_qos()
+            String, robot.ROBOT_DESCRIPTION_TOPIC, latched_qos()
         )
         description.publish(String(data=self.urdf))
         self.clock_publisher = (
