@@ -3,9 +3,14 @@
 While `crawler-rl train --backend ros` runs, a peer publishes messages that must all be
 rejected on `rollouts`, `policy_weights`, `actor_obs` and `actor_actions`: size fields that
 disagree with their arrays, overflowing shapes, versions out of order, architecture JSON that
-is not JSON, wrong architectures, NaN, too many envs. Training
-finishes with exit 0, every `~/status` counts exactly what was sent, and the trained policy
-still beats the initial one on fixed seeded episodes.
+is not JSON, wrong architectures, NaN, too many envs. Every `~/status` counts exactly what was
+sent, training goes on after the attack (every update in order, none lost), stops cleanly on
+Ctrl-C (exit 130, every node leaves with 0), and the trained policy still beats the initial
+one on fixed seeded episodes.
+
+The run is long enough never to end by itself (it ends on SIGINT once it has trained enough):
+how long discovery and the attack take depends on the machine's load, so a run of a fixed
+length could end in the middle of the attack.
 """
 
 from __future__ import annotations
@@ -42,7 +47,9 @@ from crawler_rl.ros.training.codec import (
 from crawler_rl.ros.training.rollout import encode_rollout
 from crawler_rl.ros.training.weights import encode_weights
 
-ACTORS, ENVS, STEPS, ITERATIONS = 2, 4, 16, 50  # ~15 s of training: longer than the attack
+ACTORS, ENVS, STEPS = 2, 4, 16
+TRAINED_ITERATIONS = 50  # ~15 s: enough to at least halve the toy's tracking error
+NEVER_REACHED = 100_000  # the run's length in iterations: it is stopped by SIGINT
 OBS_DIM, ACTION_DIM = 3, 1  # rl_toy_env.VelocityTrackingToy
 
 
@@ -135,7 +142,7 @@ def hostile_actions() -> list[ActionBatchMsg]:
 def test_training_survives_a_hostile_peer_and_counts_every_message(
     ros_context: Context, tmp_path: Path,
 ) -> None:
-    cfg = toy_config(ACTORS, ENVS, STEPS, ITERATIONS, checkpoint_every=5)
+    cfg = toy_config(ACTORS, ENVS, STEPS, NEVER_REACHED, checkpoint_every=5)
     launcher, run_dir = start_cli_training(cfg, ACTORS, ENVS, tmp_path)
     monitor = GraphMonitor(ros_context, None)
     peer = rclpy.create_node("hostile_peer", context=ros_context)
@@ -195,18 +202,23 @@ def test_training_survives_a_hostile_peer_and_counts_every_message(
                   for i in range(ACTORS)]
         assert inference["live_actors"] <= ACTORS and inference.get("unknown_actor", 0) == 0
         assert learner["future_rollouts"] == learner["rejected_updates"] == 0, learner
-        assert not learner["done"], "the hostile phase must end before training does"
         assert all(actor["bad_actions"] == 0 for actor in actors), actors
-        output, _ = launcher.communicate(timeout=180)
+        # training goes on after the attack: some more updates, then Ctrl-C
+        trained_enough = max(TRAINED_ITERATIONS, learner["iteration"] + 5)
+        assert monitor.wait_for(lambda: any(
+            m["iteration"] >= trained_enough for m in read_metrics(run_dir)), 300)
+        launcher.send_signal(signal.SIGINT)
+        output, _ = launcher.communicate(timeout=120)
     finally:
         monitor.close()
         peer.destroy_node()
         if launcher.poll() is None:
             launcher.send_signal(signal.SIGINT)
             launcher.wait(15)
-    assert launcher.returncode == 0, output.decode()[-3000:]
+    assert launcher.returncode == 130, output.decode()[-3000:]
     metrics = [m for m in read_metrics(run_dir) if m["iteration"] > 0]
-    assert [m["policy_version"] for m in metrics] == list(range(1, ITERATIONS + 1))
+    assert len(metrics) >= TRAINED_ITERATIONS
+    assert [m["policy_version"] for m in metrics] == list(range(1, len(metrics) + 1))
     assert all(np.isfinite(m["mean_reward"]) for m in metrics)
     trained, initial = trained_and_initial_returns(run_dir)
     assert trained > 0.5 * initial, (trained, initial)  # returns are <= 0: error at least halved
