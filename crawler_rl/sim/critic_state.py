@@ -80,13 +80,14 @@ class PrivilegedCriticObservation(gym.ObservationWrapper):
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset the env and index its new command schedule."""
         obs, info = self.env.reset(**kwargs)
-        self._following = next_change_steps(self.env.unwrapped._commands)
+        self._following = next_change_steps(self.env.unwrapped.command_schedule)
         return self.observation(obs), info
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
         """Observation (OBS_DIM,) -> observation + critic state (OBS_DIM + CRITIC_DIM,)."""
         env = self.env.unwrapped
-        commands, step = env._commands, min(env._step, len(env._commands) - 1)
+        commands = env.command_schedule
+        step = min(env.step_index, len(commands) - 1)
         following = int(self._following[step]) if len(self._following) else len(commands)
         dt = env.control_dt
         if following < len(commands):

@@ -152,6 +152,18 @@ class CrawlerEnv(gym.Env):
         """The command the next action should track, (v, omega)."""
         return self._commands[self._step].copy()
 
+    @property
+    def command_schedule(self) -> np.ndarray:
+        """The episode's commanded twist per control step, (max_steps + 1, 2), read-only."""
+        view = self._commands.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def step_index(self) -> int:
+        """Control steps taken in this episode (the index of the current command)."""
+        return self._step
+
     def render(self) -> np.ndarray | None:
         """RGB image (240, 320, 3) uint8 in "rgb_array" mode, else None."""
         if self.render_mode != "rgb_array":

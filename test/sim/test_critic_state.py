@@ -56,7 +56,7 @@ def test_time_to_next_command_counts_down_to_the_change() -> None:
     env = PrivilegedCriticObservation(gym.make("CrawlerVelocity-v0"))
     try:
         obs, _ = env.reset(seed=5)
-        commands = env.unwrapped._commands
+        commands = env.unwrapped.command_schedule
         change = int(next_change_steps(commands)[0])
         dt = env.unwrapped.control_dt
         index = CRITIC_FIELDS.index("time_to_next_cmd")
@@ -87,3 +87,18 @@ def test_the_mirror_flips_yaw_terms_swaps_the_wheels_and_is_an_involution() -> N
     for name in ("true_v", "tether_force_x", "slope_deg", "time_to_next_cmd"):
         assert mirrored[name] == value[name]
     assert torch.equal(mirror.obs(mirror.obs(state)), state)
+
+
+def test_the_command_schedule_is_read_only_and_follows_the_steps() -> None:
+    env = gym.make("CrawlerVelocity-v0")
+    try:
+        env.reset(seed=5)
+        schedule = env.unwrapped.command_schedule
+        with pytest.raises(ValueError):
+            schedule[0, 0] = 1.0
+        for step in range(3):
+            assert env.unwrapped.step_index == step
+            np.testing.assert_array_equal(env.unwrapped.commanded_twist, schedule[step])
+            env.step(np.zeros(2, np.float32))
+    finally:
+        env.close()
