@@ -255,8 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="replay figure (png) or animation (gif, mp4)")
     evaluate.add_argument("--suite", default="held-out",
                           help="held-out (inside the training ranges), ood (outside them), "
-                               "chain (held-out on the multibody tether) or odometry "
-                               "(held-out with wheel-odometry velocity)")
+                               "chain (held-out on the multibody tether), odometry "
+                               "(held-out with wheel-odometry velocity), load-cell-outages or "
+                               "no-load-cell (held-out with a load cell that drops out, or none)")
     evaluate.set_defaults(handler=_cmd_eval)
 
     tune = sub.add_parser("tune-baseline",

@@ -95,7 +95,7 @@ def run_evaluation(
 ) -> dict[str, Any]:
     """Evaluate `policy` (controller.onnx) and the `baseline`s ("ik,pi") on a suite's scenarios.
 
-    `suite` is one of `crawler_rl.sim.suites.SUITE_NAMES` (held-out, ood, chain, odometry); each
+    `suite` is one of `crawler_rl.sim.suites.SUITE_NAMES` (held-out, ood, chain, ...); each
     case runs under its own config overrides. Each scenario runs `episodes` episodes (seeds
     seed + index + 1000 * episode: other command schedules and randomization draws) and its
     RMSE pools their steps. `pi_gains` defaults to the shipped config/baseline_pi.yaml. Writes

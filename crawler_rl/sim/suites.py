@@ -9,6 +9,8 @@ crawler.yaml keys, as `load_crawler_config(overrides=...)` takes them).
 - `chain`: the held-out set on the multibody chain tether.
 - `odometry`: the held-out set with the forward velocity from wheel odometry
   (`sensors.velocity_source: odometry`), for controllers trained that way.
+- `load-cell-outages` / `no-load-cell`: the held-out set with a load cell that drops out
+  (`sensors.tension_sensor: intermittent`) or none at all (`false`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from crawler_rl.sim.config import (
 )
 from crawler_rl.sim.scenario import Scenario, held_out_scenarios
 
-SUITE_NAMES = ("held-out", "ood", "chain", "odometry")
+HELD_OUT_VARIANTS: dict[str, tuple[str, Any]] = {
+    "chain": ("tether.model", "chain"),
+    "odometry": ("sensors.velocity_source", "odometry"),
+    "load-cell-outages": ("sensors.tension_sensor", "intermittent"),
+    "no-load-cell": ("sensors.tension_sensor", False),
+}
+"""Suites that are the held-out set under one crawler.yaml change (dotted key, value)."""
+SUITE_NAMES = ("held-out", "ood", *HELD_OUT_VARIANTS)
 
 OOD_TETHER_LENGTH = 40.0
 """Deployed tether [m] (the middle of 35-45 m); training reaches 30 m x 1.1 = 33 m."""
@@ -66,10 +75,9 @@ def suite_cases(name: str, path: Path | str | None = None) -> list[SuiteCase]:
     """Return the cases of suite `name` (see SUITE_NAMES); `path` is the base crawler.yaml."""
     if name == "held-out":
         return [SuiteCase(scenario) for scenario in held_out_scenarios()]
-    if name in ("chain", "odometry"):
-        override = (("tether.model", "chain") if name == "chain"
-                    else ("sensors.velocity_source", "odometry"))
-        return [SuiteCase(scenario, (override,)) for scenario in held_out_scenarios()]
+    if name in HELD_OUT_VARIANTS:
+        return [SuiteCase(scenario, (HELD_OUT_VARIANTS[name],))
+                for scenario in held_out_scenarios()]
     if name == "ood":
         return ood_cases(load_crawler_config(path))
     raise ValueError(f"unknown suite {name!r}; available: {', '.join(SUITE_NAMES)}")

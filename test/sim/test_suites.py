@@ -21,10 +21,21 @@ def test_held_out_chain_and_odometry_suites_share_the_held_out_scenarios():
     assert all(case.config().sensors.velocity_source == "odometry" for case in odometry)
 
 
+def test_load_cell_suites_are_the_held_out_set_with_outages_or_no_load_cell():
+    outages, absent = suite_cases("load-cell-outages"), suite_cases("no-load-cell")
+    for suite in (outages, absent):
+        assert [case.scenario for case in suite] == held_out_scenarios()
+    assert all(case.config().sensors.tension_sensor == "intermittent" for case in outages)
+    assert all(case.config().sensors.tension_sensor is False for case in absent)
+    assert all(case.config().sensors.tension_sensor is True
+               for case in suite_cases("held-out"))
+
+
 def test_unknown_suite_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown suite 'nope'; available: held-out"):
         suite_cases("nope")
-    assert SUITE_NAMES == ("held-out", "ood", "chain", "odometry")
+    assert SUITE_NAMES == ("held-out", "ood", "chain", "odometry", "load-cell-outages",
+                           "no-load-cell")
 
 
 def _episode_params(case):
