@@ -45,8 +45,11 @@ class EnvConfig(_Section):
     Two by default: one per core of a 2-core machine (config/train.yaml states the same)."""
     crawler_config: str | None = None
     """Crawler sim config YAML (None: the packaged default); ignored by non-crawler envs."""
-    crawler_overrides: dict[str, bool | int | float | str] = field(default_factory=dict)
-    """Dotted-key overrides of the crawler sim config, training only (e.g. reward.* terms)."""
+    crawler_overrides: dict[str, bool | int | float | str] = field(
+        default_factory=lambda: {"sensors.tension_sensor": "intermittent"})
+    """Dotted-key overrides of the crawler sim config, training only (e.g. reward.* terms).
+    The default trains through load cell outages: a model that never saw the load cell's mask
+    at 0 fails when the robot's reading goes stale (docs/fidelity.md)."""
     max_episode_steps: int | None = None
     """Override the env's time limit in steps (None: keep the registered one)."""
     privileged_critic: bool = False
