@@ -236,6 +236,11 @@ class RewardConfig:
     energy_scale: float = _num(0.001, 0.0)
     stand_still_scale: float = _num(0.5, 0.0)
     termination_penalty: float = _num(10.0, 0.0)
+    offset_scale: float = _num(0.5, 0.0)
+    """Penalty on the tracking error's running mean since the last command change (an EMA of
+    `offset_time_constant`): scale * (|mean err_v| / 0.05 + |mean err_omega| / 0.25). The
+    mean averages the exploration noise out and keeps the steady offset. 0: off."""
+    offset_time_constant: float = _num(0.5, 0.0, gt=True)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@
 Each episode samples a scenario (or takes `options={"scenario": Scenario}`) and a schedule of
 commanded twists that changes a few times. The action is a residual on a base controller (IK
 or a PI, see action.py); the reward is tracking terms (legged_gym's exp(-err^2 / sigma)
-or -err^2 / sigma, `reward.tracking_kernel`) minus action-rate and
-energy penalties, each term reported in `info` as "rew_<name>".
+or -err^2 / sigma, `reward.tracking_kernel`) minus penalties on the action rate, the energy
+and the steady offset (the running mean error since the last command change), each term
+reported in `info` as "rew_<name>".
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class CrawlerEnv(gym.Env):
         self._commands = np.zeros((self.max_steps + 1, 2))
         self._step = 0
         self._prev_action = (0.0, 0.0)
+        self._error_mean = (0.0, 0.0)
+        """Running mean (EMA) of the true tracking error (v, omega) since the command changed."""
         self._obs = np.zeros(OBS_DIM, dtype=np.float32)
 
     def reset(
@@ -88,6 +91,7 @@ class CrawlerEnv(gym.Env):
         )
         self._step = 0
         self._prev_action = (0.0, 0.0)
+        self._error_mean = (0.0, 0.0)
         self.observation_builder.reset()
         return self._observe(self._commands[0]), {"scenario": scenario.label}
 
@@ -114,6 +118,7 @@ class CrawlerEnv(gym.Env):
         delta_right = action_right - self._prev_action[1]
         self._prev_action = (action_left, action_right)
         terminated = sim.detached
+        mean_v, mean_omega = self._advance_error_mean(command, error_v, error_omega)
         normalized_v = error_v * error_v / reward_cfg.tracking_v_sigma
         normalized_omega = error_omega * error_omega / reward_cfg.tracking_omega_sigma
         if self._tracking_kernel == "squared":
@@ -127,6 +132,8 @@ class CrawlerEnv(gym.Env):
             * (delta_left * delta_left + delta_right * delta_right),
             "rew_energy": -reward_cfg.energy_scale * sim.wheel_power,
             "rew_termination": -reward_cfg.termination_penalty if terminated else 0.0,
+            "rew_offset": -reward_cfg.offset_scale
+            * (abs(mean_v) / 0.05 + abs(mean_omega) / 0.25),
             "rew_stand_still": (
                 -reward_cfg.stand_still_scale * (abs(true_v) / 0.05 + abs(true_omega) / 0.25)
                 if command[0] == 0.0 and command[1] == 0.0 else 0.0
@@ -142,6 +149,17 @@ class CrawlerEnv(gym.Env):
         observation = self._observe(self._commands[self._step])
         truncated = self._step >= self.max_steps and not terminated
         return observation, float(sum(rewards.values())), terminated, truncated, info
+
+    def _advance_error_mean(self, command: np.ndarray, error_v: float,
+                            error_omega: float) -> tuple[float, float]:
+        """Fold this step's error into the running mean; a new command starts a new mean."""
+        if self._step == 1 or np.any(command != self._commands[self._step - 2]):
+            self._error_mean = (0.0, 0.0)
+        alpha = min(1.0, self.control_dt / self.config.reward.offset_time_constant)
+        mean_v, mean_omega = self._error_mean
+        self._error_mean = (mean_v + alpha * (error_v - mean_v),
+                            mean_omega + alpha * (error_omega - mean_omega))
+        return self._error_mean
 
     def _observe(self, command: np.ndarray) -> np.ndarray:
         self._obs = self.observation_builder.build(command, *self.sim.observation_inputs())

@@ -104,3 +104,45 @@ def test_scenario_option_type_is_checked(config):
             env.reset(seed=0, options={"scenario": "vertical"})
     finally:
         env.close()
+
+
+def test_offset_penalty_is_the_running_mean_error_since_the_last_command_change(config):
+    reward = dataclasses.replace(config.reward, offset_scale=2.0, offset_time_constant=0.25)
+    env = CrawlerEnv(dataclasses.replace(
+        config, reward=reward, motor=dataclasses.replace(config.motor, residual_base="ik")))
+    try:
+        env.reset(seed=1, options={"scenario": Scenario(surface="deck", randomize=False)})
+        env._commands[:40] = (0.05, 0.2)
+        env._commands[40:] = (-0.05, 0.0)
+        alpha = env.control_dt / 0.25
+        mean = np.zeros(2)
+        penalties = []
+        for step in range(60):
+            command = env.command_schedule[step]
+            if step == 40:
+                mean[:] = 0.0  # a new command starts a new mean
+            # Unequal wheels: errors in both channels, kept up by the constant residual.
+            *_, info = env.step(np.array([0.3, 0.1], dtype=np.float32))
+            mean += alpha * (command - np.array(env.sim.true_twist()) - mean)
+            expected = -2.0 * (abs(mean[0]) / 0.05 + abs(mean[1]) / 0.25)
+            assert info["rew_offset"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+            penalties.append(info["rew_offset"])
+        # Held command: the mean settles at the offset; the change resets it.
+        assert penalties[38] < -0.5 and abs(penalties[40]) < 0.5 * abs(penalties[38])
+    finally:
+        env.close()
+
+
+def test_offset_penalty_is_on_by_default_and_zero_turns_it_off(config):
+    assert config.reward.offset_scale > 0.0
+    off = dataclasses.replace(config, reward=dataclasses.replace(config.reward, offset_scale=0.0))
+    for cfg, penalized in ((config, True), (off, False)):
+        env = CrawlerEnv(cfg)
+        try:
+            env.reset(seed=0)
+            for _ in range(5):
+                *_, info = env.step(np.array([0.5, -0.5], dtype=np.float32))
+            assert (info["rew_offset"] < 0.0) == penalized
+            assert penalized or info["rew_offset"] == 0.0
+        finally:
+            env.close()
