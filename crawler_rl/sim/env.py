@@ -22,6 +22,9 @@ from crawler_rl.sim.crawler import CrawlerSim
 from crawler_rl.sim.observation import OBS_DIM, ObservationBuilder, mirror_spec
 from crawler_rl.sim.scenario import Scenario, sample_scenario
 
+PENALTY_SPEEDS = (0.05, 0.25)
+"""(v [m/s], omega [rad/s]) that cost one unit in the linear stand-still and offset penalties."""
+
 
 def command_schedule(task: TaskConfig, steps: int, control_dt: float,
                      rng: np.random.Generator) -> np.ndarray:
@@ -133,9 +136,10 @@ class CrawlerEnv(gym.Env):
             "rew_energy": -reward_cfg.energy_scale * sim.wheel_power,
             "rew_termination": -reward_cfg.termination_penalty if terminated else 0.0,
             "rew_offset": -reward_cfg.offset_scale
-            * (abs(mean_v) / 0.05 + abs(mean_omega) / 0.25),
+            * (abs(mean_v) / PENALTY_SPEEDS[0] + abs(mean_omega) / PENALTY_SPEEDS[1]),
             "rew_stand_still": (
-                -reward_cfg.stand_still_scale * (abs(true_v) / 0.05 + abs(true_omega) / 0.25)
+                -reward_cfg.stand_still_scale
+                * (abs(true_v) / PENALTY_SPEEDS[0] + abs(true_omega) / PENALTY_SPEEDS[1])
                 if command[0] == 0.0 and command[1] == 0.0 else 0.0
             ),
         }
