@@ -21,6 +21,9 @@ from crawler_rl.validation import CONFIG_KEY, invalid, require, unknown_message
 
 DEFAULT_CONFIG_NAME = "train.yaml"
 
+CrawlerOverride = bool | int | float | str | tuple[float, ...]
+"""A value in env.crawler_overrides: a setting, or a list of numbers for a [low, high] range."""
+
 
 class _Section:
     """Base of the config sections: validate on construction."""
@@ -45,9 +48,10 @@ class EnvConfig(_Section):
     Two by default: one per core of a 2-core machine (config/train.yaml states the same)."""
     crawler_config: str | None = None
     """Crawler sim config YAML (None: the packaged default); ignored by non-crawler envs."""
-    crawler_overrides: dict[str, bool | int | float | str] = field(
+    crawler_overrides: dict[str, CrawlerOverride] = field(
         default_factory=lambda: {"sensors.tension_sensor": "intermittent"})
-    """Dotted-key overrides of the crawler sim config, training only (e.g. reward.* terms).
+    """Dotted-key overrides of the crawler sim config, training only (e.g. reward.* terms, or
+    a randomization range as a list: `randomization.extra_sensor_delay_steps: [0, 1]`).
     The default trains through load cell outages: a model that never saw the load cell's mask
     at 0 fails when the robot's reading goes stale (docs/fidelity.md)."""
     max_episode_steps: int | None = None

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from crawler_rl.rl.config import TrainConfig, load_train_config
+from crawler_rl.rl.envs import make_env_factory
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,4 +77,19 @@ def test_crawler_overrides_mapping_is_typed() -> None:
     with pytest.raises(ValueError, match=r"env\.crawler_overrides"):
         load_train_config(overrides={"env.crawler_overrides": "[1, 2]"})
     with pytest.raises(ValueError, match=r"env\.crawler_overrides\.reward\.x"):
-        load_train_config(overrides={"env.crawler_overrides": {"reward.x": [1]}})
+        load_train_config(overrides={"env.crawler_overrides": {"reward.x": {"a": 1}}})
+    with pytest.raises(ValueError, match=r"env\.crawler_overrides\.reward\.x"):
+        load_train_config(overrides={"env.crawler_overrides": {"reward.x": ["a"]}})
+
+
+def test_a_randomization_range_can_be_overridden_for_training() -> None:
+    cfg = load_train_config(overrides={
+        "env.crawler_overrides": "{randomization.extra_sensor_delay_steps: [0, 1]}"})
+    env = make_env_factory(cfg.env)()
+    try:
+        assert env.unwrapped.config.randomization.extra_sensor_delay_steps == (0.0, 1.0)
+    finally:
+        env.close()
+    with pytest.raises(ValueError, match=r"extra_sensor_delay_steps"):
+        make_env_factory(load_train_config(overrides={
+            "env.crawler_overrides": {"randomization.extra_sensor_delay_steps": [0, 0.5]}}).env)()

@@ -113,7 +113,8 @@ def test_actors_step_the_runs_env_overrides_and_critic_state(rclpy_default: None
     from crawler_rl.sim.observation import OBS_DIM
 
     cfg = load_train_config(None, {"env.privileged_critic": True, "env.crawler_overrides": {
-        "reward.energy_scale": 0.0, "motor.residual_base": "pi"}})
+        "reward.energy_scale": 0.0, "motor.residual_base": "pi",
+        "randomization.extra_sensor_delay_steps": [0, 1]}})
     (spec,) = actor_specs(cfg, count=1, envs_per_actor=2)
     actor = ActorNode(parameter_overrides=[Parameter(k, value=v)
                                            for k, v in spec.parameters.items()])
@@ -121,11 +122,13 @@ def test_actors_step_the_runs_env_overrides_and_critic_state(rclpy_default: None
         assert actor.envs.obs_dim == OBS_DIM + CRITIC_DIM
         sim_config = actor.envs.envs[0].unwrapped.config
         assert (sim_config.reward.energy_scale, sim_config.motor.residual_base) == (0.0, "pi")
+        assert sim_config.randomization.extra_sensor_delay_steps == (0, 1)
     finally:
         actor.destroy_node()
 
 
-@pytest.mark.parametrize("text", ["[1]", "{", '{"reward.energy_scale": [1]}', "null"])
+@pytest.mark.parametrize("text", ["[1]", "{", '{"reward.energy_scale": ["a"]}',
+                                  '{"reward.energy_scale": {"a": 1}}', "null"])
 def test_bad_crawler_overrides_are_refused_by_name(rclpy_default: None, text: str) -> None:
     with pytest.raises(ValueError, match="crawler_overrides"):
         pendulum_actor(crawler_overrides=text)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from rclpy.node import Node
 
-from crawler_rl.rl.config import EnvConfig
+from crawler_rl.rl.config import CrawlerOverride, EnvConfig
 from crawler_rl.rl.envs import TRACKING_KEYS, ActionScaler, check_box_spaces, make_env_factory
 from crawler_rl.ros import qos
 from crawler_rl.ros.interfaces import ActionBatchMsg, ObservationBatchMsg
@@ -56,7 +56,7 @@ PARAMS = (
 )
 
 
-def parse_overrides(text: str) -> dict[str, bool | int | float | str]:
+def parse_overrides(text: str) -> dict[str, CrawlerOverride]:
     """Parse the `crawler_overrides` parameter; ValueError naming it unless a flat JSON object."""
     try:
         value = json.loads(text or "{}")
@@ -64,11 +64,16 @@ def parse_overrides(text: str) -> dict[str, bool | int | float | str]:
         raise ValueError(f"parameter 'crawler_overrides' must be a JSON object, got {text!r:.200}"
                          f" ({error})") from error
     if not isinstance(value, dict) or not all(
-            isinstance(key, str) and isinstance(item, bool | int | float | str)
-            for key, item in value.items()):
+            isinstance(key, str) and _is_override(item) for key, item in value.items()):
         raise ValueError("parameter 'crawler_overrides' must be a JSON object of dotted keys to "
-                         f"numbers, booleans or strings, got {text!r:.200}")
+                         f"numbers, booleans, strings or lists of numbers, got {text!r:.200}")
     return value
+
+
+def _is_override(item: object) -> bool:
+    if isinstance(item, list):
+        return all(isinstance(n, int | float) and not isinstance(n, bool) for n in item)
+    return isinstance(item, bool | int | float | str)
 
 
 def new_session() -> int:
