@@ -1,12 +1,14 @@
-"""Split the steady yaw-rate error into each command segment's offset and its jitter.
+"""Split the steady yaw-rate (or forward speed) error into each segment's offset and jitter.
 
-For every command segment of the held-out episodes, the omega error (true - commanded) is cut
+For every command segment of the held-out episodes, the omega (`--channel v`: v) error
+(true - commanded) is cut
 into windows by the time since the command changed (0.5-1 s, 1-2 s, 2-4 s, 4 s on); in each
 window the segment's mean error is its offset and the standard deviation its jitter. Prints
 one JSON line per scenario and controller: the RMS offset and mean jitter per window. An
 offset that stays while the segment lasts is error the controller's integral action never
 removes (docs/baseline.md). Usage:
 PYTHONPATH=. python bench/steady_offset.py --policy runs/x/controller.onnx [--episodes 4]
+[--channel v]
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--policy", required=True, help="controller.onnx")
     parser.add_argument("--episodes", type=int, default=4)
+    parser.add_argument("--channel", choices=("omega", "v"), default="omega",
+                        help="the yaw rate (default) or the forward speed")
     parser.add_argument("--families", default=",".join(FLAT_FAMILIES),
                         help="held-out scenario families (deck, 45deg, vertical, curved)")
     args = parser.parse_args()
@@ -65,10 +69,11 @@ def main() -> None:
             for episode in range(args.episodes):
                 seed = index + 1000 * episode  # crawler-rl eval's episodes (seed 0)
                 trace = run_episode(env, controller, seed, case.scenario)
-                for window, rows in segment_windows(trace, control_dt).items():
+                for window, rows in segment_windows(trace, control_dt,
+                                                     args.channel).items():
                     pooled[window].extend(rows)
             print(json.dumps({
-                "scenario": case.label, "controller": name,
+                "scenario": case.label, "controller": name, "channel": args.channel,
                 "windows_s": [list(w) for w in WINDOWS_S if pooled[w]],
                 "offset_rms": [round(float(np.sqrt(np.mean([o * o for o, _ in pooled[w]]))), 5)
                                for w in WINDOWS_S if pooled[w]],

@@ -238,9 +238,12 @@ class RewardConfig:
     termination_penalty: float = _num(10.0, 0.0)
     offset_scale: float = _num(0.5, 0.0)
     """Penalty on the tracking error's running mean since the last command change (an EMA of
-    `offset_time_constant`): scale * (|mean err_v| / 0.05 + |mean err_omega| / 0.25). The
-    mean averages the exploration noise out and keeps the steady offset. 0: off."""
+    `offset_time_constant`): scale * (offset_v_weight * |mean err_v| / 0.05 + |mean err_omega|
+    / 0.25). The mean averages the exploration noise out and keeps the steady offset. 0: off."""
     offset_time_constant: float = _num(0.5, 0.0, gt=True)
+    offset_v_weight: float = _num(1.0, 0.0)
+    """Weight of the v term in the offset penalty against the omega term (1: both at their
+    unit speeds 0.05 m/s and 0.25 rad/s)."""
 
 
 @dataclass(frozen=True)

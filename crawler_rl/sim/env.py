@@ -136,7 +136,8 @@ class CrawlerEnv(gym.Env):
             "rew_energy": -reward_cfg.energy_scale * sim.wheel_power,
             "rew_termination": -reward_cfg.termination_penalty if terminated else 0.0,
             "rew_offset": -reward_cfg.offset_scale
-            * (abs(mean_v) / PENALTY_SPEEDS[0] + abs(mean_omega) / PENALTY_SPEEDS[1]),
+            * (reward_cfg.offset_v_weight * abs(mean_v) / PENALTY_SPEEDS[0]
+               + abs(mean_omega) / PENALTY_SPEEDS[1]),
             "rew_stand_still": (
                 -reward_cfg.stand_still_scale
                 * (abs(true_v) / PENALTY_SPEEDS[0] + abs(true_omega) / PENALTY_SPEEDS[1])

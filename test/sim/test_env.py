@@ -107,7 +107,8 @@ def test_scenario_option_type_is_checked(config):
 
 
 def test_offset_penalty_is_the_running_mean_error_since_the_last_command_change(config):
-    reward = dataclasses.replace(config.reward, offset_scale=2.0, offset_time_constant=0.25)
+    reward = dataclasses.replace(config.reward, offset_scale=2.0, offset_time_constant=0.25,
+                                 offset_v_weight=3.0)
     env = CrawlerEnv(dataclasses.replace(
         config, reward=reward, motor=dataclasses.replace(config.motor, residual_base="ik")))
     try:
@@ -124,7 +125,7 @@ def test_offset_penalty_is_the_running_mean_error_since_the_last_command_change(
             # Unequal wheels: errors in both channels, kept up by the constant residual.
             *_, info = env.step(np.array([0.3, 0.1], dtype=np.float32))
             mean += alpha * (command - np.array(env.sim.true_twist()) - mean)
-            expected = -2.0 * (abs(mean[0]) / 0.05 + abs(mean[1]) / 0.25)
+            expected = -2.0 * (3.0 * abs(mean[0]) / 0.05 + abs(mean[1]) / 0.25)
             assert info["rew_offset"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
             penalties.append(info["rew_offset"])
         # Held command: the mean settles at the offset; the change resets it.
