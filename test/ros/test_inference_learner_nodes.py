@@ -242,8 +242,8 @@ def test_learner_values_the_states_with_its_current_critic(
         stale.values[:] = 1e4
         stale.last_values[:] = 1e4
         stats = node.train_on([stale])
-        # Rewards ~N(0, 1), gamma 0.9: returns of a few units. From the stale values they would
-        # be ~1e4 and the value loss ~1e7.
+        # Rewards ~N(0, 1), 4-step rollouts: returns of a few units. From the stale values
+        # they would be ~1e4 and the value loss ~1e7.
         assert stats["v_loss"] < 100.0, stats
     finally:
         node.destroy_node()
