@@ -44,7 +44,7 @@ PARAMS = (
     ParamSpec("crawler_config", "", "crawler sim config YAML ('': packaged default)",
               read_only=True),
     ParamSpec("crawler_overrides", "{}", "the run's env.crawler_overrides as a JSON object of "
-              "dotted keys (e.g. reward terms)", read_only=True),
+              "dotted keys (e.g. reward terms, [low, high] ranges)", read_only=True),
     ParamSpec("privileged_critic", False, "append the critic-only simulator state to each "
               "observation (env.privileged_critic)", read_only=True),
     ParamSpec("seed", 0, "base seed; env i of actor a gets seed + 1000 * a + i", 0, 2**31 - 1,
@@ -67,7 +67,8 @@ def parse_overrides(text: str) -> dict[str, CrawlerOverride]:
             isinstance(key, str) and _is_override(item) for key, item in value.items()):
         raise ValueError("parameter 'crawler_overrides' must be a JSON object of dotted keys to "
                          f"numbers, booleans, strings or lists of numbers, got {text!r:.200}")
-    return value
+    return {key: tuple(float(n) for n in item) if isinstance(item, list) else item
+            for key, item in value.items()}
 
 
 def _is_override(item: object) -> bool:
