@@ -3,8 +3,9 @@
 The manoeuvre (crawler_rl/calibration/excitation.py: steps and chirps in v and omega at safe
 speeds, hold-still segments) starts `start_delay` s after both the robot's joint states and the
 controller's wheel commands are seen, so on the robot nothing moves before the controller is
-enabled. Republishes at `rate_hz` and always ends with a zero Twist (also on Ctrl-C); exits 0
-when the manoeuvre is done.
+enabled; with `wait_for_recorder` also only once that node subscribes to the joint states and
+`cmd_vel` (a recorder started late would miss the manoeuvre's start). Republishes at `rate_hz`
+and always ends with a zero Twist (also on Ctrl-C); exits 0 when the manoeuvre is done.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ PARAMETERS = (
     ParamSpec("start_delay", 1.0, "hold still this long once robot and controller are up [s]",
               low=0.0, high=60.0, read_only=True),
     ParamSpec("rate_hz", 20.0, "republish rate [Hz]", low=1.0, high=100.0, read_only=True),
+    ParamSpec("wait_for_recorder", "", "name of a recorder node to wait for ('': none)",
+              read_only=True),
     ParamSpec("controller_name", robot.DEFAULT_CONTROLLER_NAME,
               "start once wheel commands appear on <name>/commands", read_only=True),
 )
@@ -59,14 +62,24 @@ class ExcitationDriver(TwistDriver):
         self.robot_seen = True
         self.start_when_ready()
 
+    def recorder_ready(self) -> bool:
+        """Return whether the recorder to wait for (if any) subscribes to what it must record."""
+        name = self.params["wait_for_recorder"]
+        return not name or all(
+            any(info.node_name == name for info in self.get_subscriptions_info_by_topic(
+                self.resolve_topic_name(topic)))
+            for topic in (robot.JOINT_STATES_TOPIC, robot.CMD_VEL_TOPIC))
+
     def start_when_ready(self) -> None:
-        """Start the clock once the robot and the controller are both seen."""
-        if self.start is None and self.robot_seen and self.controller_seen:
+        """Start the clock once the robot, the controller (and the recorder) are all seen."""
+        if (self.start is None and self.robot_seen and self.controller_seen
+                and self.recorder_ready()):
             self.start = time.monotonic() + self.params["start_delay"]
             self.get_logger().info("robot and controller are up: excitation started")
 
     def publish_current(self) -> None:
         """Publish the current command (zero before the start and once the manoeuvre is done)."""
+        self.start_when_ready()
         command = (0.0, 0.0) if self.start is None else excitation_command(
             time.monotonic() - self.start, self.params["time_scale"])
         self.done = command is None

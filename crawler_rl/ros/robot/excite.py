@@ -18,7 +18,7 @@ from crawler_rl.calibration.excitation import excitation_seconds
 from crawler_rl.control.onnx_runner import OnnxPolicy
 from crawler_rl.ros.graph import Graph, NodeSpec
 from crawler_rl.ros.process_graph import ProcessGraph
-from crawler_rl.ros.robot.deploy_graph import deploy_graph, sim_deploy_graph
+from crawler_rl.ros.robot.deploy_graph import RECORDER, deploy_graph, sim_deploy_graph
 from crawler_rl.ros.robot.recording import check_record_path
 from crawler_rl.stopping import StopRequest, exit_code
 
@@ -40,8 +40,10 @@ def excite_graph(sim: bool, policy: Path | None, record: Path | None, time_scale
                                  scenario=sim_parameters)
     else:
         graph = deploy_graph(policy, record=record)  # IK when there is no policy
+    recording = any(node.name == RECORDER for node in graph.nodes)
     graph.nodes.append(NodeSpec(executable=EXCITATION_DRIVER, name=EXCITATION_DRIVER,
-                                parameters={"time_scale": float(time_scale)}))
+                                parameters={"time_scale": float(time_scale),
+                                            "wait_for_recorder": RECORDER if recording else ""}))
     return graph
 
 
