@@ -81,7 +81,7 @@ class PPOConfig(_Section):
     num_steps: int = 32
     """Steps per env per rollout; a rollout holds num_steps * num_envs transitions."""
     gamma: float = 0.97
-    """Discount factor (0.97: a horizon of ~1.6 s at 20 Hz; docs/baseline.md)."""
+    """Discount factor (0.97: a horizon of ~1.7 s at 20 Hz; docs/baseline.md)."""
     gae_lambda: float = 0.9
     """GAE lambda (bias/variance trade-off of the advantage)."""
     learning_rate: float = 2e-3
