@@ -2,10 +2,10 @@
 
 For every command segment of the held-out episodes, the omega (`--channel v`: v) error
 (true - commanded) is cut into windows by the time since the command changed (0.5-1 s, 1-2 s,
-2-4 s, 4 s on); in each window the segment's mean error is its offset and the standard deviation its jitter. Prints
-one JSON line per scenario and controller: the RMS offset and mean jitter per window. An
-offset that stays while the segment lasts is error the controller's integral action never
-removes (docs/baseline.md). Usage:
+2-4 s, 4 s on); in each window the segment's mean error is its offset and the standard
+deviation its jitter. Prints one JSON line per scenario and controller: the RMS offset and mean
+jitter per window. An offset that stays while the segment lasts is error the controller's
+integral action never removes (docs/baseline.md). Usage:
 PYTHONPATH=. python bench/steady_offset.py --policy runs/x/controller.onnx [--episodes 4]
 [--channel v]
 """
