@@ -344,6 +344,15 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     return cls(**kwargs)
 
 
+def coerce_crawler_overrides(value: Any, key: str) -> dict[str, CrawlerOverride]:
+    """Check a `crawler_overrides` mapping and return it typed (lists become float tuples).
+
+    The one rule for the training config's `env.crawler_overrides` and the actor node's
+    parameter of the same name; ValueError naming `key` (and the dotted entry) otherwise.
+    """
+    return _coerce(value, dict[str, CrawlerOverride], key)
+
+
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
     """Check `value` against a field annotation; return it in the field's type."""
     origin = typing.get_origin(annotation)
@@ -357,7 +366,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
                 return _coerce(value, option, key)
             except ValueError as error:
                 errors.append(str(error))
-        raise ValueError(errors[0])
+        prefix, suffix = f"{CONFIG_KEY} {key!r} must be ", f", got {value!r}"
+        expectations = [text[len(prefix):-len(suffix)] for text in errors
+                        if text.startswith(prefix) and text.endswith(suffix)]
+        if len(expectations) < len(errors):  # a nested entry failed: name it
+            raise ValueError(next(text for text in errors if not text.startswith(prefix)))
+        raise invalid(CONFIG_KEY, key, " or ".join(expectations), value)
     if origin is Literal:
         if value not in args:
             raise invalid(CONFIG_KEY, key, f"one of {list(args)}", value)

@@ -80,6 +80,9 @@ def test_crawler_overrides_mapping_is_typed() -> None:
         load_train_config(overrides={"env.crawler_overrides": {"reward.x": {"a": 1}}})
     with pytest.raises(ValueError, match=r"env\.crawler_overrides\.reward\.x"):
         load_train_config(overrides={"env.crawler_overrides": {"reward.x": ["a"]}})
+    with pytest.raises(ValueError, match=r"'env\.crawler_overrides\.reward\.x' must be true/false "
+                       r"or an integer or a finite number or a string or a list, got nan"):
+        load_train_config(overrides={"env.crawler_overrides": {"reward.x": float("nan")}})
 
 
 def test_a_randomization_range_can_be_overridden_for_training() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from rclpy.node import Node
 
-from crawler_rl.rl.config import CrawlerOverride, EnvConfig
+from crawler_rl.rl.config import CrawlerOverride, EnvConfig, coerce_crawler_overrides
 from crawler_rl.rl.envs import TRACKING_KEYS, ActionScaler, check_box_spaces, make_env_factory
 from crawler_rl.ros import qos
 from crawler_rl.ros.interfaces import ActionBatchMsg, ObservationBatchMsg
@@ -57,24 +57,17 @@ PARAMS = (
 
 
 def parse_overrides(text: str) -> dict[str, CrawlerOverride]:
-    """Parse the `crawler_overrides` parameter; ValueError naming it unless a flat JSON object."""
+    """Parse the `crawler_overrides` parameter (JSON) with the training config's rule."""
     try:
         value = json.loads(text or "{}")
     except json.JSONDecodeError as error:
         raise ValueError(f"parameter 'crawler_overrides' must be a JSON object, got {text!r:.200}"
                          f" ({error})") from error
-    if not isinstance(value, dict) or not all(
-            isinstance(key, str) and _is_override(item) for key, item in value.items()):
-        raise ValueError("parameter 'crawler_overrides' must be a JSON object of dotted keys to "
-                         f"numbers, booleans, strings or lists of numbers, got {text!r:.200}")
-    return {key: tuple(float(n) for n in item) if isinstance(item, list) else item
-            for key, item in value.items()}
-
-
-def _is_override(item: object) -> bool:
-    if isinstance(item, list):
-        return all(isinstance(n, int | float) and not isinstance(n, bool) for n in item)
-    return isinstance(item, bool | int | float | str)
+    try:
+        return coerce_crawler_overrides(value, "crawler_overrides")
+    except ValueError as error:
+        raise ValueError(f"parameter 'crawler_overrides' (the training config's "
+                         f"env.crawler_overrides as JSON): {error}") from error
 
 
 def new_session() -> int:
