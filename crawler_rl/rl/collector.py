@@ -5,7 +5,8 @@ each env worker process (`rollout_workers.py`), which then ships one message per
 instead of one per env step. The sampling noise comes from the caller (the trainer draws it
 for all envs from the seeded torch RNG), so the noise an env sees does not depend on how the
 envs are split over workers. The result is a `rollout.Rollout` (raw rewards; the value of each
-truncated episode's final observation in `final_values`, bootstrapped by the learner).
+truncated episode's final observation in `final_values`, bootstrapped by the learner). The
+policy acts through a numpy copy of its weights (`numpy_policy.py`), made once per rollout.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from crawler_rl.rl.envs import TRACKING_KEYS, ActionScaler
+from crawler_rl.rl.numpy_policy import NumpyActorCritic
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.rollout import Rollout
 from crawler_rl.sim.vec_env import SyncVecEnv
@@ -43,7 +45,8 @@ def collect_rollout(
     rest is bookkeeping.
     """
     steps, num_envs = noise.shape[0], noise.shape[1]
-    device = policy.log_std.device
+    actor = NumpyActorCritic(policy)  # this rollout's weights, frozen
+    noise_np = noise.detach().cpu().numpy().astype(np.float32, copy=False)
     shape = (steps, num_envs)
     rollout = {
         "obs": np.zeros((*shape, envs.obs_dim), np.float32),
@@ -58,9 +61,7 @@ def collect_rollout(
     for step in range(steps):
         _check_finite(obs, step, first_env)
         begin = time.perf_counter()
-        obs_tensor = torch.from_numpy(obs).to(device)
-        actions, log_probs, values = policy.act(obs_tensor, noise[step].to(device))
-        actions_np = actions.cpu().numpy()
+        actions_np, log_probs, values = actor.act(obs, noise_np[step])
         acted = time.perf_counter()
         policy_s += acted - begin
         if not np.isfinite(actions_np).all():
@@ -71,12 +72,12 @@ def collect_rollout(
         stepped = time.perf_counter()
         sim_s += stepped - acted
         if truncated.any():
-            final_values = policy.value(torch.from_numpy(infos["final_obs"]).to(device)).cpu()
+            final_values = actor.value(infos["final_obs"])
             policy_s += time.perf_counter() - stepped
-            rollout["final_values"][step][truncated] = final_values.numpy()[truncated]
+            rollout["final_values"][step][truncated] = final_values[truncated]
         for key, value in (("obs", obs), ("actions", actions_np), ("rewards", rewards),
-                           ("log_probs", log_probs.cpu().numpy()),
-                           ("values", values.cpu().numpy()), ("terminated", terminated),
+                           ("log_probs", log_probs), ("values", values),
+                           ("terminated", terminated),
                            ("truncated", truncated)):
             rollout[key][step] = value
         tracking.append(np.stack([infos[key] for key in TRACKING_KEYS], -1)
@@ -84,7 +85,7 @@ def collect_rollout(
         obs = next_obs
     _check_finite(obs, steps, first_env)
     begin = time.perf_counter()
-    last_values = policy.value(torch.from_numpy(obs).to(device)).cpu().numpy()
+    last_values = actor.value(obs)
     if timings is not None:
         timings["sim"] = timings.get("sim", 0.0) + sim_s
         timings["policy"] = (timings.get("policy", 0.0) + policy_s

@@ -10,8 +10,9 @@ rollout mixes the lost policy with the resumed one. The graph sets `max_actors` 
 `max_envs_per_actor` from its actor count, so a flood of strangers allocates nothing.
 Rejected input is counted in `~/status` and logged once per kind. `~/act` (Act.srv) answers
 any other client's observations with the current policy, outside the training data. The
-policy runs on the `device` parameter's torch device (auto: a GPU when torch sees one);
-replies leave as numpy.
+policy runs on the `device` parameter's torch device (auto: a GPU when torch sees one); on a
+CPU the training batches run on a numpy copy of each weights version (`rl/numpy_policy.py`).
+Replies leave as numpy.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from rclpy.node import Node
 from crawler_rl.rl.config import load_train_config
 from crawler_rl.rl.device import DEVICE_FORMS, describe_device, resolve_setting
 from crawler_rl.rl.envs import probe_env
+from crawler_rl.rl.numpy_policy import NumpyActorCritic
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.ros import qos
 from crawler_rl.ros.interfaces import (
@@ -98,6 +100,10 @@ class InferenceNode(Node):
                                           cfg.model).to(self.device).eval()
         self.weights_elements = state_elements(self.policy.state_dict())
         torch.manual_seed(self.params["seed"])
+        self.rng = np.random.default_rng(self.params["seed"])
+        self.acting: NumpyActorCritic | None = None
+        """The batch forward pass on a CPU device: a numpy copy of each new version (per-op
+        dispatch dominates torch on a few rows); None on a GPU, where torch batches pay."""
         self.has_weights = False
         self.policy_version = 0
         self.batcher = InferenceBatcher(
@@ -145,6 +151,7 @@ class InferenceNode(Node):
                                    f"rejecting weights, serving the last ones: {error}")
             return
         self.policy.load_state_dict(state)  # copies the CPU weights onto the device
+        self.acting = NumpyActorCritic(self.policy) if self.device.type == "cpu" else None
         if self.has_weights and version < self.policy_version:
             self.batcher.restart_trajectories()
             self.get_logger().warning(
@@ -255,12 +262,18 @@ class InferenceNode(Node):
         """One policy forward pass for all waiting actors, then reply and record."""
         begin = start()
         batches = self.batcher.take()
-        obs = torch.from_numpy(np.concatenate([b.obs for b in batches])).to(self.device)
-        final_obs = torch.from_numpy(np.concatenate([b.final_obs for b in batches]))
-        with torch.no_grad():
-            actions, log_probs, values = (t.cpu().numpy() for t in self.policy.act(obs))
-            final_values = (self.policy.value(final_obs.to(self.device)).cpu().numpy()
-                            if len(final_obs) else None)
+        obs = np.concatenate([b.obs for b in batches])
+        final_obs = np.concatenate([b.final_obs for b in batches])
+        if self.acting is not None:
+            noise = self.rng.standard_normal((len(obs), self.batcher.action_dim), np.float32)
+            actions, log_probs, values = self.acting.act(obs, noise)
+            final_values = self.acting.value(final_obs) if len(final_obs) else None
+        else:
+            with torch.no_grad():
+                on_device = torch.from_numpy(obs).to(self.device)
+                actions, log_probs, values = (t.cpu().numpy() for t in self.policy.act(on_device))
+                final_values = (self.policy.value(torch.from_numpy(final_obs).to(self.device))
+                                .cpu().numpy() if len(final_obs) else None)
         clock = self.time_split.add("policy", begin)
         self.batch_envs.append(len(obs))
         row = final_row = 0
