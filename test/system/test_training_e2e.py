@@ -44,7 +44,7 @@ def read_metrics(run_dir: Path) -> list[dict]:
 def test_ros_training_learns_survives_an_actor_crash_and_leaves_no_orphans(
     ros_domain: int, tmp_path: Path
 ) -> None:
-    iterations, actors, envs, steps = 14, 2, 4, 16
+    iterations, actors, envs, steps = 20, 2, 4, 16
     cfg = TrainConfig.from_dict({
         "env": {"env_id": "rl_toy_env:VelocityTrackingToy"},
         "ppo": {"num_steps": steps},
@@ -74,7 +74,8 @@ def test_ros_training_learns_survives_an_actor_crash_and_leaves_no_orphans(
     trained, initial = trained_and_initial_returns(run_dir)
     print(json.dumps({"metric": "e2e_returns", "trained": trained, "initial": initial}))
     # Returns are <= 0 and replayed deterministically, so any gain is learning, not luck; an
-    # actor is killed mid-run and ROS batches vary: measured -0.19 and -0.95 from -1.83.
+    # actor is killed mid-run and ROS batches vary: after 14 iterations measured -0.19 to -0.95
+    # from -1.83 in nine runs and -1.29 in a tenth (a loaded CI machine), so the run has 20.
     assert trained > 0.7 * initial, (trained, initial)  # error cut by at least 30 %
     assert list((run_dir / "checkpoints").glob("ckpt_*.pt"))
     logs = run_dir / "logs"
