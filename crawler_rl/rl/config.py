@@ -370,7 +370,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         expectations = [text[len(prefix):-len(suffix)] for text in errors
                         if text.startswith(prefix) and text.endswith(suffix)]
         if len(expectations) < len(errors):  # a nested entry failed: name it
-            raise ValueError(next(text for text in errors if not text.startswith(prefix)))
+            raise ValueError(next((text for text in errors if not text.startswith(prefix)),
+                                  errors[0]))
         raise invalid(CONFIG_KEY, key, " or ".join(expectations), value)
     if origin is Literal:
         if value not in args:
