@@ -186,19 +186,21 @@ def test_training_survives_a_hostile_peer_and_counts_every_message(
         # policy_weights keeps the last message only, and the learner publishes on it after
         # every update: a hostile message can be replaced before inference takes it. So one at
         # a time, sent again until counted; each must be counted, and only what was sent.
-        sends = 0
-        for payload in hostile_weights(cfg):
-            before = (monitor.status("/inference/status") or {}).get("rejected_weights", 0)
+        def rejected_weights() -> int:
+            return (monitor.status("/inference/status") or {}).get("rejected_weights", 0)
+
+        weights, sends = hostile_weights(cfg), 0
+        for payload in weights:
+            before = rejected_weights()
             for _ in range(6):
                 send(qos.WEIGHTS_TOPIC, [payload])
                 sends += 1
-                if monitor.wait_for(lambda before=before: (monitor.status(
-                        "/inference/status") or {}).get("rejected_weights", 0) > before, 5):
+                if monitor.wait_for(lambda before=before: rejected_weights() > before, 5):
                     break
             else:
                 raise AssertionError(f"hostile weights never counted: {payload.model_json!r:.80}")
         inference = counted("/inference/status", obs_counts)
-        assert len(hostile_weights(cfg)) <= inference["rejected_weights"] <= sends, inference
+        assert len(weights) <= inference["rejected_weights"] <= sends, inference
         # Weights of the right architecture cannot be told from the learner's without SROS2:
         # inference serves them, their rollouts are too old for the learner, which sends its
         # own weights again, so training goes on instead of stalling.
