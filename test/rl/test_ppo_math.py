@@ -188,3 +188,33 @@ def test_on_policy_rollouts_have_no_lag_kl() -> None:
     policy = ActorCritic(3, 1, ModelConfig(actor_hidden=(16,), critic_hidden=(16,)))
     stats = PPO(policy, PPOConfig()).update(_filled_storage(policy), torch.zeros(4))
     assert abs(stats["lag_kl"]) < 1e-6
+
+
+def test_fused_optimizer_does_the_foreach_arithmetic_and_loads_older_states() -> None:
+    """PPO's fused Adam (the cheaper kernel) gives the weights the former foreach Adam gave,
+    and a checkpoint's optimizer state saved with foreach loads back fused."""
+    import copy
+
+    from crawler_rl.rl.config import ModelConfig, PPOConfig
+    from crawler_rl.rl.policy import ActorCritic
+    from crawler_rl.rl.ppo import PPO
+
+    torch.manual_seed(0)
+    policy = ActorCritic(3, 1, ModelConfig(actor_hidden=(16,), critic_hidden=(16,)))
+    storage = _filled_storage(policy)
+    cfg = PPOConfig(lr_schedule="constant", learning_rate=3e-3, target_kl=None)
+    initial = copy.deepcopy(policy)
+    fused, foreach = PPO(policy, cfg), PPO(copy.deepcopy(policy), cfg)
+    foreach.optimizer = torch.optim.Adam(foreach.policy.parameters(), lr=3e-3, eps=1e-5,
+                                         foreach=True)
+    assert fused.optimizer.param_groups[0]["fused"]
+    for ppo in (fused, foreach):
+        ppo.update(storage, torch.zeros(4), torch.Generator().manual_seed(3))
+    for a, b in zip(fused.policy.parameters(), foreach.policy.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(a, b) for a, b in zip(
+        fused.policy.parameters(), initial.parameters(), strict=True))
+    fused.load_optimizer_state(foreach.optimizer.state_dict())
+    group = fused.optimizer.param_groups[0]
+    assert group["fused"] and not group["foreach"]
+    fused.update(storage, torch.zeros(4))  # steps with the loaded state
