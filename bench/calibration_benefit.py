@@ -1,11 +1,13 @@
 """Does calibrating pay? Train on the defaults and on a fitted config; evaluate on the true robot.
 
 For each seed:
-1. The "true" crawler of crawler_rl/calibration/benefit.py (slower, weaker motors and a
-   draggier tether than config/crawler.yaml assumes, outside the default randomization ranges)
-   drives the excitation manoeuvre with IK, noisy sensors on (in-process: the ROS recording
-   path is tested by test/system/test_calibration_round_trip.py).
-2. `fit_parameters` fits motor.gain, lag_time, droop and tether.drag_per_metre to it.
+1. The "true" crawler of crawler_rl/calibration/benefit.py (`--robot slow`: slower, weaker
+   motors and a draggier tether than config/crawler.yaml assumes, outside the default
+   randomization ranges; `--robot uneven`: the same with one side's motor weaker) drives
+   the excitation manoeuvre with IK, noisy sensors on (in-process: the ROS recording path is
+   tested by test/system/test_calibration_round_trip.py).
+2. `fit_parameters` fits motor.gain, lag_time, droop and tether.drag_per_metre to it (and
+   motor.gain_imbalance for the uneven robot: the keys the robot has values for).
 3. PPO trains twice with the same budget and seed: on the defaults and on the fitted YAML
    (<out>/seed<N>/{crawler_fit.yaml, default/, fitted/}).
 4. Both controllers and IK drive the held-out scenarios on the true robot (no randomization):
@@ -13,9 +15,11 @@ For each seed:
 
 Prints JSON lines (fit, training times, figures per seed and controller, the fitted / default
 ratios per seed) and a last line with the median and range of the ratios over the seeds.
-`--skip-training` re-evaluates the models an earlier run left in <out>.
+`--skip-training` re-evaluates the models an earlier run left in <out>; `--default-models DIR`
+takes the default-trained models from an earlier run's DIR/seed<N>/default (they do not depend
+on the robot) instead of training them again.
 Usage: PYTHONPATH=. python bench/calibration_benefit.py [--total-steps 200000] [--seeds 0,1,2]
-       [--episodes 4] [--skip-training]
+       [--episodes 4] [--robot slow|uneven] [--skip-training] [--default-models DIR]
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import yaml
 
 from crawler_rl.calibration.benefit import (
     RECORDED_ON,
-    TRUE_ROBOT,
+    TRUE_ROBOTS,
     base_config,
     evaluate_on_true_robot,
     record_excitation,
@@ -62,14 +66,15 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def fit(seed: int, seed_dir: Path) -> Path:
-    """Record the true robot (noise seed `seed` + 1), fit, write crawler_fit.yaml."""
+def fit(seed: int, seed_dir: Path, robot: dict[str, float]) -> Path:
+    """Record the true robot (noise seed `seed` + 1), fit its keys, write crawler_fit.yaml."""
     base = base_config()
     start = time.monotonic()
-    result = fit_parameters(record_excitation(true_robot_config(), seed + 1), base, RECORDED_ON)
+    result = fit_parameters(record_excitation(true_robot_config(robot), seed + 1), base,
+                            RECORDED_ON, list(robot))
     fitted = write_fitted_config(seed_dir / "crawler_fit.yaml", base, result,
                                  [f"bench/calibration_benefit.py, seed {seed}"])
-    emit(seed=seed, true=TRUE_ROBOT, fitted={k: round(v, 4) for k, v in result.values.items()},
+    emit(seed=seed, true=robot, fitted={k: round(v, 4) for k, v in result.values.items()},
          std={k: round(v, 4) for k, v in result.std.items()}, evaluations=result.evaluations,
          seconds=round(time.monotonic() - start))
     return fitted
@@ -86,7 +91,7 @@ def train(name: str, crawler_config: Path | None, steps: int, seed: int, seed_di
     return Path(summary["onnx"])
 
 
-def existing_models(seed: int, seed_dir: Path) -> dict[str, Path]:
+def existing_models(seed: int, seed_dir: Path, robot: dict[str, float]) -> dict[str, Path]:
     """Return the models an earlier run left in `seed_dir` (SystemExit naming what is missing)."""
     fitted = seed_dir / "crawler_fit.yaml"
     policies = {name: seed_dir / name / "controller.onnx" for name in ("default", "fitted")}
@@ -94,10 +99,19 @@ def existing_models(seed: int, seed_dir: Path) -> dict[str, Path]:
     if missing:
         raise SystemExit(f"--skip-training: seed {seed} lacks {', '.join(missing)}")
     data = yaml.safe_load(fitted.read_text())
-    emit(seed=seed, true=TRUE_ROBOT, fitted={
+    emit(seed=seed, true=robot, fitted={
         dotted: round(float(data[dotted.split(".")[0]][dotted.split(".")[1]]), 4)
-        for dotted in TRUE_ROBOT}, reused=str(seed_dir))
+        for dotted in robot}, reused=str(seed_dir))
     return policies
+
+
+def reused_default(out: Path, seed: int) -> Path:
+    """The default-trained model of an earlier run's `out` (SystemExit if it has none)."""
+    model = out / f"seed{seed}" / "default" / "controller.onnx"
+    if not model.is_file():
+        raise SystemExit(f"--default-models: {model} does not exist")
+    emit(seed=seed, trained="default", reused=str(model))
+    return model
 
 
 def ratios(figures: dict[str, Any]) -> dict[str, float]:
@@ -119,9 +133,14 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=4, help="episodes per scenario")
     parser.add_argument("--seeds", default="0", help="comma-separated, e.g. 0,1,2")
     parser.add_argument("--out", default="runs/calibration_benefit")
+    parser.add_argument("--robot", choices=sorted(TRUE_ROBOTS), default="slow",
+                        help="the true robot (crawler_rl/calibration/benefit.py)")
     parser.add_argument("--skip-training", action="store_true",
                         help="re-evaluate the models in <out>/seed<N>: no fit, no training")
+    parser.add_argument("--default-models", type=Path, default=None,
+                        help="an earlier run's --out: reuse its seed<N>/default models")
     args = parser.parse_args()
+    robot = TRUE_ROBOTS[args.robot]
     if args.episodes < 1:
         raise SystemExit(f"--episodes must be >= 1, got {args.episodes}")
     seeds = parse_seeds(args.seeds)
@@ -129,14 +148,17 @@ def main() -> None:
     for seed in seeds:
         seed_dir = Path(args.out) / f"seed{seed}"
         if args.skip_training:
-            policies = existing_models(seed, seed_dir)
+            policies = existing_models(seed, seed_dir, robot)
         else:
             seed_dir.mkdir(parents=True, exist_ok=True)
-            fitted = fit(seed, seed_dir)
-            policies = {"default": train("default", None, args.total_steps, seed, seed_dir),
-                        "fitted": train("fitted", fitted, args.total_steps, seed, seed_dir)}
+            fitted = fit(seed, seed_dir, robot)
+            policies = {"default": (
+                reused_default(args.default_models, seed) if args.default_models is not None
+                else train("default", None, args.total_steps, seed, seed_dir)),
+                "fitted": train("fitted", fitted, args.total_steps, seed, seed_dir)}
         start = time.monotonic()
-        figures = evaluate_on_true_robot(policies, args.episodes, seed)
+        figures = evaluate_on_true_robot(policies, args.episodes, seed,
+                                         robot=true_robot_config(robot))
         for scope, by_controller in (("overall", figures["overall"]),
                                      *figures["families"].items()):
             for name, values in by_controller.items():
@@ -148,7 +170,8 @@ def main() -> None:
              fitted_over_default={scope: {key: round(value, 3) for key, value in values.items()}
                                   for scope, values in per_seed[seed].items()})
     scopes = per_seed[seeds[0]]
-    emit(seeds=seeds, total_steps=None if args.skip_training else args.total_steps,
+    emit(seeds=seeds, robot=args.robot,
+         total_steps=None if args.skip_training else args.total_steps,
          episodes=args.episodes, fitted_over_default={
              scope: {key: spread([per_seed[seed][scope][key] for seed in seeds])
                      for key in RMSE_KEYS} for scope in scopes})

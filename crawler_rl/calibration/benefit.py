@@ -31,6 +31,11 @@ from crawler_rl.sim.scenario import Scenario, held_out_scenarios
 TRUE_ROBOT = {"motor.gain": 0.8, "motor.lag_time": 0.15, "motor.droop": 5.0,
               "tether.drag_per_metre": 1.0}
 """Defaults 1.0, 0.06, 2.5, 0.4, randomized x[0.9, 1.05], [0.03, 0.1], [1.5, 3.5], x[0.7, 1.3]."""
+UNEVEN_ROBOT = {**TRUE_ROBOT, "motor.gain_imbalance": 0.1}
+"""The same robot with one side's motor weaker than the other's (gains 0.72 and 0.88): driven
+straight with IK it turns, so it differs in yaw too (default 0; the per-wheel randomization
+x[0.9, 1.05] spans at most a 15 % difference between the sides)."""
+TRUE_ROBOTS = {"slow": TRUE_ROBOT, "uneven": UNEVEN_ROBOT}
 RECORDED_ON = Scenario(surface="deck", tether_length=5.0, randomize=False, start_heading_deg=0.0)
 """The surface the true robot's excitation is recorded on."""
 
@@ -40,9 +45,9 @@ def base_config() -> dict[str, Any]:
     return yaml.safe_load(config_path("crawler.yaml").read_text())
 
 
-def true_robot_config() -> dict[str, Any]:
-    """Return the packaged crawler YAML with the true robot's values."""
-    return with_values(base_config(), TRUE_ROBOT)
+def true_robot_config(values: dict[str, float] | None = None) -> dict[str, Any]:
+    """Return the packaged crawler YAML with the true robot's values (default TRUE_ROBOT)."""
+    return with_values(base_config(), TRUE_ROBOT if values is None else values)
 
 
 def record_excitation(config_data: dict[str, Any], seed: int) -> RecordedRun:

@@ -40,6 +40,7 @@ class FittableParameter:
 
 FITTABLE = {
     "motor.gain": FittableParameter(0.5, 1.5, "motor_gain", "scale"),
+    "motor.gain_imbalance": FittableParameter(-0.3, 0.3),
     "motor.lag_time": FittableParameter(0.005, 0.4, "motor_lag"),
     "motor.droop": FittableParameter(0.0, 10.0, "motor_droop"),
     "motor.max_torque": FittableParameter(0.3, 10.0),

@@ -117,6 +117,9 @@ class MotorConfig:
     droop: float = _num(2.5, 0.0)
     droop_time_constant: float = _num(0.15, 0.0)
     gain: float = _num(1.0, 0.0, gt=True)
+    gain_imbalance: float = _num(0.0, -0.5, 0.5)
+    """Left / right speed loop gains are gain x (1 - b, 1 + b): a weaker motor or worn wheel
+    on one side (the robot then turns when driven straight with IK)."""
     residual_limit: float = _num(6.0, 0.0, gt=True)
     residual_base: str = "ik"
     """What action 0 commands: "ik" or "pi" (IK + PI on the observation, residual_base_gains);

@@ -64,6 +64,7 @@ def sample_episode_params(
         pretension=tether_cfg.pretension,
     )
     motor = config.motor
+    sides = np.array([1.0 - motor.gain_imbalance, 1.0 + motor.gain_imbalance])
     return EpisodeParams(
         hull=hull,
         tether=tether,
@@ -71,7 +72,7 @@ def sample_episode_params(
         adhesion_per_wheel=config.magnet.adhesion_per_wheel * draw(ranges.adhesion_scale, 1.0),
         payload_mass=draw(ranges.payload_mass, 0.0),
         wheel_radius_scale=1.0 + draw(ranges.wheel_radius_error, 0.0, size=2),
-        motor_gain=motor.gain * draw(ranges.motor_gain, 1.0, size=2),
+        motor_gain=motor.gain * sides * draw(ranges.motor_gain, 1.0, size=2),
         motor_lag=draw(ranges.motor_lag, motor.lag_time),
         motor_droop=draw(ranges.motor_droop, motor.droop),
         noise_scale=draw(ranges.sensor_noise_scale, 1.0),

@@ -187,3 +187,27 @@ def test_constant_command_near_stall_settles_instead_of_ringing(config):
         config, motor=dataclasses.replace(config.motor, droop_time_constant=0.0))
     assert _yaw_rate_step_changes(raw_torque, (-3.3, 0.0)) > 0.3
     assert _yaw_rate_step_changes(config, (-3.3, 0.0)) < 0.05
+
+
+@pytest.mark.parametrize("imbalance", [-0.15, 0.15])
+def test_a_motor_gain_imbalance_turns_a_straight_drive_towards_the_weaker_side(config,
+                                                                                 imbalance):
+    """motor.gain_imbalance b: left / right gains gain x (1 - b, 1 + b). Equal wheel commands
+    on the deck then turn the robot towards the weaker side (b > 0: left weaker, turning left,
+    positive yaw rate), and b = 0 drives straight."""
+    deck = Scenario(surface="deck", tether_length=2.0, randomize=False, start_heading_deg=0.0)
+    rates = {}
+    for b in (0.0, imbalance):
+        uneven = dataclasses.replace(config, motor=dataclasses.replace(config.motor,
+                                                                       gain_imbalance=b))
+        sim = CrawlerSim(uneven, deck, np.random.default_rng(0))
+        try:
+            _drive(sim, (4.0, 4.0), 40)
+            rates[b] = sim.true_twist()[1]
+            assert sim.params.motor_gain == pytest.approx([1.0 - b, 1.0 + b])
+        finally:
+            sim.close()
+    # Pure kinematics: omega = r (w_right - w_left) / track = 0.025 * 2b * 4 / 0.14.
+    expected = 0.025 * 2 * imbalance * 4.0 / 0.14
+    assert abs(rates[0.0]) < 0.1 * abs(expected)
+    assert rates[imbalance] == pytest.approx(expected, rel=0.3)

@@ -29,6 +29,7 @@ def test_shipped_yaml_matches_documented_defaults():
         ({"training": {"surface_weights": {"ceiling": 1.0}}}, "surface_weights.ceiling"),
         ({"sensors": {"tension_sensor": "yes"}}, "sensors.tension_sensor"),
         ({"motor": {"max_torque": float("nan")}}, "motor.max_torque"),
+        ({"motor": {"gain_imbalance": 0.6}}, "motor.gain_imbalance"),
     ],
 )
 def test_bad_values_raise_naming_the_key(data, fragment):
