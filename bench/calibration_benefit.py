@@ -10,7 +10,8 @@ For each seed:
    motor.gain_imbalance for the uneven robot: the keys the robot has values for).
 3. PPO trains twice with the same budget and seed: on the defaults and on the fitted YAML
    (<out>/seed<N>/{crawler_fit.yaml, default/, fitted/}).
-4. Both controllers and IK drive the held-out scenarios on the true robot (no randomization):
+4. Both controllers and IK (`--baselines`: also the tuned PI and the lookahead oracle) drive
+   the held-out scenarios on the true robot (no randomization):
    RMSE of the true twist against the command, full and steady, overall and per surface family.
 
 Prints JSON lines (fit, training times, figures per seed and controller, the fitted / default
@@ -19,7 +20,8 @@ ratios per seed) and a last line with the median and range of the ratios over th
 takes the default-trained models from an earlier run's DIR/seed<N>/default (they do not depend
 on the robot) instead of training them again.
 Usage: PYTHONPATH=. python bench/calibration_benefit.py [--total-steps 200000] [--seeds 0,1,2]
-       [--episodes 4] [--robot slow|uneven] [--skip-training] [--default-models DIR]
+       [--episodes 4] [--robot slow|uneven] [--baselines ik,pi,oracle] [--skip-training]
+       [--default-models DIR]
 """
 
 from __future__ import annotations
@@ -137,10 +139,15 @@ def main() -> None:
                         help="the true robot (crawler_rl/calibration/benefit.py)")
     parser.add_argument("--skip-training", action="store_true",
                         help="re-evaluate the models in <out>/seed<N>: no fit, no training")
+    parser.add_argument("--baselines", default="ik",
+                        help="classical controllers driven on the true robot too: ik,pi,oracle")
     parser.add_argument("--default-models", type=Path, default=None,
                         help="an earlier run's --out: reuse its seed<N>/default models")
     args = parser.parse_args()
     robot = TRUE_ROBOTS[args.robot]
+    baselines = tuple(name for name in args.baselines.split(",") if name)
+    if not set(baselines) <= {"ik", "pi", "oracle"}:
+        raise SystemExit(f"--baselines takes ik, pi and oracle, got {args.baselines!r}")
     if args.episodes < 1:
         raise SystemExit(f"--episodes must be >= 1, got {args.episodes}")
     seeds = parse_seeds(args.seeds)
@@ -157,7 +164,7 @@ def main() -> None:
                 else train("default", None, args.total_steps, seed, seed_dir)),
                 "fitted": train("fitted", fitted, args.total_steps, seed, seed_dir)}
         start = time.monotonic()
-        figures = evaluate_on_true_robot(policies, args.episodes, seed,
+        figures = evaluate_on_true_robot(policies, args.episodes, seed, baselines,
                                          robot=true_robot_config(robot))
         for scope, by_controller in (("overall", figures["overall"]),
                                      *figures["families"].items()):

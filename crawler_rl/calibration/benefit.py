@@ -19,9 +19,14 @@ import yaml
 from crawler_rl.calibration.excitation import excitation_command, excitation_seconds
 from crawler_rl.calibration.fit import with_values
 from crawler_rl.calibration.recorded_run import RecordedRun
-from crawler_rl.control.episode import OpenLoopIK, WheelSpeedController, run_episodes
+from crawler_rl.control.episode import WheelSpeedController, run_episodes
 from crawler_rl.paths import config_path
-from crawler_rl.rl.evaluate import pooled_by_family, pooled_figures, scenario_family
+from crawler_rl.rl.evaluate import (
+    build_controllers,
+    pooled_by_family,
+    pooled_figures,
+    scenario_family,
+)
 from crawler_rl.sim.action import inverse_kinematics
 from crawler_rl.sim.config import config_from_dict
 from crawler_rl.sim.crawler import CrawlerSim
@@ -70,12 +75,13 @@ def record_excitation(config_data: dict[str, Any], seed: int) -> RecordedRun:
 
 
 def evaluate_on_true_robot(policies: dict[str, Path], episodes: int, seed: int,
-                           with_ik: bool = True,
+                           baselines: tuple[str, ...] = ("ik",),
                            robot: dict[str, Any] | None = None) -> dict[str, Any]:
     """Drive the held-out scenarios on the true robot (or `robot`'s config) with each policy.
 
     Scenario i runs `episodes` episodes with seeds seed + i + 1000 * episode, as `crawler-rl
-    evaluate` does, with randomization off (exactly that robot), and IK too if `with_ik`.
+    evaluate` does, with randomization off (exactly that robot), and the `baselines` too ("ik",
+    "pi" with the shipped gains, "oracle": `crawler-rl eval`'s, on this robot).
     Returns {"overall": {controller: {rmse_v, rmse_omega, steady_rmse_v, steady_rmse_omega}},
     "families": {family: the same}} (pooled over the steps of all episodes).
     """
@@ -86,7 +92,7 @@ def evaluate_on_true_robot(policies: dict[str, Path], episodes: int, seed: int,
     env = CrawlerEnv(config_from_dict(true_robot_config() if robot is None else robot))
     try:
         controllers: dict[str, WheelSpeedController] = {
-            **({"ik": OpenLoopIK(env.sim.action_spec)} if with_ik else {}),
+            **build_controllers(None, list(baselines), env, None),
             **{name: OnnxPolicy(Path(path)) for name, path in policies.items()}}
         results: list[dict[str, Any]] = []
         traces: dict[str, dict[str, dict[str, list[float]]]] = {}

@@ -36,7 +36,7 @@ def test_checked_in_fit_is_the_true_robot() -> None:
 def test_controller_trained_on_the_fit_tracks_better_on_the_true_robot() -> None:
     figures = evaluate_on_true_robot(
         {name: DATA / f"{name}.onnx" for name in ("default", "fitted")}, EPISODES, seed=0,
-        with_ik=False)
+        baselines=())
     ratios = {scope: {key: by_controller["fitted"][key] / by_controller["default"][key]
                       for key in by_controller["fitted"]}
               for scope, by_controller in (("overall", figures["overall"]),
