@@ -39,7 +39,7 @@ TRUE_ROBOT = {"motor.gain": 0.8, "motor.lag_time": 0.15, "motor.droop": 5.0,
 UNEVEN_ROBOT = {**TRUE_ROBOT, "motor.gain_imbalance": 0.1}
 """The same robot with one side's motor weaker than the other's (gains 0.72 and 0.88): driven
 straight with IK it turns, so it differs in yaw too (default 0; the per-wheel randomization
-x[0.9, 1.05] spans at most a 15 % difference between the sides)."""
+x[0.9, 1.05] spans at most a 17 % difference between the sides)."""
 TRUE_ROBOTS = {"slow": TRUE_ROBOT, "uneven": UNEVEN_ROBOT}
 RECORDED_ON = Scenario(surface="deck", tether_length=5.0, randomize=False, start_heading_deg=0.0)
 """The surface the true robot's excitation is recorded on."""

@@ -119,8 +119,8 @@ class PPO:
         self.mirror = mirror
         self.learning_rate = cfg.learning_rate
         # fused: one kernel per step for all parameters, on the CPU too (torch's default there
-        # is a Python loop over them; foreach, used before, is 3x slower than fused for these
-        # small networks: bench/update_cost.py); the same arithmetic.
+        # is a Python loop over them; the foreach step used before takes 3x as long for these
+        # small networks, the whole update 1.1x: bench/update_cost.py); the same arithmetic.
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate, eps=1e-5,
                                           fused=True)
 
