@@ -46,7 +46,7 @@ from crawler_rl.calibration.benefit import (
 from crawler_rl.calibration.fit import fit_parameters
 from crawler_rl.calibration.report import write_fitted_config
 from crawler_rl.rl.config import load_train_config
-from crawler_rl.rl.evaluate import RMSE_KEYS
+from crawler_rl.rl.evaluate import RMSE_KEYS, parse_baselines
 from crawler_rl.rl.trainer import run_training
 
 BENCH = "calibration_benefit"
@@ -145,9 +145,10 @@ def main() -> None:
                         help="an earlier run's --out: reuse its seed<N>/default models")
     args = parser.parse_args()
     robot = TRUE_ROBOTS[args.robot]
-    baselines = tuple(name for name in args.baselines.split(",") if name)
-    if not set(baselines) <= {"ik", "pi", "oracle"}:
-        raise SystemExit(f"--baselines takes ik, pi and oracle, got {args.baselines!r}")
+    try:
+        baselines = tuple(parse_baselines(args.baselines))
+    except ValueError as error:
+        raise SystemExit(f"--baselines: {error}") from None
     if args.episodes < 1:
         raise SystemExit(f"--episodes must be >= 1, got {args.episodes}")
     seeds = parse_seeds(args.seeds)
