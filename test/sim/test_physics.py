@@ -207,7 +207,7 @@ def test_a_motor_gain_imbalance_turns_a_straight_drive_towards_the_weaker_side(c
             assert sim.params.motor_gain == pytest.approx([1.0 - b, 1.0 + b])
         finally:
             sim.close()
-    # Pure kinematics: omega = r (w_right - w_left) / track = 0.025 * 2b * 4 / 0.14.
-    expected = 0.025 * 2 * imbalance * 4.0 / 0.14
+    # Pure kinematics: omega = r (w_right - w_left) / track, with w_right - w_left = 2b * 4.
+    expected = config.robot.wheel_radius * 2 * imbalance * 4.0 / config.robot.track_width
     assert abs(rates[0.0]) < 0.1 * abs(expected)
     assert rates[imbalance] == pytest.approx(expected, rel=0.3)
