@@ -91,3 +91,10 @@ def test_the_baseline_gains_file_holds_exactly_the_pi_gains() -> None:
     gains = read_yaml("baseline_pi.yaml")["gains"]
     assert sorted(gains) == sorted(field.name for field in dataclasses.fields(PIGains))
     assert dataclasses.asdict(load_gains(CONFIG_DIR / "baseline_pi.yaml")) == gains
+
+
+def test_both_backends_update_on_the_same_env_columns_by_default() -> None:
+    # The ROS learner updates on actors x envs_per_actor columns, the local one on env.num_envs:
+    # a different default would make the two backends different learners (batch size).
+    cfg = load_train_config()
+    assert cfg.distributed.actors * cfg.distributed.envs_per_actor == cfg.env.num_envs

@@ -214,8 +214,8 @@ class DistributedConfig(_Section):
 
     actors: int = 2
     """Actor processes started by `crawler-rl train --backend ros`."""
-    envs_per_actor: int = 4
-    """Simulators stepped by each actor."""
+    envs_per_actor: int = 8
+    """Simulators stepped by each actor (2 x 8 = the local backend's 16 envs per update)."""
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad field."""
