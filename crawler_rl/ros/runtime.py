@@ -14,7 +14,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from std_srvs.srv import Trigger
 
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1
+from crawler_rl.ros.signals import dump_stacks_on_sigusr1, exit_if_stop_hangs
 from crawler_rl.stopping import StopRequest, exit_code, stop_on_signals
 
 NodeT = TypeVar("NodeT", bound=Node)
@@ -117,9 +117,15 @@ def _context_goes_down(settle: float) -> bool:
 
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
-    """Init rclpy, spin the node until Ctrl-C or external shutdown, then clean up."""
+    """Init rclpy, spin the node until Ctrl-C or external shutdown, then clean up.
+
+    For stateless nodes (actor, inference): once the context is down the process has
+    `signals.STOP_DEADLINE_S` to exit, else it dumps its stacks and exits 1
+    (`exit_if_stop_hangs`).
+    """
     rclpy.init(args=args)
     dump_stacks_on_sigusr1()
+    exit_if_stop_hangs(rclpy.get_default_context().ok)
     node = None
     try:
         node = make_node()

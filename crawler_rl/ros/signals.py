@@ -9,7 +9,9 @@ import faulthandler
 import math
 import os
 import signal
+import threading
 import time
+from collections.abc import Callable
 
 
 def dump_stacks_on_sigusr1() -> None:
@@ -44,3 +46,32 @@ def ignore_stop_signals(deadline: float = 30.0) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.alarm(math.ceil(deadline))
+
+
+STOP_DEADLINE_S = 3.0
+"""Longest a stateless node (actor, inference) may take to leave once its context is down.
+
+Under 5 s: `ros2 launch` escalates to SIGTERM 5 s after its SIGINT, and rclpy, whose context
+is already down by then, swallows that SIGTERM too, so a node hung in its cleanup (a blocked
+DDS call, say) would only go at the SIGKILL 10 s later, leaving no trace of where it hung."""
+
+
+def exit_if_stop_hangs(running: Callable[[], bool], deadline: float = STOP_DEADLINE_S,
+                       poll: float = 0.05) -> threading.Thread:
+    """Once `running()` turns false, give the process `deadline` s to exit, then end it.
+
+    A daemon thread polls `running` (e.g. `context.ok`); when it turns false it arms
+    `faulthandler.dump_traceback_later(deadline, exit=True)`: faulthandler's own C thread,
+    which needs no GIL, writes every thread's Python stack to stderr (the node's log) and
+    exits with status 1. A process that exits in time never hears of it. Only for nodes with
+    nothing to save: a learner writing its final checkpoint must not be cut short.
+    """
+
+    def watch() -> None:
+        while running():
+            time.sleep(poll)
+        faulthandler.dump_traceback_later(deadline, exit=True)
+
+    thread = threading.Thread(target=watch, name="stop-deadline", daemon=True)
+    thread.start()
+    return thread
