@@ -14,7 +14,7 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from std_srvs.srv import Trigger
 
-from crawler_rl.ros.signals import dump_stacks_on_sigusr1, exit_if_stop_hangs
+from crawler_rl.ros.signals import StopDeadline, dump_stacks_on_sigusr1
 from crawler_rl.stopping import StopRequest, exit_code, stop_on_signals
 
 NodeT = TypeVar("NodeT", bound=Node)
@@ -119,21 +119,23 @@ def _context_goes_down(settle: float) -> bool:
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> None:
     """Init rclpy, spin the node until Ctrl-C or external shutdown, then clean up.
 
-    For stateless nodes (actor, inference): once the context is down the process has
-    `signals.STOP_DEADLINE_S` to exit, else it dumps its stacks and exits 1
-    (`exit_if_stop_hangs`).
+    For stateless nodes (actor, inference): once the spin ends (or the context goes down
+    under a callback) the cleanup has `signals.STOP_DEADLINE_S`, else the process dumps its
+    stacks and exits 1 (`signals.StopDeadline`).
     """
     rclpy.init(args=args)
     dump_stacks_on_sigusr1()
-    exit_if_stop_hangs(rclpy.get_default_context().ok)
+    deadline = StopDeadline(rclpy.get_default_context().ok)
     node = None
     try:
         node = make_node()
         spin_until_shutdown(lambda: rclpy.spin(node))
     finally:
+        deadline.arm()
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        deadline.disarm()
 
 
 def run_node_until_signal(make_node: Callable[[], Node], on_signal: Callable[[Node], None],

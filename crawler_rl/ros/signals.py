@@ -56,22 +56,40 @@ is already down by then, swallows that SIGTERM too, so a node hung in its cleanu
 DDS call, say) would only go at the SIGKILL 10 s later, leaving no trace of where it hung."""
 
 
-def exit_if_stop_hangs(running: Callable[[], bool], deadline: float = STOP_DEADLINE_S,
-                       poll: float = 0.05) -> threading.Thread:
-    """Once `running()` turns false, give the process `deadline` s to exit, then end it.
+class StopDeadline:
+    """Give a stateless node (actor, inference) `deadline` s to clean up once it stops.
 
-    A daemon thread polls `running` (e.g. `context.ok`); when it turns false it arms
+    `arm()` (the main thread, before its cleanup) and a daemon thread that polls `running`
+    (e.g. `context.ok`, for a callback that outlives the context) arm
     `faulthandler.dump_traceback_later(deadline, exit=True)`: faulthandler's own C thread,
-    which needs no GIL, writes every thread's Python stack to stderr (the node's log) and
-    exits with status 1. A process that exits in time never hears of it. Only for nodes with
-    nothing to save: a learner writing its final checkpoint must not be cut short.
+    which needs no GIL (a DDS call may block holding it), writes every thread's Python stack
+    to stderr (the node's log) and exits with status 1. `disarm()` after the cleanup: the
+    interpreter's own exit (seconds for torch on a loaded machine) is not timed. Only for
+    nodes with nothing to save: a learner writing its final checkpoint must not be cut short.
     """
 
-    def watch() -> None:
-        while running():
-            time.sleep(poll)
-        faulthandler.dump_traceback_later(deadline, exit=True)
+    def __init__(self, running: Callable[[], bool], deadline: float = STOP_DEADLINE_S,
+                 poll: float = 0.05) -> None:
+        self.deadline = deadline
+        self._lock = threading.Lock()
+        self._done = False
+        self._running = running
+        self._poll = poll
+        threading.Thread(target=self._watch, name="stop-deadline", daemon=True).start()
 
-    thread = threading.Thread(target=watch, name="stop-deadline", daemon=True)
-    thread.start()
-    return thread
+    def _watch(self) -> None:
+        while self._running() and not self._done:
+            time.sleep(self._poll)
+        self.arm()
+
+    def arm(self) -> None:
+        """Start the countdown (again from now), unless the cleanup is already over."""
+        with self._lock:
+            if not self._done:
+                faulthandler.dump_traceback_later(self.deadline, exit=True)
+
+    def disarm(self) -> None:
+        """Stop the countdown for good: the cleanup is over."""
+        with self._lock:
+            self._done = True
+            faulthandler.cancel_dump_traceback_later()

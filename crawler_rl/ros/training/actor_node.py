@@ -39,7 +39,7 @@ from crawler_rl.sim.vec_env import SyncVecEnv
 PARAMS = (
     ParamSpec("actor_id", 0, "unique id of this actor in the graph", 0, 2**31 - 1,
               read_only=True),
-    ParamSpec("num_envs", 4, "simulators stepped by this actor (K)", 1, 4096, read_only=True),
+    ParamSpec("num_envs", 8, "simulators stepped by this actor (K)", 1, 4096, read_only=True),
     ParamSpec("env_id", "CrawlerVelocity-v0", "Gymnasium id or module:Class", read_only=True),
     ParamSpec("crawler_config", "", "crawler sim config YAML ('': packaged default)",
               read_only=True),

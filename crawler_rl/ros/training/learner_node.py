@@ -54,7 +54,7 @@ PARAMS = (
               read_only=True),
     ParamSpec("run_dir", "runs/latest", "checkpoints, TensorBoard logs, ONNX", read_only=True),
     ParamSpec("resume", False, "continue from the newest good checkpoint", read_only=True),
-    ParamSpec("envs_per_update", 8, "env columns gathered into one PPO update", 1, 1_000_000),
+    ParamSpec("envs_per_update", 16, "env columns gathered into one PPO update", 1, 1_000_000),
     ParamSpec("max_policy_lag", 4, "drop rollouts more than this many versions old", 0, 1000),
 )
 FINAL_METRICS_WAIT_S = 2.0
