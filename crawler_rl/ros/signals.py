@@ -49,7 +49,7 @@ def ignore_stop_signals(deadline: float = 30.0) -> None:
 
 
 STOP_DEADLINE_S = 3.0
-"""Longest a stateless node (actor, inference) may take to leave once its context is down.
+"""Longest a stateless node (actor, inference) may take to clean up once its spin ends.
 
 Under 5 s: `ros2 launch` escalates to SIGTERM 5 s after its SIGINT, and rclpy, whose context
 is already down by then, swallows that SIGTERM too, so a node hung in its cleanup (a blocked

@@ -54,7 +54,7 @@ def test_a_hung_cleanup_ends_at_the_deadline_with_its_stack(ros_domain: int, mod
     code, seconds, stderr = stop_after_start(mode)
     if mode == "clean":
         assert (code, "most recent call first" in stderr) == (0, False), stderr
-        assert seconds < STOP_DEADLINE_S
+        assert seconds < 5.0, seconds  # left on the SIGINT, as `ros2 launch` expects
     else:
         # before `ros2 launch` escalates (5 s), where it hung on stderr, not a clean exit code
         assert code == 1, stderr
