@@ -9,7 +9,13 @@ physics and reads the base velocity (no env logic, no magnet or tether force).
 Chunks of raw (one world, and VEC_ENVS worlds round-robin as SyncVecEnv steps them), single-env
 and vectorized stepping alternate so machine noise hits all; medians over the chunks are reported.
 Prints JSON lines.
-Usage: PYTHONPATH=. python bench/sim_throughput.py [--chunks 9] [--chain-links 12]
+
+`--physics` adds the price of a cheaper physics step: for each (physics_hz, solver_iterations)
+variant, its env steps/s against the default's (alternating chunks, median of the per-chunk
+ratios) beside its deviation from a converged reference (1 kHz, 100 solver iterations) on a
+fixed set of open-loop trajectories (`FIDELITY_SCENARIOS` x `FIDELITY_COMMANDS`: the true body
+twist, RMS over the steps, worst scenario), and whether it stays within `FIDELITY_BOUND`.
+Usage: PYTHONPATH=. python bench/sim_throughput.py [--chunks 9] [--chain-links 12] [--physics]
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import time
 import numpy as np
 import pybullet as p
 
+from crawler_rl.sim.action import inverse_kinematics
 from crawler_rl.sim.config import load_crawler_config
 from crawler_rl.sim.crawler import CrawlerSim
 from crawler_rl.sim.env import CrawlerEnv
@@ -32,6 +39,27 @@ from crawler_rl.sim.vec_env import SyncVecEnv
 SCENARIO = Scenario(surface="deck", tether_length=5.0, randomize=False, start_heading_deg=0.0)
 VEC_ENVS = 16
 VEC_MODE = f"sync_vec_{VEC_ENVS}"
+
+REFERENCE_PHYSICS = (1000.0, 100)
+"""(physics_hz, solver_iterations) of the converged reference the variants are measured against."""
+PHYSICS_VARIANTS = ((240.0, 20), (240.0, 10), (160.0, 10), (120.0, 20), (120.0, 10), (80.0, 10))
+"""Candidates, the default (240 Hz, 20 iterations) first; physics_hz a multiple of 20 Hz."""
+FIDELITY_BOUND = (0.005, 0.01)
+"""Largest RMS deviation of the true (v [m/s], omega [rad/s]) from the reference on any
+fidelity trajectory: one std of the default sensor noise (odometry 0.005 m/s, gyro 0.01 rad/s),
+so what the physics step changes stays below what one reading can show the controller."""
+FIDELITY_SCENARIOS = (
+    Scenario("deck", 0.0, tether_length=5.0, randomize=False, start_heading_deg=0.0),
+    Scenario("incline", 45.0, tether_length=25.0, randomize=False, start_heading_deg=30.0),
+    Scenario("vertical", 90.0, tether_length=3.0, randomize=False, start_heading_deg=0.0),
+    Scenario("vertical", 90.0, tether_length=25.0, randomize=False, start_heading_deg=-20.0),
+)
+"""Flat surfaces only: on the curved hull the reference itself does not converge (1 kHz with
+200 solver iterations, or 2 kHz with 100, moves it by 0.002-0.016 m/s RMS, more than the
+default's own deviation), so a deviation there measures solver noise, not the step size."""
+FIDELITY_COMMANDS = ((0.1, 0.0), (0.1, 0.5), (-0.08, -0.6), (0.0, 0.8), (0.15, 0.0),
+                     (-0.12, 0.3))
+"""(v, omega) commands held 2 s each, sent open loop as IK wheel speeds."""
 
 
 class ScenarioEnv(CrawlerEnv):
@@ -115,12 +143,83 @@ def measure(config, steps: int, chunks: int) -> dict[str, list[float]]:
     return rates
 
 
+def physics_config(base, physics_hz: float, solver_iterations: int):
+    """`base` with another physics rate and solver iteration count."""
+    physics = dataclasses.replace(base.physics, physics_hz=physics_hz,
+                                  solver_iterations=solver_iterations)
+    return dataclasses.replace(base, physics=physics)
+
+
+def twist_trajectory(config, scenario: Scenario) -> np.ndarray:
+    """True (v, omega) after each control step of FIDELITY_COMMANDS, open loop. Shape (T, 2)."""
+    sim = CrawlerSim(config, scenario, np.random.default_rng(0))
+    hold = int(round(2.0 / sim.control_dt))
+    twists = []
+    for command in FIDELITY_COMMANDS:
+        wheels = inverse_kinematics(np.asarray(command), sim.action_spec)
+        for _ in range(hold):
+            sim.apply_wheel_speeds(wheels)
+            sim.step_control()
+            twists.append(sim.true_twist())
+    sim.close()
+    return np.asarray(twists)
+
+
+def physics_rows(base, steps: int, chunks: int) -> list[dict]:
+    """Speed-up against the default and deviation from the reference, per PHYSICS_VARIANTS."""
+    reference = [twist_trajectory(physics_config(base, *REFERENCE_PHYSICS), scenario)
+                 for scenario in FIDELITY_SCENARIOS]
+    finer = [twist_trajectory(physics_config(base, REFERENCE_PHYSICS[0],
+                                             2 * REFERENCE_PHYSICS[1]), scenario)
+             for scenario in FIDELITY_SCENARIOS]
+    convergence = max(float(np.sqrt(np.mean(np.square(a - b)))) for a, b in zip(
+        finer, reference, strict=True))
+    vecs = []
+    for variant in PHYSICS_VARIANTS:
+        config = physics_config(base, *variant)
+        vecs.append(SyncVecEnv([lambda config=config: ScenarioEnv(config)] * VEC_ENVS))
+        vecs[-1].reset(seed=0)
+    rates: list[list[float]] = [[] for _ in PHYSICS_VARIANTS]
+    for _ in range(chunks):
+        for index, vec in enumerate(vecs):
+            rates[index].append(vec_chunk(vec, steps * 2))
+    for vec in vecs:
+        vec.close()
+    rows = []
+    for index, variant in enumerate(PHYSICS_VARIANTS):
+        config = physics_config(base, *variant)
+        deviations = np.array([
+            np.sqrt(np.mean(np.square(twist_trajectory(config, scenario) - ref), axis=0))
+            for scenario, ref in zip(FIDELITY_SCENARIOS, reference, strict=True)])
+        worst = deviations.max(axis=0)
+        ratios = [rate / default for rate, default in zip(rates[index], rates[0], strict=True)]
+        rows.append({
+            "bench": "sim_throughput", "mode": "physics", "physics_hz": variant[0],
+            "solver_iterations": variant[1], "substeps": config.physics.substeps,
+            "env_steps_per_s_per_core": round(statistics.median(rates[index]), 1),
+            "speedup_vs_default": round(statistics.median(ratios), 3),
+            "reference": {"physics_hz": REFERENCE_PHYSICS[0],
+                          "solver_iterations": REFERENCE_PHYSICS[1],
+                          "rms_change_at_twice_the_iterations": round(convergence, 6)},
+            "deviation_v": round(float(worst[0]), 5),
+            "deviation_omega": round(float(worst[1]), 5),
+            "deviation_per_scenario": [[round(float(x), 5) for x in row] for row in deviations],
+            "bound_v": FIDELITY_BOUND[0], "bound_omega": FIDELITY_BOUND[1],
+            "within_bound": bool(worst[0] <= FIDELITY_BOUND[0]
+                                 and worst[1] <= FIDELITY_BOUND[1]),
+            "chunks": chunks,
+        })
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--chunks", type=int, default=9, help="alternating measurement chunks")
     parser.add_argument("--steps", type=int, default=400, help="control steps per chunk")
     parser.add_argument("--chain-links", default="12",
                         help="comma-separated chain link counts to measure")
+    parser.add_argument("--physics", action="store_true",
+                        help="also measure cheaper physics steps against a converged reference")
     args = parser.parse_args()
     base = load_crawler_config()
     variants = [("lumped", 0)] + [("chain", int(n)) for n in args.chain_links.split(",")]
@@ -149,6 +248,9 @@ def main() -> None:
                 lumped_rates[mode] = rate
             else:
                 row["cost_vs_lumped"] = round(lumped_rates[mode] / rate, 2)
+            print(json.dumps(row), flush=True)
+    if args.physics:
+        for row in physics_rows(base, args.steps, args.chunks):
             print(json.dumps(row), flush=True)
 
 

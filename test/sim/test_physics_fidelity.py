@@ -1,0 +1,50 @@
+"""The default physics step stays within bench/sim_throughput.py's bound of a converged reference.
+
+The reference (1 kHz, 100 solver iterations) and the bound (one std of the sensor noise, RMS of
+the true twist over open-loop trajectories on the flat surfaces) are the bench's; a change to
+the physics defaults, the URDF or the contact model that moves the simulator further from the
+reference than that fails here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crawler_rl.sim.config import load_crawler_config
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "sim_throughput.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("sim_throughput", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_default_physics_is_within_the_bound_of_the_reference(bench) -> None:
+    base = load_crawler_config()
+    default = bench.physics_config(base, base.physics.physics_hz, base.physics.solver_iterations)
+    reference = bench.physics_config(base, *bench.REFERENCE_PHYSICS)
+    for scenario in bench.FIDELITY_SCENARIOS:
+        ours = bench.twist_trajectory(default, scenario)
+        converged = bench.twist_trajectory(reference, scenario)
+        assert np.abs(converged).mean(axis=0)[0] > 0.05  # the crawler really drives
+        deviation = np.sqrt(np.mean(np.square(ours - converged), axis=0))
+        assert (deviation <= np.asarray(bench.FIDELITY_BOUND)).all(), (scenario.label, deviation)
+
+
+def test_a_coarser_step_is_outside_the_bound(bench) -> None:
+    """The measure can fail: 120 Hz with 10 iterations leaves the bound on the deck."""
+    base = load_crawler_config()
+    scenario = bench.FIDELITY_SCENARIOS[0]
+    coarse = bench.twist_trajectory(bench.physics_config(base, 120.0, 10), scenario)
+    converged = bench.twist_trajectory(bench.physics_config(base, *bench.REFERENCE_PHYSICS),
+                                       scenario)
+    deviation = np.sqrt(np.mean(np.square(coarse - converged), axis=0))
+    assert (deviation > np.asarray(bench.FIDELITY_BOUND)).any()
