@@ -14,8 +14,9 @@ The envs step in this process: about 15 min per 400k steps on one core.
     PYTHONPATH=. python bench/recurrent_actor.py train --seed 0 --run-dir runs/gru_0
     PYTHONPATH=. python bench/recurrent_actor.py eval --run-dir runs/gru_0 --episodes 4
 
-`eval` writes the held-out table against IK and the PI (runs/gru_0/eval_ho), as `crawler-rl
-eval` does for a controller.onnx.
+`eval` writes the held-out table against IK and the PI (runs/gru_0/eval_ho; another --suite:
+eval_<suite>), as `crawler-rl eval` does for a controller.onnx. Settings it does not reproduce
+(privileged critic, a PI residual base, the adaptive schedule) are refused.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class RecurrentActorCritic(nn.Module):
     """GRU actor (see the module docstring) and feedforward critic on raw observations."""
 
     def __init__(self, obs_dim: int, action_dim: int, hidden: int = 64, init_std: float = 0.2,
-                 obs_clip: float = 10.0) -> None:
+                 obs_clip: float = 10.0, critic_hidden: tuple[int, ...] = (64, 64),
+                 activation: str = "elu") -> None:
         super().__init__()
         self.hidden = hidden
         self.obs_normalizer = ObservationNormalizer(obs_dim, clip=obs_clip)
@@ -70,11 +72,11 @@ class RecurrentActorCritic(nn.Module):
         self.gru = nn.GRUCell(hidden, hidden)
         self.post = nn.Sequential(_orthogonal(nn.Linear(2 * hidden, hidden), 2**0.5), nn.ELU())
         self.actor_head = _orthogonal(nn.Linear(hidden, action_dim), 0.01)
-        self.critic_trunk = mlp(obs_dim, (64, 64), "elu")
+        self.critic_trunk = mlp(obs_dim, critic_hidden, activation)
         for layer in self.critic_trunk:
             if isinstance(layer, nn.Linear):
                 _orthogonal(layer, 2**0.5)
-        self.critic_head = _orthogonal(nn.Linear(64, 1), 1.0)
+        self.critic_head = _orthogonal(nn.Linear(critic_hidden[-1], 1), 1.0)
         self.log_std = nn.Parameter(torch.full((action_dim,), math.log(init_std)))
 
     def initial_state(self, batch: int) -> torch.Tensor:
@@ -108,7 +110,8 @@ class RecurrentActorCritic(nn.Module):
 
 @dataclass
 class Sequences:
-    """One rollout, time-major (T, K, ...), with the hidden states it started from."""
+    """One rollout: per-step tensors time-major (T, K, ...); the hidden states it started from
+    (K, H), the values after it (K,) and the squared tracking errors per step (T, 2)."""
 
     obs: torch.Tensor
     actions: torch.Tensor
@@ -214,18 +217,18 @@ def ppo_update(policy: RecurrentActorCritic, optimizer: torch.optim.Optimizer,
             width = len(cols)
             obs, state = normalized[:, cols], rollout.state[cols]
             actions, starts = rollout.actions[:, cols], rollout.starts[:, cols]
-            old = [x[:, cols].reshape(-1) for x in (rollout.log_probs, advantages, returns,
-                                                     rollout.values)]
+            per_row = [x[:, cols].reshape(-1) for x in (rollout.log_probs, advantages, returns,
+                                                         rollout.values)]
             if mirror is not None:  # original and mirror image as one batch of sequences
                 obs = torch.cat([obs, mirrored[:, cols]], 1)
                 state = torch.cat([state, rollout.mirror_state[cols]])
                 actions = torch.cat([actions, mirrored_actions[:, cols]], 1)
                 starts = torch.cat([starts, starts], 1)
-                old = [x.repeat(2) for x in old]
-            old_log_probs, mb_advantages, mb_returns, old_values = old
+                per_row = [x.repeat(2) for x in per_row]
+            old_log_probs, mb_advantages, mb_returns, old_values = per_row
             dist = Normal(policy.actor_sequence(obs, state, starts), policy.log_std.exp())
             per_step = dist.log_prob(actions).sum(-1)
-            # rows ordered as `old`: the original (T x width), then its mirror image
+            # rows ordered as `per_row`: the original (T x width), then its mirror image
             new_log_probs = torch.cat([per_step[:, :width].reshape(-1),
                                        per_step[:, width:].reshape(-1)])
             new_values = torch.cat([policy.value(obs[:, :width]).reshape(-1),
@@ -245,6 +248,8 @@ def ppo_update(policy: RecurrentActorCritic, optimizer: torch.optim.Optimizer,
                     - ppo.entropy_coef * dist.entropy().sum(-1).mean()
                     + ppo.value_coef * value_loss(new_values, old_values, mb_returns,
                                                   ppo.clip_coef, ppo.clip_value_loss))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite PPO loss {loss.item()}")
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(policy.parameters(), ppo.max_grad_norm)
@@ -255,11 +260,29 @@ def ppo_update(policy: RecurrentActorCritic, optimizer: torch.optim.Optimizer,
     return {"approx_kl": float(np.mean(kls)), "updates": float(updates)}
 
 
-def train(config: Path | None, seed: int, total_steps: int, run_dir: Path,
+def check_supported(cfg: TrainConfig, env_info: dict[str, Any]) -> None:
+    """ValueError for the settings this experiment does not reproduce."""
+    unsupported = {
+        "env.privileged_critic: true": cfg.env.privileged_critic,
+        "motor.residual_base other than ik": env_info["residual_base_gains"] is not None,
+        "ppo.lr_schedule: adaptive": cfg.ppo.lr_schedule == "adaptive",
+        "model.shared_trunk: true": cfg.model.shared_trunk,
+        "model.normalize_obs: false": not cfg.model.normalize_obs,
+    }
+    found = [name for name, present in unsupported.items() if present]
+    if found:
+        raise ValueError(f"bench/recurrent_actor.py does not support {', '.join(found)}")
+
+
+def train(config: Path | None, seed: int, total_steps: int | None, run_dir: Path,
           hidden: int = 64, progress: bool = True) -> Path:
-    """Train the recurrent actor; write <run_dir>/gru.pt and log.jsonl; return the model path."""
+    """Train the recurrent actor; write <run_dir>/gru.pt and log.jsonl; return the model path.
+
+    total_steps None: the config's run.total_steps.
+    """
     cfg = load_train_config(config)
     cfg.run.seed = seed
+    total_steps = cfg.run.total_steps if total_steps is None else total_steps
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -267,11 +290,15 @@ def train(config: Path | None, seed: int, total_steps: int, run_dir: Path,
     factory = make_env_factory(cfg.env)
     envs = SyncVecEnv([factory for _ in range(cfg.env.num_envs)])
     info = describe_env(envs.envs[0], cfg.env.env_id)
+    check_supported(cfg, info)
     obs_dim, action_dim = envs.obs_dim, envs.action_dim
     mirror = configured_mirror(cfg.ppo.mirror_augmentation, info, obs_dim, action_dim)
     policy = RecurrentActorCritic(obs_dim, action_dim, hidden, cfg.model.init_std,
-                                  cfg.model.obs_clip)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.ppo.learning_rate, eps=1e-5)
+                                  cfg.model.obs_clip, tuple(cfg.model.critic_hidden),
+                                  cfg.model.activation)
+    # fused, as the package's PPO (rl/ppo.py)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.ppo.learning_rate, eps=1e-5,
+                                 fused=True)
     collector = RecurrentCollector(cfg, policy, envs,
                                    ActionScaler(info["action_low"], info["action_high"]), mirror)
     batch = cfg.ppo.num_steps * envs.num_envs
@@ -297,7 +324,9 @@ def train(config: Path | None, seed: int, total_steps: int, run_dir: Path,
     envs.close()
     path = run_dir / MODEL_FILE
     torch.save({"model": policy.state_dict(), "hidden": hidden, "obs_dim": obs_dim,
-                "action_dim": action_dim, "action_spec": info["action_spec"]}, path)
+                "action_dim": action_dim, "action_spec": info["action_spec"],
+                "obs_clip": cfg.model.obs_clip, "critic_hidden": list(cfg.model.critic_hidden),
+                "activation": cfg.model.activation}, path)
     return path
 
 
@@ -307,7 +336,9 @@ class RecurrentController:
     def __init__(self, path: Path) -> None:
         saved = torch.load(path, weights_only=True)
         self.policy = RecurrentActorCritic(saved["obs_dim"], saved["action_dim"],
-                                           saved["hidden"])
+                                           saved["hidden"], obs_clip=saved["obs_clip"],
+                                           critic_hidden=tuple(saved["critic_hidden"]),
+                                           activation=saved["activation"])
         self.policy.load_state_dict(saved["model"])
         self.spec = ActionSpec(**saved["action_spec"])
         self.reset()
@@ -329,20 +360,20 @@ def evaluate(run_dir: Path, episodes: int, suite: str) -> dict[str, Any]:
     """`crawler-rl eval --baseline ik,pi` with the recurrent controller as "policy"."""
     import crawler_rl.rl.evaluate as evaluation
 
-    baselines_only = evaluation.build_controllers
+    build_controllers = evaluation.build_controllers
     model = run_dir / MODEL_FILE
 
-    def build(policy: Path | None, baselines: list[str], env: Any,
-              pi_gains: Any) -> dict[str, Any]:
+    def with_recurrent_policy(policy: Path | None, baselines: list[str], env: Any,
+                              pi_gains: Any) -> dict[str, Any]:
         return {"policy": RecurrentController(model),
-                **baselines_only(None, baselines, env, pi_gains)}
+                **build_controllers(None, baselines, env, pi_gains)}
 
-    evaluation.build_controllers = build
+    evaluation.build_controllers = with_recurrent_policy
+    out_dir = run_dir / ("eval_ho" if suite == "held-out" else f"eval_{suite}")
     try:
-        return evaluation.run_evaluation(model, "ik,pi", run_dir / "eval_ho",
-                                         episodes=episodes, suite=suite)
+        return evaluation.run_evaluation(model, "ik,pi", out_dir, episodes=episodes, suite=suite)
     finally:
-        evaluation.build_controllers = baselines_only
+        evaluation.build_controllers = build_controllers
 
 
 def main() -> None:
@@ -352,7 +383,8 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--config", type=Path, default=None, help="default: config/train.yaml")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--total-steps", type=int, default=400_000)
+    parser.add_argument("--total-steps", type=int, default=None,
+                        help="default: the config's run.total_steps")
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--episodes", type=int, default=4)
     parser.add_argument("--suite", default="held-out")

@@ -14,7 +14,7 @@ Prints JSON lines.
 variant, its env steps/s against the default's (alternating chunks, median of the per-chunk
 ratios) beside its deviation from a converged reference (1 kHz, 100 solver iterations) on a
 fixed set of open-loop trajectories (`FIDELITY_SCENARIOS` x `FIDELITY_COMMANDS`: the true body
-twist, RMS over the steps, worst scenario), and whether it stays within `FIDELITY_BOUND`.
+twist, RMS over the steps, worst scenario), and whether it stays within `fidelity_bound`.
 Usage: PYTHONPATH=. python bench/sim_throughput.py [--chunks 9] [--chain-links 12] [--physics]
 """
 
@@ -25,12 +25,13 @@ import dataclasses
 import json
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 import pybullet as p
 
 from crawler_rl.sim.action import inverse_kinematics
-from crawler_rl.sim.config import load_crawler_config
+from crawler_rl.sim.config import CrawlerConfig, load_crawler_config
 from crawler_rl.sim.crawler import CrawlerSim
 from crawler_rl.sim.env import CrawlerEnv
 from crawler_rl.sim.scenario import Scenario
@@ -42,12 +43,18 @@ VEC_MODE = f"sync_vec_{VEC_ENVS}"
 
 REFERENCE_PHYSICS = (1000.0, 100)
 """(physics_hz, solver_iterations) of the converged reference the variants are measured against."""
-PHYSICS_VARIANTS = ((240.0, 20), (240.0, 10), (160.0, 10), (120.0, 20), (120.0, 10), (80.0, 10))
-"""Candidates, the default (240 Hz, 20 iterations) first; physics_hz a multiple of 20 Hz."""
-FIDELITY_BOUND = (0.005, 0.01)
-"""Largest RMS deviation of the true (v [m/s], omega [rad/s]) from the reference on any
-fidelity trajectory: one std of the default sensor noise (odometry 0.005 m/s, gyro 0.01 rad/s),
-so what the physics step changes stays below what one reading can show the controller."""
+CHEAPER_PHYSICS = ((240.0, 10), (160.0, 10), (120.0, 20), (120.0, 10), (80.0, 10))
+"""Candidates (physics_hz, solver_iterations) measured against the configured default;
+physics_hz a multiple of the 20 Hz control rate."""
+
+
+def fidelity_bound(config: CrawlerConfig) -> tuple[float, float]:
+    """Largest RMS deviation of the true (v [m/s], omega [rad/s]) from the reference on any
+    fidelity trajectory: one std of the configured sensor noise (odometry, gyro), so what the
+    physics step changes stays below what one reading can show the controller."""
+    return config.sensors.odometry_noise, config.sensors.gyro_noise
+
+
 FIDELITY_SCENARIOS = (
     Scenario("deck", 0.0, tether_length=5.0, randomize=False, start_heading_deg=0.0),
     Scenario("incline", 45.0, tether_length=25.0, randomize=False, start_heading_deg=30.0),
@@ -143,14 +150,15 @@ def measure(config, steps: int, chunks: int) -> dict[str, list[float]]:
     return rates
 
 
-def physics_config(base, physics_hz: float, solver_iterations: int):
+def physics_config(base: CrawlerConfig, physics_hz: float,
+                   solver_iterations: int) -> CrawlerConfig:
     """`base` with another physics rate and solver iteration count."""
     physics = dataclasses.replace(base.physics, physics_hz=physics_hz,
                                   solver_iterations=solver_iterations)
     return dataclasses.replace(base, physics=physics)
 
 
-def twist_trajectory(config, scenario: Scenario) -> np.ndarray:
+def twist_trajectory(config: CrawlerConfig, scenario: Scenario) -> np.ndarray:
     """True (v, omega) after each control step of FIDELITY_COMMANDS, open loop. Shape (T, 2)."""
     sim = CrawlerSim(config, scenario, np.random.default_rng(0))
     hold = int(round(2.0 / sim.control_dt))
@@ -165,48 +173,56 @@ def twist_trajectory(config, scenario: Scenario) -> np.ndarray:
     return np.asarray(twists)
 
 
-def physics_rows(base, steps: int, chunks: int) -> list[dict]:
-    """Speed-up against the default and deviation from the reference, per PHYSICS_VARIANTS."""
+def rms_deviation(trajectory: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """RMS over the steps of trajectory - reference, per channel (v, omega). Shape (2,)."""
+    return np.sqrt(np.mean(np.square(trajectory - reference), axis=0))
+
+
+def physics_rows(base: CrawlerConfig, steps: int, chunks: int) -> list[dict[str, Any]]:
+    """Speed-up against the default and deviation from the reference: the default's row first,
+    then one per CHEAPER_PHYSICS candidate."""
+    variants = [(base.physics.physics_hz, base.physics.solver_iterations), *CHEAPER_PHYSICS]
     reference = [twist_trajectory(physics_config(base, *REFERENCE_PHYSICS), scenario)
                  for scenario in FIDELITY_SCENARIOS]
-    finer = [twist_trajectory(physics_config(base, REFERENCE_PHYSICS[0],
-                                             2 * REFERENCE_PHYSICS[1]), scenario)
-             for scenario in FIDELITY_SCENARIOS]
-    convergence = max(float(np.sqrt(np.mean(np.square(a - b)))) for a, b in zip(
-        finer, reference, strict=True))
+    finer = physics_config(base, REFERENCE_PHYSICS[0], 2 * REFERENCE_PHYSICS[1])
+    convergence = np.max([rms_deviation(twist_trajectory(finer, scenario), converged)
+                          for scenario, converged in zip(FIDELITY_SCENARIOS, reference,
+                                                         strict=True)], axis=0)
     vecs = []
-    for variant in PHYSICS_VARIANTS:
+    for variant in variants:
         config = physics_config(base, *variant)
         vecs.append(SyncVecEnv([lambda config=config: ScenarioEnv(config)] * VEC_ENVS))
         vecs[-1].reset(seed=0)
-    rates: list[list[float]] = [[] for _ in PHYSICS_VARIANTS]
+    rates: list[list[float]] = [[] for _ in variants]
     for _ in range(chunks):
         for index, vec in enumerate(vecs):
             rates[index].append(vec_chunk(vec, steps * 2))
     for vec in vecs:
         vec.close()
+    bound = fidelity_bound(base)
     rows = []
-    for index, variant in enumerate(PHYSICS_VARIANTS):
+    for index, variant in enumerate(variants):
         config = physics_config(base, *variant)
-        deviations = np.array([
-            np.sqrt(np.mean(np.square(twist_trajectory(config, scenario) - ref), axis=0))
-            for scenario, ref in zip(FIDELITY_SCENARIOS, reference, strict=True)])
-        worst = deviations.max(axis=0)
+        deviations = {scenario.label: rms_deviation(twist_trajectory(config, scenario), converged)
+                      for scenario, converged in zip(FIDELITY_SCENARIOS, reference, strict=True)}
+        worst = np.max(list(deviations.values()), axis=0)
         ratios = [rate / default for rate, default in zip(rates[index], rates[0], strict=True)]
         rows.append({
             "bench": "sim_throughput", "mode": "physics", "physics_hz": variant[0],
             "solver_iterations": variant[1], "substeps": config.physics.substeps,
+            "default": index == 0,
             "env_steps_per_s_per_core": round(statistics.median(rates[index]), 1),
             "speedup_vs_default": round(statistics.median(ratios), 3),
             "reference": {"physics_hz": REFERENCE_PHYSICS[0],
                           "solver_iterations": REFERENCE_PHYSICS[1],
-                          "rms_change_at_twice_the_iterations": round(convergence, 6)},
+                          "rms_change_at_twice_the_iterations_v_omega":
+                              [round(float(x), 6) for x in convergence]},
             "deviation_v": round(float(worst[0]), 5),
             "deviation_omega": round(float(worst[1]), 5),
-            "deviation_per_scenario": [[round(float(x), 5) for x in row] for row in deviations],
-            "bound_v": FIDELITY_BOUND[0], "bound_omega": FIDELITY_BOUND[1],
-            "within_bound": bool(worst[0] <= FIDELITY_BOUND[0]
-                                 and worst[1] <= FIDELITY_BOUND[1]),
+            "deviation_per_scenario_v_omega": {label: [round(float(x), 5) for x in value]
+                                               for label, value in deviations.items()},
+            "bound_v": bound[0], "bound_omega": bound[1],
+            "within_bound": bool(worst[0] <= bound[0] and worst[1] <= bound[1]),
             "chunks": chunks,
         })
     return rows

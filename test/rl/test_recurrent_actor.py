@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
 import torch
+from torch.distributions import Normal
+
+from crawler_rl.rl.config import load_train_config
+from crawler_rl.rl.envs import ActionScaler, describe_env, make_env_factory
+from crawler_rl.rl.symmetry import configured_mirror
+from crawler_rl.sim.vec_env import SyncVecEnv
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "recurrent_actor.py"
 
 
 @pytest.fixture(scope="module")
-def bench():
+def bench() -> ModuleType:
     spec = importlib.util.spec_from_file_location("recurrent_actor", BENCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -57,5 +64,45 @@ def test_short_training_run_gives_a_stateful_controller(bench, tmp_path: Path) -
     assert np.abs(first).max() <= controller.spec.max_wheel_speed
     controller.reset()
     controller(observations[1])
-    # the same observation after another history gives another command: the state is used
-    assert not np.allclose(controller(observations[2]), first[1])
+    # observations[2] after another history gives another command: the state is used
+    assert not np.allclose(controller(observations[2]), first[2])
+
+
+def test_rollout_log_probs_and_mirror_state_are_reproduced_across_episode_ends(bench) -> None:
+    cfg = load_train_config(None, {"env.max_episode_steps": 10})
+    factory = make_env_factory(cfg.env)
+    envs = SyncVecEnv([factory] * 3)
+    info = describe_env(envs.envs[0], cfg.env.env_id)
+    mirror = configured_mirror(True, info, envs.obs_dim, envs.action_dim)
+    torch.manual_seed(0)
+    policy = bench.RecurrentActorCritic(envs.obs_dim, envs.action_dim, hidden=8)
+    policy.obs_normalizer.update(torch.randn(64, envs.obs_dim))  # not the identity
+    collector = bench.RecurrentCollector(cfg, policy, envs,
+                                         ActionScaler(info["action_low"], info["action_high"]),
+                                         mirror)
+    collector.collect(torch.randn(7, 3, 2))  # the next rollout starts mid-episode
+    rollout = collector.collect(torch.randn(24, 3, 2))
+    following = collector.collect(torch.randn(1, 3, 2))
+    envs.close()
+    assert rollout.starts.any() and rollout.state.abs().sum() > 0
+    normalized = policy.obs_normalizer(rollout.obs)
+    std = policy.log_std.exp()
+    with torch.no_grad():
+        means = policy.actor_sequence(normalized, rollout.state, rollout.starts)
+        log_probs = Normal(means, std).log_prob(rollout.actions).sum(-1)
+        assert torch.allclose(log_probs, rollout.log_probs, atol=1e-5)
+        unmasked = policy.actor_sequence(normalized, rollout.state,
+                                         torch.zeros_like(rollout.starts))
+        assert not torch.allclose(Normal(unmasked, std).log_prob(rollout.actions).sum(-1),
+                                  rollout.log_probs, atol=1e-5)
+        # the mirror image's state, stepped through the same rollout, is the next one's start
+        steps, num_envs, obs_dim = rollout.obs.shape
+        mirrored = policy.obs_normalizer(
+            mirror.obs(rollout.obs.reshape(-1, obs_dim)).reshape(steps, num_envs, obs_dim))
+        state = rollout.mirror_state
+        for t in range(steps):
+            state = state * (~rollout.starts[t]).unsqueeze(-1).float()
+            _, state = policy.actor_step(mirrored[t], state)
+        done = rollout.terminated[-1] | rollout.truncated[-1]
+        state = state * (~done).unsqueeze(-1).float()
+        assert torch.allclose(state, following.mirror_state, atol=1e-6)
