@@ -1,0 +1,41 @@
+"""bench/distill_oracle.py: one DAgger round labels real oracle actions and exports a model."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from crawler_rl.control.onnx_runner import OnnxPolicy
+from crawler_rl.sim.observation import OBS_DIM
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "distill_oracle.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("distill_oracle", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass and the worker pool find it by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_labels_are_the_oracles_residuals(bench) -> None:
+    observations, labels = bench.label_episodes(bench.Job(0, 0, 1, None, 0.0))
+    assert observations.shape == (400, observations.shape[1]) and labels.shape == (400, 2)
+    assert np.isfinite(labels).all() and np.abs(labels).max() <= 1.0
+    assert labels.std(axis=0).min() > 0.01  # the oracle corrects IK, it does not return it
+
+
+def test_one_round_fits_the_labels_and_exports_a_controller(bench, tmp_path: Path) -> None:
+    summary = bench.distill(tmp_path, seed=0, rounds=1, episodes=1, workers=1, noise=0.05,
+                            epochs=400)
+    assert summary["fit_mse"] < 0.5 * summary["label_variance"], summary
+    policy = OnnxPolicy(summary["onnx"])  # the robot's runner accepts it
+    wheels = policy.wheel_speeds(np.zeros(OBS_DIM, np.float32))
+    assert np.isfinite(wheels).all()
