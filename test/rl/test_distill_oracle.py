@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from bench_loader import load_bench
 
 from crawler_rl.control.onnx_runner import OnnxPolicy
 from crawler_rl.sim.observation import OBS_DIM
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "distill_oracle.py"
-
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("distill_oracle", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass and the worker pool find it by name
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("distill_oracle")
 
 
 def test_labels_are_the_oracles_residuals(bench) -> None:

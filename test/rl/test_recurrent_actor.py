@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 import torch
+from bench_loader import load_bench
 from torch.distributions import Normal
 
 from crawler_rl.rl.config import load_train_config
@@ -16,15 +16,10 @@ from crawler_rl.rl.envs import ActionScaler, describe_env, make_env_factory
 from crawler_rl.rl.symmetry import configured_mirror
 from crawler_rl.sim.vec_env import SyncVecEnv
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "recurrent_actor.py"
-
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("recurrent_actor", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("recurrent_actor")
 
 
 def test_sequence_pass_equals_stepping_with_resets(bench) -> None:

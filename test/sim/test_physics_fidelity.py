@@ -8,24 +8,18 @@ reference than that fails here.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from bench_loader import load_bench
 
 from crawler_rl.sim.config import load_crawler_config
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "sim_throughput.py"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sim_throughput", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("sim_throughput")
 
 
 def test_default_physics_is_within_the_bound_of_the_reference(bench) -> None:
