@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from crawler_rl.control.episode import action_for_wheel_speeds
 from crawler_rl.control.oracle import LookaheadOracle
 from crawler_rl.control.pi import PIController, load_gains
 from crawler_rl.rl.config import load_train_config
@@ -35,7 +36,6 @@ from crawler_rl.rl.envs import make_env_factory, probe_env
 from crawler_rl.rl.learner import Learner
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.symmetry import Mirror, configured_mirror
-from crawler_rl.sim.action import inverse_kinematics
 
 BATCH = 512
 LEARNING_RATE = 1e-3
@@ -74,8 +74,7 @@ def label_episodes(job: Job) -> tuple[np.ndarray, np.ndarray]:
         oracle.reset()
         done = False
         while not done:
-            feed_forward = inverse_kinematics(np.asarray(obs[0:2], np.float64), spec)
-            label = np.clip((oracle(obs) - feed_forward) / spec.residual_limit, -1.0, 1.0)
+            label = action_for_wheel_speeds(obs[0:2], oracle(obs), spec)
             observations.append(np.asarray(obs, np.float32))
             labels.append(label.astype(np.float32))
             action = label
