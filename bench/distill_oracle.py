@@ -9,8 +9,15 @@ visited state is labelled with the oracle's action there (its wheel speeds as a 
 After each round the actor is fitted to all labels so far (mean squared error, mirror-augmented,
 the normalizer set from the data). Episodes are drawn from the training distribution only.
 
+Then (--critic-episodes > 0) the critic is fitted to the discounted returns of the student's own
+PPO policy (sampled actions, the config's gamma), so that `crawler-rl train --resume` continues
+with PPO from a value function that already knows the policy instead of an untrained one. The
+checkpoint's counters say how many env steps the labels took (global_step) and the PPO iteration
+that many steps make, so the resumed learning-rate schedule and iteration count agree.
+
     PYTHONPATH=. python bench/distill_oracle.py --run-dir runs/distill_0 --seed 0
     crawler-rl eval --policy runs/distill_0/controller.onnx --baseline ik,pi --episodes 4
+    crawler-rl train --backend local --run-dir runs/distill_0 --resume --total-steps 600000
 
 About 7.5 ms per labelled step per core (the oracle tries 5 commands): the default (3 rounds of
 2 x 80 episodes, 192k labels) takes ~15 min on 2 cores.
@@ -19,6 +26,7 @@ About 7.5 ms per labelled step per core (the oracle tries 5 commands): the defau
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing as mp
 import time
 from dataclasses import dataclass
@@ -39,6 +47,9 @@ from crawler_rl.rl.symmetry import Mirror, configured_mirror
 
 BATCH = 512
 LEARNING_RATE = 1e-3
+RETURN_TAIL = 0.01
+"""A time-limited episode's return is a critic target where the discount left at the cut is
+below this (gamma^k < 0.01: the last ~150 steps at gamma 0.97 are left out)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,69 @@ def label_episodes(job: Job) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(observations), np.stack(labels)
 
 
+def student_returns(job: Job) -> tuple[np.ndarray, np.ndarray]:
+    """Drive job.episodes with the student's sampled actions; return (observations, discounted
+    returns) of the states whose return the episode determines (none of the last steps before a
+    time-limit cut), float32."""
+    torch.set_num_threads(1)
+    torch.manual_seed(job.seed * 1000 + job.worker)
+    cfg = load_train_config(None)
+    gamma = cfg.ppo.gamma
+    tail = math.ceil(math.log(RETURN_TAIL) / math.log(gamma))
+    env = make_env_factory(cfg.env)()
+    info, obs_dim, action_dim = probe_env(cfg.env)
+    student = ActorCritic.for_env(info, obs_dim, action_dim, cfg.model)
+    assert job.student is not None
+    student.load_state_dict(job.student)
+    observations, returns = [], []
+    for episode in range(job.episodes):
+        obs, _ = env.reset(seed=job.seed * 100_000 + job.worker * 10_000 + episode)
+        episode_obs, rewards, done, terminated = [], [], False, False
+        while not done:
+            episode_obs.append(np.asarray(obs, np.float32))
+            action, _, _ = student.act(torch.from_numpy(episode_obs[-1][None]))
+            obs, reward, terminated, truncated, _ = env.step(
+                np.clip(action[0].numpy(), -1.0, 1.0).astype(np.float32))
+            rewards.append(float(reward))
+            done = terminated or truncated
+        discounted = np.zeros(len(rewards))
+        running = 0.0
+        for step in reversed(range(len(rewards))):
+            running = rewards[step] + gamma * running
+            discounted[step] = running
+        keep = len(rewards) if terminated else max(0, len(rewards) - tail)
+        observations.extend(episode_obs[:keep])
+        returns.extend(discounted[:keep])
+    env.close()
+    return np.stack(observations), np.asarray(returns, np.float32)
+
+
+def fit_critic(policy: ActorCritic, mirror: Mirror | None, observations: np.ndarray,
+               returns: np.ndarray, epochs: int, seed: int) -> float:
+    """Fit the critic to the returns (the actor's normalizer, linear rate decay); return the
+    fraction of the returns' variance it explains."""
+    torch.manual_seed(seed)
+    x, y = torch.from_numpy(observations), torch.from_numpy(returns)
+    if mirror is not None:  # the value of a state is its mirror image's
+        x, y = torch.cat([x, mirror.obs(x)]), torch.cat([y, y])
+    optimizer = torch.optim.Adam([*policy.critic_trunk.parameters(),
+                                  *policy.critic_head.parameters()], lr=LEARNING_RATE)
+    steps_per_epoch = max(1, x.shape[0] // BATCH)
+    total = epochs * steps_per_epoch
+    for step in range(total):
+        if step % steps_per_epoch == 0:
+            order = torch.randperm(x.shape[0])
+        rows = order[(step % steps_per_epoch) * BATCH:(step % steps_per_epoch + 1) * BATCH]
+        for group in optimizer.param_groups:
+            group["lr"] = LEARNING_RATE * (1.0 - step / total) + 1e-5
+        loss = (policy.value(x[rows]) - y[rows]).square().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return float(1.0 - (policy.value(x) - y).var() / y.var())
+
+
 def fit_actor(policy: ActorCritic, mirror: Mirror | None, observations: np.ndarray,
               labels: np.ndarray, epochs: int, seed: int) -> float:
     """Fit the actor's mean to the labels (linear rate decay); return the final MSE."""
@@ -120,7 +194,7 @@ def fit_actor(policy: ActorCritic, mirror: Mirror | None, observations: np.ndarr
 
 
 def distill(run_dir: Path, seed: int, rounds: int, episodes: int, workers: int, noise: float,
-            epochs: int) -> dict[str, Any]:
+            epochs: int, critic_episodes: int = 0) -> dict[str, Any]:
     """DAgger rounds, then a checkpoint and <run_dir>/controller.onnx; return a summary."""
     torch.set_num_threads(1)
     cfg = load_train_config(None)
@@ -146,10 +220,22 @@ def distill(run_dir: Path, seed: int, rounds: int, episodes: int, workers: int, 
                         np.concatenate(labels), epochs, seed)
         print(f"round {round_index}: {sum(len(x) for x in observations)} labels, fit MSE "
               f"{mse:.5f}, {time.perf_counter() - start:.0f} s", flush=True)
-    learner.iteration, learner.global_step = 1, sum(len(x) for x in observations)
+    explained = None
+    if critic_episodes > 0:
+        student = {key: value.clone() for key, value in learner.policy.state_dict().items()}
+        jobs = [Job(seed * 10 + rounds, worker, critic_episodes, student, 0.0)
+                for worker in range(workers)]
+        with context.Pool(workers) as pool:
+            pairs = pool.map(student_returns, jobs)
+        explained = fit_critic(learner.policy, mirror, np.concatenate([x for x, _ in pairs]),
+                               np.concatenate([y for _, y in pairs]), epochs, seed)
+        print(f"critic: {sum(len(y) for _, y in pairs)} returns, explained variance "
+              f"{explained:.3f}, {time.perf_counter() - start:.0f} s", flush=True)
+    learner.global_step = sum(len(x) for x in observations)
+    learner.iteration = math.ceil(learner.global_step / (cfg.ppo.num_steps * cfg.env.num_envs))
     onnx = learner.export(learner.save())
     learner.close()
-    return {"labels": learner.global_step, "fit_mse": mse,
+    return {"labels": learner.global_step, "fit_mse": mse, "critic_explained": explained,
             "label_variance": float(np.concatenate(labels).var()), "onnx": str(onnx),
             "wall_s": time.perf_counter() - start}
 
@@ -164,9 +250,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--noise", type=float, default=0.05, help="action noise std")
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--critic-episodes", type=int, default=40,
+                        help="per worker: student episodes whose returns fit the critic (0: none)")
     args = parser.parse_args()
     print(distill(args.run_dir, args.seed, args.rounds, args.episodes, args.workers, args.noise,
-                  args.epochs))
+                  args.epochs, args.critic_episodes))
 
 
 if __name__ == "__main__":

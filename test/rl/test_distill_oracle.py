@@ -10,6 +10,7 @@ import pytest
 from bench_loader import load_bench
 
 from crawler_rl.control.onnx_runner import OnnxPolicy
+from crawler_rl.rl.checkpoint import latest_good_checkpoint, load_checkpoint
 from crawler_rl.sim.observation import OBS_DIM
 
 
@@ -26,9 +27,13 @@ def test_labels_are_the_oracles_residuals(bench) -> None:
 
 
 def test_one_round_fits_the_labels_and_exports_a_controller(bench, tmp_path: Path) -> None:
-    summary = bench.distill(tmp_path, seed=0, rounds=1, episodes=1, workers=1, noise=0.05,
-                            epochs=400)
+    summary = bench.distill(tmp_path, seed=0, rounds=1, episodes=2, workers=1, noise=0.05,
+                            epochs=400, critic_episodes=1)
     assert summary["fit_mse"] < 0.5 * summary["label_variance"], summary
+    assert summary["critic_explained"] > 0.5, summary  # the critic learned the student's returns
+    checkpoint = load_checkpoint(latest_good_checkpoint(tmp_path))
+    # PPO resumes at the step count the labels took, in the iteration those steps make
+    assert (checkpoint.global_step, checkpoint.iteration) == (800, 2)
     policy = OnnxPolicy(summary["onnx"])  # the robot's runner accepts it
     wheels = policy.wheel_speeds(np.zeros(OBS_DIM, np.float32))
     assert np.isfinite(wheels).all()
