@@ -56,3 +56,13 @@ def test_local_training_ends_with_evaluation_table_and_onnx_path(tmp_path):
     assert "vertical/long" in result.stdout and "overall" in result.stdout
     assert f"exported controller: {run_dir / 'controller.onnx'}" in result.stdout
     assert (run_dir / "eval" / "report.json").is_file()
+
+
+def test_eval_refuses_a_bad_oracle_scale_before_running(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "crawler_rl.cli", "eval", "--baseline", "oracle",
+         "--oracle-scale", "0.01", "--out-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "--oracle-scale" in result.stderr and "V,OMEGA" in result.stderr
+    assert not (tmp_path / "report.json").exists()

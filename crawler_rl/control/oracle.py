@@ -33,17 +33,35 @@ _PHYSICS_HANDLES = frozenset({"client", "_cid", "robot", "config", "scenario", "
 """CrawlerSim attributes that a control step does not change or that are saved separately."""
 PROBE = 0.5
 """Wheel speed change of the finite-difference tries [rad/s]."""
+ERROR_SCALE = (0.01, 0.05)
+"""Default (v [m/s], omega [rad/s]) error scales: how the oracle weighs the two channels."""
+
+
+def parse_error_scale(text: str) -> tuple[float, float]:
+    """Parse "V,OMEGA" (two positive finite numbers) into error scales; ValueError otherwise."""
+    parts = text.split(",")
+    try:
+        scale = tuple(float(part) for part in parts)
+    except ValueError:
+        scale = ()
+    if len(scale) != 2 or not all(np.isfinite(value) and value > 0 for value in scale):
+        raise ValueError(f"oracle error scale must be two positive numbers V,OMEGA "
+                         f"(e.g. 0.01,0.05), got {text!r}")
+    return scale[0], scale[1]
 
 
 class LookaheadOracle:
     """Wheel speeds that best track the command one period ahead, found on the simulator itself.
 
     `env` is the unwrapped `CrawlerEnv` being driven (its `sim` is probed and restored, so the
-    episode continues exactly as if only the chosen command had been sent).
+    episode continues exactly as if only the chosen command had been sent). `error_scale` weighs
+    the channels when it picks a try; being greedy, it trades them off one period at a time,
+    which on a torque-limited wall can cost either channel later (docs/baseline.md measures
+    two scales).
     """
 
     def __init__(self, env: Any, warm_start: PIController,
-                 error_scale: tuple[float, float] = (0.01, 0.05)) -> None:
+                 error_scale: tuple[float, float] = ERROR_SCALE) -> None:
         self.env = env
         self.warm_start = warm_start
         self.error_scale = np.asarray(error_scale, dtype=np.float64)

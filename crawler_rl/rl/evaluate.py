@@ -67,8 +67,13 @@ def scenario_family(label: str) -> str:
 
 
 def build_controllers(policy: Path | None, baselines: list[str], env: Any,
-                      pi_gains: PIGains | None) -> dict[str, WheelSpeedController]:
-    """Return the controllers to compare, keyed "policy", "ik", "pi", "oracle" (in that order)."""
+                      pi_gains: PIGains | None,
+                      oracle_scale: tuple[float, float] | None = None,
+                      ) -> dict[str, WheelSpeedController]:
+    """Return the controllers to compare, keyed "policy", "ik", "pi", "oracle" (in that order).
+
+    `oracle_scale`: the oracle's (v, omega) error scales (None: its default).
+    """
     sim = env.unwrapped.sim
     controllers: dict[str, WheelSpeedController] = {}
     if policy is not None:
@@ -81,10 +86,11 @@ def build_controllers(policy: Path | None, baselines: list[str], env: Any,
         controllers["pi"] = PIController(pi_gains or load_gains(), sim.action_spec,
                                          sim.control_dt)
     if "oracle" in baselines:
-        from crawler_rl.control.oracle import LookaheadOracle
+        from crawler_rl.control.oracle import ERROR_SCALE, LookaheadOracle
 
         warm_start = PIController(pi_gains or load_gains(), sim.action_spec, sim.control_dt)
-        controllers["oracle"] = LookaheadOracle(env.unwrapped, warm_start)
+        controllers["oracle"] = LookaheadOracle(env.unwrapped, warm_start,
+                                                oracle_scale or ERROR_SCALE)
     return controllers
 
 
@@ -92,6 +98,7 @@ def run_evaluation(
     policy: Path | None, baseline: str | list[str] | None, out_dir: Path, seed: int = 0,
     episodes: int = 1, pi_gains: PIGains | None = None, suite: str = "held-out",
     replay: str | None = None, replay_format: str = ".png",
+    oracle_scale: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """Evaluate `policy` (controller.onnx) and the `baseline`s ("ik,pi") on a suite's scenarios.
 
@@ -102,6 +109,7 @@ def run_evaluation(
     <out_dir>/report.json and <out_dir>/tracking.png, prints the tables and returns the report.
     `replay` ("all" or scenario labels, comma-separated) also writes each chosen scenario's
     first episode as <out_dir>/replay/<scenario>_<controller><replay_format>.
+    `oracle_scale`: the oracle baseline's (v, omega) error scales (None: its default).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -122,7 +130,7 @@ def run_evaluation(
         env = driving_env(case.config())
         try:
             control_dt = env.unwrapped.sim.control_dt
-            controllers = build_controllers(policy, baselines, env, pi_gains)
+            controllers = build_controllers(policy, baselines, env, pi_gains, oracle_scale)
             scenario = case.scenario
             seeds = [seed + index + 1000 * episode for episode in range(episodes)]
             entry: dict[str, Any] = {"scenario": scenario.label,
@@ -149,6 +157,7 @@ def run_evaluation(
         "policy": str(policy) if policy else None,
         "baseline": ",".join(baselines) or None,
         "pi_gains": pi.gains.as_dict() if isinstance(pi, PIController) else None,
+        "oracle_scale": list(getattr(controllers.get("oracle"), "error_scale", [])) or None,
         "suite": suite,
         "seed": seed,
         "episodes": episodes,

@@ -7,7 +7,7 @@ import pytest
 
 from crawler_rl.control.episode import driving_env, run_episode
 from crawler_rl.control.metrics import tracking_rmse
-from crawler_rl.control.oracle import LookaheadOracle
+from crawler_rl.control.oracle import LookaheadOracle, parse_error_scale
 from crawler_rl.control.pi import PIController, load_gains
 from crawler_rl.sim.scenario import Scenario
 
@@ -71,3 +71,23 @@ def test_oracle_tracks_better_than_the_pi_it_starts_from(env) -> None:
     pi = tracking_rmse(run_episode(env, make_pi(env), seed=4, scenario=SCENARIO), dt)
     assert oracle["rmse_v"] < 0.9 * pi["rmse_v"]
     assert oracle["rmse_omega"] < pi["rmse_omega"]
+
+
+@pytest.mark.parametrize("text", ["0.01", "0.01,0.05,1", "a,b", "0,0.05", "-0.01,0.05",
+                                  "nan,0.05", "0.01,inf", ""])
+def test_a_bad_error_scale_is_refused_with_its_form(text: str) -> None:
+    with pytest.raises(ValueError, match="V,OMEGA"):
+        parse_error_scale(text)
+
+
+def test_the_error_scale_decides_which_channel_the_oracle_serves(env) -> None:
+    """Weighing only v (a huge omega scale) tracks v closer and omega worse than weighing only
+    omega, on an episode where the wall's load makes the two channels compete."""
+    dt = env.unwrapped.sim.control_dt
+    wall = Scenario(surface="vertical", tether_length=3.0)
+    rmse = {}
+    for name, text in (("v only", "0.01,1000"), ("omega only", "1000,0.05")):
+        oracle = LookaheadOracle(env.unwrapped, make_pi(env), parse_error_scale(text))
+        rmse[name] = tracking_rmse(run_episode(env, oracle, seed=1, scenario=wall), dt)
+    assert rmse["v only"]["rmse_v"] < rmse["omega only"]["rmse_v"], rmse
+    assert rmse["omega only"]["rmse_omega"] < 0.5 * rmse["v only"]["rmse_omega"], rmse
