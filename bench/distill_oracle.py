@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from crawler_rl.control.episode import action_for_wheel_speeds
-from crawler_rl.control.oracle import LookaheadOracle
+from crawler_rl.control.oracle import ERROR_SCALE, LookaheadOracle, parse_error_scale
 from crawler_rl.control.pi import PIController, load_gains
 from crawler_rl.rl.config import load_train_config
 from crawler_rl.rl.envs import make_env_factory, probe_env
@@ -63,16 +63,21 @@ class Job:
     student: dict[str, torch.Tensor] | None
     """The student's weights (None: the oracle drives)."""
     noise: float
+    config: Path | None = None
+    """train.yaml (None: the packaged one): env, model and gamma."""
+    teacher_scale: tuple[float, float] = ERROR_SCALE
+    """The oracle's (v, omega) error scales."""
 
 
 def label_episodes(job: Job) -> tuple[np.ndarray, np.ndarray]:
     """Drive job.episodes training episodes; return (observations, oracle actions), float32."""
     torch.set_num_threads(1)
-    cfg = load_train_config(None)
+    cfg = load_train_config(job.config)
     env = make_env_factory(cfg.env)()
     sim = env.unwrapped.sim
     spec = sim.action_spec
-    oracle = LookaheadOracle(env.unwrapped, PIController(load_gains(), spec, sim.control_dt))
+    oracle = LookaheadOracle(env.unwrapped, PIController(load_gains(), spec, sim.control_dt),
+                             job.teacher_scale)
     student = None
     if job.student is not None:
         info, obs_dim, action_dim = probe_env(cfg.env)
@@ -106,7 +111,7 @@ def student_returns(job: Job) -> tuple[np.ndarray, np.ndarray]:
     time-limit cut), float32."""
     torch.set_num_threads(1)
     torch.manual_seed(job.seed * 1000 + job.worker)
-    cfg = load_train_config(None)
+    cfg = load_train_config(job.config)
     gamma = cfg.ppo.gamma
     tail = math.ceil(math.log(RETURN_TAIL) / math.log(gamma))
     env = make_env_factory(cfg.env)()
@@ -194,10 +199,11 @@ def fit_actor(policy: ActorCritic, mirror: Mirror | None, observations: np.ndarr
 
 
 def distill(run_dir: Path, seed: int, rounds: int, episodes: int, workers: int, noise: float,
-            epochs: int, critic_episodes: int = 0) -> dict[str, Any]:
+            epochs: int, critic_episodes: int = 0, config: Path | None = None,
+            teacher_scale: tuple[float, float] = ERROR_SCALE) -> dict[str, Any]:
     """DAgger rounds, then a checkpoint and <run_dir>/controller.onnx; return a summary."""
     torch.set_num_threads(1)
-    cfg = load_train_config(None)
+    cfg = load_train_config(config)
     cfg.run.seed = seed
     info, obs_dim, action_dim = probe_env(cfg.env)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -210,7 +216,8 @@ def distill(run_dir: Path, seed: int, rounds: int, episodes: int, workers: int, 
     for round_index in range(rounds):
         student = None if round_index == 0 else {
             key: value.clone() for key, value in learner.policy.state_dict().items()}
-        jobs = [Job(seed * 10 + round_index, worker, episodes, student, noise)
+        jobs = [Job(seed * 10 + round_index, worker, episodes, student, noise, config,
+                    teacher_scale)
                 for worker in range(workers)]
         with context.Pool(workers) as pool:
             for x, y in pool.map(label_episodes, jobs):
@@ -223,7 +230,7 @@ def distill(run_dir: Path, seed: int, rounds: int, episodes: int, workers: int, 
     explained = None
     if critic_episodes > 0:
         student = {key: value.clone() for key, value in learner.policy.state_dict().items()}
-        jobs = [Job(seed * 10 + rounds, worker, critic_episodes, student, 0.0)
+        jobs = [Job(seed * 10 + rounds, worker, critic_episodes, student, 0.0, config)
                 for worker in range(workers)]
         with context.Pool(workers) as pool:
             pairs = pool.map(student_returns, jobs)
@@ -252,9 +259,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--critic-episodes", type=int, default=40,
                         help="per worker: student episodes whose returns fit the critic (0: none)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="train.yaml (default: the packaged one): env, model, gamma")
+    parser.add_argument("--teacher-scale", type=parse_error_scale, default=ERROR_SCALE,
+                        metavar="V,OMEGA", help="the oracle's error scales (default 0.01,0.05)")
     args = parser.parse_args()
     print(distill(args.run_dir, args.seed, args.rounds, args.episodes, args.workers, args.noise,
-                  args.epochs, args.critic_episodes))
+                  args.epochs, args.critic_episodes, args.config, args.teacher_scale))
 
 
 if __name__ == "__main__":

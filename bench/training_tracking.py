@@ -3,8 +3,11 @@
 Design choices are screened here, never on the held-out scenarios: the episodes are drawn by
 `CrawlerEnv.reset` from the training distribution, with seeds apart from the PI tuning's
 (`crawler_rl.control.tuning.episode_seeds(seed=1000 + S)`). Prints one JSON line: RMSE and
-learned / PI, learned / IK ratios (full and steady), overall and per surface family. Usage:
+learned / PI, learned / IK ratios (full and steady), overall and per surface family; with
+--oracle-scale also the lookahead oracle's (oracle / PI, oracle / IK: for choosing its channel
+weights, e.g. as a distillation teacher, without the held-out set). Usage:
 PYTHONPATH=. python bench/training_tracking.py --policy runs/x/controller.onnx [--episodes 32]
+PYTHONPATH=. python bench/training_tracking.py --oracle-scale 0.01,0.2 [--episodes 32]
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 
 from crawler_rl.control.episode import driving_env, run_episode
 from crawler_rl.control.metrics import CHANNELS, squared_errors, steady_mask
+from crawler_rl.control.oracle import parse_error_scale
 from crawler_rl.control.tuning import episode_seeds
 from crawler_rl.rl.evaluate import build_controllers
 
@@ -25,13 +29,19 @@ SEED_OFFSET = 1000
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--policy", required=True, help="controller.onnx")
+    parser.add_argument("--policy", default=None, help="controller.onnx")
+    parser.add_argument("--oracle-scale", type=parse_error_scale, default=None, metavar="V,OMEGA",
+                        help="also run the lookahead oracle with these error scales")
     parser.add_argument("--episodes", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.policy is None and args.oracle_scale is None:
+        parser.error("give --policy and/or --oracle-scale")
     env = driving_env()
     control_dt = env.unwrapped.sim.control_dt
-    controllers = build_controllers(Path(args.policy), ["ik", "pi"], env, None)
+    baselines = ["ik", "pi"] + (["oracle"] if args.oracle_scale else [])
+    controllers = build_controllers(Path(args.policy) if args.policy else None, baselines, env,
+                                    None, args.oracle_scale)
     errors: dict[str, dict[str, dict[str, list[np.ndarray]]]] = {}
     for seed in episode_seeds(SEED_OFFSET + args.seed, args.episodes):
         for name, controller in controllers.items():
@@ -51,12 +61,13 @@ def main() -> None:
                        for key, parts in figures.items()} for name, figures in by_name.items()}
         result[group] = {f"{name}_{key}": round(value, 5)
                          for name, figures in rmse.items() for key, value in figures.items()}
-        for reference in ("pi", "ik"):
-            for key in rmse["policy"]:
-                ratio = rmse["policy"][key] / max(rmse[reference][key], 1e-12)
-                result[group][f"learned/{reference}_{key}"] = round(ratio, 3)
+        for subject, label in (("policy", "learned"), ("oracle", "oracle")):
+            for reference in ("pi", "ik"):
+                for key in rmse.get(subject, {}):
+                    ratio = rmse[subject][key] / max(rmse[reference][key], 1e-12)
+                    result[group][f"{label}/{reference}_{key}"] = round(ratio, 3)
     print(json.dumps({"bench": "training_tracking", "policy": args.policy,
-                      "episodes": args.episodes, **result}))
+                      "oracle_scale": args.oracle_scale, "episodes": args.episodes, **result}))
 
 
 if __name__ == "__main__":
