@@ -41,7 +41,7 @@ from crawler_rl.control.oracle import ERROR_SCALE, LookaheadOracle, parse_error_
 from crawler_rl.control.pi import PIController, load_gains
 from crawler_rl.rl.config import load_train_config
 from crawler_rl.rl.envs import make_env_factory, probe_env
-from crawler_rl.rl.learner import Learner
+from crawler_rl.rl.learner import Learner, seed_everything
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.symmetry import Mirror, configured_mirror
 
@@ -203,6 +203,7 @@ def distill(run_dir: Path, seed: int, rounds: int, episodes: int, workers: int, 
             teacher_scale: tuple[float, float] = ERROR_SCALE) -> dict[str, Any]:
     """DAgger rounds, then a checkpoint and <run_dir>/controller.onnx; return a summary."""
     torch.set_num_threads(1)
+    seed_everything(seed)  # the student's initial weights: the same seed, the same model
     cfg = load_train_config(config)
     cfg.run.seed = seed
     info, obs_dim, action_dim = probe_env(cfg.env)

@@ -37,3 +37,10 @@ def test_one_round_fits_the_labels_and_exports_a_controller(bench, tmp_path: Pat
     policy = OnnxPolicy(summary["onnx"])  # the robot's runner accepts it
     wheels = policy.wheel_speeds(np.zeros(OBS_DIM, np.float32))
     assert np.isfinite(wheels).all()
+
+
+def test_the_same_seed_distils_the_same_model(bench, tmp_path: Path) -> None:
+    first, second = (bench.distill(tmp_path / name, seed=3, rounds=2, episodes=1, workers=1,
+                                   noise=0.05, epochs=2) for name in ("a", "b"))
+    assert first["fit_mse"] == second["fit_mse"]
+    assert first["label_variance"] == second["label_variance"]  # round 1: the student drove
