@@ -17,10 +17,12 @@ that many steps make, so the resumed learning-rate schedule and iteration count 
 
     PYTHONPATH=. python bench/distill_oracle.py --run-dir runs/distill_0 --seed 0
     crawler-rl eval --policy runs/distill_0/controller.onnx --baseline ik,pi --episodes 4
-    crawler-rl train --backend local --run-dir runs/distill_0 --resume --total-steps 600000
+    crawler-rl train --backend local --run-dir runs/distill_0 --resume --total-steps 600000 \
+        --seed 0
 
-About 7.5 ms per labelled step per core (the oracle tries 5 commands): the default (3 rounds of
-2 x 80 episodes, 192k labels) takes ~15 min on 2 cores.
+The default (3 rounds of 2 x 80 episodes, 192k labels, the oracle trying 5 commands per step,
+then 2 x 40 critic episodes) takes ~5.4 min on 2 idle cores (~15 min on a loaded machine).
+`--resume` trains with its own --seed and --config: give the ones the distillation used.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import math
 import multiprocessing as mp
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,10 +108,24 @@ def label_episodes(job: Job) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(observations), np.stack(labels)
 
 
+def discounted_returns(rewards: Sequence[float], gamma: float, terminated: bool,
+                       tail: int) -> np.ndarray:
+    """Discounted return of each step of one episode whose return the episode determines: every
+    step of a terminated episode, all but the last `tail` of one cut by the time limit."""
+    returns = np.zeros(len(rewards))
+    running = 0.0
+    for step in reversed(range(len(rewards))):
+        running = rewards[step] + gamma * running
+        returns[step] = running
+    return returns if terminated else returns[:max(0, len(rewards) - tail)]
+
+
 def student_returns(job: Job) -> tuple[np.ndarray, np.ndarray]:
     """Drive job.episodes with the student's sampled actions; return (observations, discounted
-    returns) of the states whose return the episode determines (none of the last steps before a
-    time-limit cut), float32."""
+    returns) of the states whose return the episode determines (`discounted_returns`), float32.
+    """
+    if job.student is None:
+        raise ValueError("student_returns needs the student's weights")
     torch.set_num_threads(1)
     torch.manual_seed(job.seed * 1000 + job.worker)
     cfg = load_train_config(job.config)
@@ -117,7 +134,6 @@ def student_returns(job: Job) -> tuple[np.ndarray, np.ndarray]:
     env = make_env_factory(cfg.env)()
     info, obs_dim, action_dim = probe_env(cfg.env)
     student = ActorCritic.for_env(info, obs_dim, action_dim, cfg.model)
-    assert job.student is not None
     student.load_state_dict(job.student)
     observations, returns = [], []
     for episode in range(job.episodes):
@@ -130,47 +146,56 @@ def student_returns(job: Job) -> tuple[np.ndarray, np.ndarray]:
                 np.clip(action[0].numpy(), -1.0, 1.0).astype(np.float32))
             rewards.append(float(reward))
             done = terminated or truncated
-        discounted = np.zeros(len(rewards))
-        running = 0.0
-        for step in reversed(range(len(rewards))):
-            running = rewards[step] + gamma * running
-            discounted[step] = running
-        keep = len(rewards) if terminated else max(0, len(rewards) - tail)
-        observations.extend(episode_obs[:keep])
-        returns.extend(discounted[:keep])
+        kept = discounted_returns(rewards, gamma, terminated, tail)
+        observations.extend(episode_obs[:len(kept)])
+        returns.extend(kept)
     env.close()
+    if not returns:
+        raise ValueError(f"no critic targets: every episode ended by its time limit within "
+                         f"{tail} steps (the discount's reach at gamma {gamma}); use longer "
+                         f"episodes or --critic-episodes 0")
     return np.stack(observations), np.asarray(returns, np.float32)
+
+
+def minibatch_descent(parameters: list[torch.nn.Parameter],
+                      loss: Callable[[torch.Tensor], torch.Tensor], rows: int,
+                      epochs: int) -> None:
+    """Adam on `loss(row indices)` over shuffled minibatches of BATCH rows (at least one per
+    epoch), the learning rate decaying linearly from LEARNING_RATE to ~0."""
+    optimizer = torch.optim.Adam(parameters, lr=LEARNING_RATE)
+    steps_per_epoch = max(1, rows // BATCH)
+    total = epochs * steps_per_epoch
+    for step in range(total):
+        if step % steps_per_epoch == 0:
+            order = torch.randperm(rows)
+        batch = order[(step % steps_per_epoch) * BATCH:(step % steps_per_epoch + 1) * BATCH]
+        for group in optimizer.param_groups:
+            group["lr"] = LEARNING_RATE * (1.0 - step / total) + 1e-5
+        value = loss(batch)
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
 
 
 def fit_critic(policy: ActorCritic, mirror: Mirror | None, observations: np.ndarray,
                returns: np.ndarray, epochs: int, seed: int) -> float:
-    """Fit the critic to the returns (the actor's normalizer, linear rate decay); return the
-    fraction of the returns' variance it explains."""
+    """Fit the critic to the returns (the actor's normalizer); return the fraction of the
+    returns' variance it explains (1 where they do not vary and it hits them)."""
     torch.manual_seed(seed)
     x, y = torch.from_numpy(observations), torch.from_numpy(returns)
     if mirror is not None:  # the value of a state is its mirror image's
         x, y = torch.cat([x, mirror.obs(x)]), torch.cat([y, y])
-    optimizer = torch.optim.Adam([*policy.critic_trunk.parameters(),
-                                  *policy.critic_head.parameters()], lr=LEARNING_RATE)
-    steps_per_epoch = max(1, x.shape[0] // BATCH)
-    total = epochs * steps_per_epoch
-    for step in range(total):
-        if step % steps_per_epoch == 0:
-            order = torch.randperm(x.shape[0])
-        rows = order[(step % steps_per_epoch) * BATCH:(step % steps_per_epoch + 1) * BATCH]
-        for group in optimizer.param_groups:
-            group["lr"] = LEARNING_RATE * (1.0 - step / total) + 1e-5
-        loss = (policy.value(x[rows]) - y[rows]).square().mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    minibatch_descent([*policy.critic_trunk.parameters(), *policy.critic_head.parameters()],
+                      lambda rows: (policy.value(x[rows]) - y[rows]).square().mean(),
+                      x.shape[0], epochs)
     with torch.no_grad():
-        return float(1.0 - (policy.value(x) - y).var() / y.var())
+        residual = float((policy.value(x) - y).var())
+    return 1.0 - residual / max(float(y.var()), 1e-12)
 
 
 def fit_actor(policy: ActorCritic, mirror: Mirror | None, observations: np.ndarray,
               labels: np.ndarray, epochs: int, seed: int) -> float:
-    """Fit the actor's mean to the labels (linear rate decay); return the final MSE."""
+    """Fit the actor's mean to the labels (the normalizer set from them); return the MSE."""
     torch.manual_seed(seed)
     x, y = torch.from_numpy(observations), torch.from_numpy(labels)
     if mirror is not None:
@@ -180,28 +205,20 @@ def fit_actor(policy: ActorCritic, mirror: Mirror | None, observations: np.ndarr
     normalizer.var.fill_(1.0)
     normalizer.count.zero_()
     normalizer.update(x)
-    optimizer = torch.optim.Adam([*policy.actor_trunk.parameters(),
-                                  *policy.actor_head.parameters()], lr=LEARNING_RATE)
-    steps_per_epoch = x.shape[0] // BATCH
-    total = epochs * steps_per_epoch
-    for step in range(total):
-        if step % steps_per_epoch == 0:
-            order = torch.randperm(x.shape[0])
-        rows = order[(step % steps_per_epoch) * BATCH:(step % steps_per_epoch + 1) * BATCH]
-        for group in optimizer.param_groups:
-            group["lr"] = LEARNING_RATE * (1.0 - step / total) + 1e-5
-        loss = (policy.action_mean(x[rows]) - y[rows]).square().mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    minibatch_descent([*policy.actor_trunk.parameters(), *policy.actor_head.parameters()],
+                      lambda rows: (policy.action_mean(x[rows]) - y[rows]).square().mean(),
+                      x.shape[0], epochs)
     with torch.no_grad():
         return float((policy.action_mean(x) - y).square().mean())
 
 
 def distill(run_dir: Path, seed: int, rounds: int, episodes: int, workers: int, noise: float,
-            epochs: int, critic_episodes: int = 0, config: Path | None = None,
+            epochs: int, critic_episodes: int = 40, config: Path | None = None,
             teacher_scale: tuple[float, float] = ERROR_SCALE) -> dict[str, Any]:
     """DAgger rounds, then a checkpoint and <run_dir>/controller.onnx; return a summary."""
+    if min(rounds, episodes, workers, epochs) < 1:
+        raise ValueError(f"rounds, episodes, workers and epochs must be >= 1, got "
+                         f"{(rounds, episodes, workers, epochs)}")
     torch.set_num_threads(1)
     seed_everything(seed)  # the student's initial weights: the same seed, the same model
     cfg = load_train_config(config)
@@ -240,7 +257,8 @@ def distill(run_dir: Path, seed: int, rounds: int, episodes: int, workers: int, 
         print(f"critic: {sum(len(y) for _, y in pairs)} returns, explained variance "
               f"{explained:.3f}, {time.perf_counter() - start:.0f} s", flush=True)
     learner.global_step = sum(len(x) for x in observations)
-    learner.iteration = math.ceil(learner.global_step / (cfg.ppo.num_steps * cfg.env.num_envs))
+    # whole PPO iterations, so a resumed run trains until at least run.total_steps, as a fresh one
+    learner.iteration = learner.global_step // (cfg.ppo.num_steps * cfg.env.num_envs)
     onnx = learner.export(learner.save())
     learner.close()
     return {"labels": learner.global_step, "fit_mse": mse, "critic_explained": explained,
@@ -262,11 +280,20 @@ def main() -> None:
                         help="per worker: student episodes whose returns fit the critic (0: none)")
     parser.add_argument("--config", type=Path, default=None,
                         help="train.yaml (default: the packaged one): env, model, gamma")
-    parser.add_argument("--teacher-scale", type=parse_error_scale, default=ERROR_SCALE,
-                        metavar="V,OMEGA", help="the oracle's error scales (default 0.01,0.05)")
+    parser.add_argument("--teacher-scale", default=None, metavar="V,OMEGA",
+                        help="the oracle's error scales (default "
+                             f"{ERROR_SCALE[0]},{ERROR_SCALE[1]})")
     args = parser.parse_args()
+    try:
+        teacher_scale = (parse_error_scale(args.teacher_scale) if args.teacher_scale is not None
+                         else ERROR_SCALE)
+    except ValueError as error:
+        parser.error(f"--teacher-scale: {error}")
+    for name in ("rounds", "episodes", "workers", "epochs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     print(distill(args.run_dir, args.seed, args.rounds, args.episodes, args.workers, args.noise,
-                  args.epochs, args.critic_episodes, args.config, args.teacher_scale))
+                  args.epochs, args.critic_episodes, args.config, teacher_scale))
 
 
 if __name__ == "__main__":

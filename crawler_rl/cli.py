@@ -107,9 +107,13 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.policy is None and args.baseline is None:
         raise SystemExit("crawler-rl eval: give --policy FILE and/or --baseline ik,pi")
     try:
-        oracle_scale = parse_error_scale(args.oracle_scale) if args.oracle_scale else None
+        oracle_scale = (parse_error_scale(args.oracle_scale) if args.oracle_scale is not None
+                        else None)
     except ValueError as error:
         raise SystemExit(f"crawler-rl eval: --oracle-scale: {error}") from None
+    if oracle_scale is not None and "oracle" not in (args.baseline or "").split(","):
+        raise SystemExit("crawler-rl eval: --oracle-scale weighs the oracle baseline: add "
+                         "oracle to --baseline")
     run_evaluation(
         Path(args.policy) if args.policy else None,
         args.baseline,
@@ -213,6 +217,8 @@ def _cmd_drive(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser for every subcommand."""
+    from crawler_rl.control.oracle import ERROR_SCALE
+
     parser = argparse.ArgumentParser(
         prog="crawler-rl",
         description="Learn, export and deploy a velocity controller for tethered hull crawlers.",
@@ -252,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="gains YAML from tune-baseline (default: config/baseline_pi.yaml)")
     evaluate.add_argument("--oracle-scale", default=None, metavar="V,OMEGA",
                           help="the oracle's error scales [m/s, rad/s]: it keeps the try with the "
-                               "smallest (e_v/V)^2 + (e_omega/OMEGA)^2 (default 0.01,0.05)")
+                               "smallest (e_v/V)^2 + (e_omega/OMEGA)^2 (default "
+                               f"{ERROR_SCALE[0]},{ERROR_SCALE[1]})")
     evaluate.add_argument("--out-dir", default="runs/eval", help="report.json and plots")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--episodes", type=int, default=1,

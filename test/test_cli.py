@@ -66,3 +66,12 @@ def test_eval_refuses_a_bad_oracle_scale_before_running(tmp_path):
     assert result.returncode != 0
     assert "--oracle-scale" in result.stderr and "V,OMEGA" in result.stderr
     assert not (tmp_path / "report.json").exists()
+
+
+def test_eval_refuses_an_oracle_scale_without_the_oracle(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "crawler_rl.cli", "eval", "--baseline", "ik,pi",
+         "--oracle-scale", "0.01,0.2", "--out-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "add oracle to --baseline" in result.stderr
+    assert not (tmp_path / "report.json").exists()

@@ -56,8 +56,8 @@ class LookaheadOracle:
     `env` is the unwrapped `CrawlerEnv` being driven (its `sim` is probed and restored, so the
     episode continues exactly as if only the chosen command had been sent). `error_scale` weighs
     the channels when it picks a try; being greedy, it trades them off one period at a time,
-    which on a torque-limited wall can cost either channel later (docs/baseline.md measures
-    two scales).
+    which on a torque-limited wall can cost either channel later (docs/baseline.md compares
+    scales).
     """
 
     def __init__(self, env: Any, warm_start: PIController,

@@ -11,6 +11,9 @@ from bench_loader import load_bench
 
 from crawler_rl.control.onnx_runner import OnnxPolicy
 from crawler_rl.rl.checkpoint import latest_good_checkpoint, load_checkpoint
+from crawler_rl.rl.config import load_train_config
+from crawler_rl.rl.envs import probe_env
+from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.sim.observation import OBS_DIM
 
 
@@ -27,13 +30,16 @@ def test_labels_are_the_oracles_residuals(bench) -> None:
 
 
 def test_one_round_fits_the_labels_and_exports_a_controller(bench, tmp_path: Path) -> None:
-    summary = bench.distill(tmp_path, seed=0, rounds=1, episodes=2, workers=1, noise=0.05,
+    summary = bench.distill(tmp_path, seed=0, rounds=1, episodes=3, workers=1, noise=0.05,
                             epochs=400, critic_episodes=1)
     assert summary["fit_mse"] < 0.5 * summary["label_variance"], summary
-    assert summary["critic_explained"] > 0.5, summary  # the critic learned the student's returns
+    assert np.isfinite(summary["critic_explained"]), summary  # the critic stage ran
     checkpoint = load_checkpoint(latest_good_checkpoint(tmp_path))
-    # PPO resumes at the step count the labels took, in the iteration those steps make
-    assert (checkpoint.global_step, checkpoint.iteration) == (800, 2)
+    # PPO resumes at the step count the labels took, in the whole iterations those steps make
+    cfg = load_train_config(None)
+    batch = cfg.ppo.num_steps * cfg.env.num_envs
+    assert checkpoint.global_step == 3 * 400 > 2 * batch
+    assert checkpoint.iteration == checkpoint.global_step // batch == 2
     policy = OnnxPolicy(summary["onnx"])  # the robot's runner accepts it
     wheels = policy.wheel_speeds(np.zeros(OBS_DIM, np.float32))
     assert np.isfinite(wheels).all()
@@ -41,6 +47,30 @@ def test_one_round_fits_the_labels_and_exports_a_controller(bench, tmp_path: Pat
 
 def test_the_same_seed_distils_the_same_model(bench, tmp_path: Path) -> None:
     first, second = (bench.distill(tmp_path / name, seed=3, rounds=2, episodes=1, workers=1,
-                                   noise=0.05, epochs=2) for name in ("a", "b"))
+                                   noise=0.05, epochs=2, critic_episodes=0)
+                     for name in ("a", "b"))
     assert first["fit_mse"] == second["fit_mse"]
     assert first["label_variance"] == second["label_variance"]  # round 1: the student drove
+
+
+def test_returns_are_discounted_and_a_time_limit_cut_keeps_only_determined_ones(bench) -> None:
+    rewards = [1.0, 2.0, 4.0]
+    np.testing.assert_allclose(bench.discounted_returns(rewards, 0.5, True, tail=2),
+                               [1 + 0.5 * 2 + 0.25 * 4, 2 + 0.5 * 4, 4])
+    np.testing.assert_allclose(bench.discounted_returns(rewards, 0.5, False, tail=2), [3.0])
+    assert bench.discounted_returns(rewards, 0.5, False, tail=5).size == 0
+
+
+def test_bad_arguments_are_refused(bench, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="rounds"):
+        bench.distill(tmp_path, seed=0, rounds=0, episodes=1, workers=1, noise=0.0, epochs=1)
+
+
+def test_the_critic_fit_learns_a_value_the_observation_determines(bench) -> None:
+    cfg = load_train_config(None)
+    info, obs_dim, action_dim = probe_env(cfg.env)
+    policy = ActorCritic.for_env(info, obs_dim, action_dim, cfg.model)
+    rng = np.random.default_rng(0)
+    observations = rng.normal(size=(2048, obs_dim)).astype(np.float32)
+    returns = (3.0 * observations[:, 2] - observations[:, 5]).astype(np.float32)
+    assert bench.fit_critic(policy, None, observations, returns, epochs=100, seed=0) > 0.9
