@@ -38,12 +38,13 @@ def main() -> None:
     if args.policy is None and args.oracle_scale is None:
         parser.error("give --policy and/or --oracle-scale")
     try:
-        oracle_scale = parse_error_scale(args.oracle_scale) if args.oracle_scale else None
+        oracle_scale = (parse_error_scale(args.oracle_scale) if args.oracle_scale is not None
+                        else None)
     except ValueError as error:
         parser.error(f"--oracle-scale: {error}")
     env = driving_env()
     control_dt = env.unwrapped.sim.control_dt
-    baselines = ["ik", "pi"] + (["oracle"] if oracle_scale else [])
+    baselines = ["ik", "pi"] + (["oracle"] if oracle_scale is not None else [])
     controllers = build_controllers(Path(args.policy) if args.policy else None, baselines, env,
                                     None, oracle_scale)
     errors: dict[str, dict[str, dict[str, list[np.ndarray]]]] = {}

@@ -111,9 +111,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                         else None)
     except ValueError as error:
         raise SystemExit(f"crawler-rl eval: --oracle-scale: {error}") from None
-    if oracle_scale is not None and "oracle" not in (args.baseline or "").split(","):
-        raise SystemExit("crawler-rl eval: --oracle-scale weighs the oracle baseline: add "
-                         "oracle to --baseline")
     run_evaluation(
         Path(args.policy) if args.policy else None,
         args.baseline,

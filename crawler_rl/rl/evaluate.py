@@ -116,6 +116,8 @@ def run_evaluation(
     from crawler_rl.sim.suites import suite_cases
 
     baselines = parse_baselines(baseline)
+    if oracle_scale is not None and "oracle" not in baselines:
+        raise ValueError("--oracle-scale weighs the oracle baseline: add oracle to --baseline")
     if policy is None and not baselines:
         raise ValueError("run_evaluation needs a policy file and/or a baseline")
     if policy is not None and not Path(policy).is_file():
