@@ -117,11 +117,18 @@ class Learner:
         """
         found = latest_good_checkpoint(self.run_dir, warn=warn)
         if found is not None:
-            self.restore(found)
+            saved_seed = self.restore(found).config.get("run", {}).get("seed")
+            if warn is not None and saved_seed is not None and saved_seed != self.cfg.run.seed:
+                warn(f"{found} was trained with run.seed {saved_seed}, this run uses "
+                     f"{self.cfg.run.seed} for its env and noise seeds from here on: pass "
+                     f"--seed {saved_seed} to continue it as it was")
         return found
 
-    def restore(self, path: Path) -> None:
-        """Load a checkpoint's training state: weights, optimizer, schedule, RNGs, counters."""
+    def restore(self, path: Path) -> Checkpoint:
+        """Load a checkpoint's training state: weights, optimizer, schedule, RNGs, counters.
+
+        Returns the loaded checkpoint.
+        """
         state = load_checkpoint(path)
         if (state.obs_dim, state.action_dim) != (self.obs_dim, self.action_dim):
             raise ValueError(
@@ -137,6 +144,7 @@ class Learner:
         self.saved_iteration = state.iteration
         self.last_checkpoint = Path(path)
         self._boundary = self._capture_boundary()
+        return state
 
     # ---- learning -----------------------------------------------------------------------
     def update(self, storage: RolloutStorage, last_values: torch.Tensor) -> dict[str, float]:

@@ -181,7 +181,7 @@ def _train(
     num_iterations = math.ceil(cfg.run.total_steps / batch_size)
 
     if resume:
-        found = learner.restore_latest()
+        found = learner.restore_latest(warn=LOG.warning)
         if found is None:
             LOG.warning("no usable checkpoint in %s: starting a new run", run_dir)
         else:

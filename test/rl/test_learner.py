@@ -100,3 +100,19 @@ def test_both_backends_log_under_one_set_of_tensorboard_names() -> None:
     assert metric_tag("explained_variance") == "losses/explained_variance"
     assert metric_tag("sps") == "charts/sps"
     assert metric_tag("policy_lag") == "charts/policy_lag"
+
+
+def test_a_resume_under_another_run_seed_says_which_seed_continues_it(tmp_path: Path) -> None:
+    def learner(seed: int) -> Learner:
+        cfg = toy_config(ppo={"num_steps": STEPS},
+                         run={"total_steps": 10 * STEPS * ENVS, "seed": seed})
+        return Learner(cfg, OBS_DIM, ACTION_DIM, ENV_INFO, tmp_path, torch.device("cpu"))
+
+    first = learner(1)
+    first.update(*filled_storage(1))
+    first.save()
+    for seed, expected in ((1, 0), (2, 1)):
+        messages: list[str] = []
+        assert learner(seed).restore_latest(warn=messages.append) is not None
+        assert len(messages) == expected, messages
+    assert "run.seed 1" in messages[0] and "--seed 1" in messages[0]
