@@ -8,6 +8,7 @@ after what it must do on the way out (a final checkpoint, a zero wheel command).
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import signal
 import sys
 from collections.abc import Sequence
@@ -346,6 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from crawler_rl.stopping import Stopped, exit_code
 
     args = build_parser().parse_args(argv)
+    # `kill -USR1 <pid>` writes every thread's Python stack to stderr, of this process and of the
+    # rollout workers it forks: a run that hangs shows where it waits, and keeps running.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     # Started as a background job of a script, SIGINT arrives ignored: `kill -INT` must still
     # stop the command the documented way (the long-running ones handle it themselves).
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:

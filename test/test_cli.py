@@ -1,5 +1,8 @@
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +78,32 @@ def test_eval_refuses_an_oracle_scale_without_the_oracle(tmp_path):
         capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "add oracle to --baseline" in result.stderr
     assert not (tmp_path / "report.json").exists()
+
+
+def test_sigusr1_prints_the_stacks_of_a_running_command_which_goes_on(tmp_path):
+    """A hung run can be asked where it waits (faulthandler), without stopping it."""
+    log = tmp_path / "eval.log"
+    with log.open("w") as out:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "crawler_rl.cli", "eval", "--baseline", "ik,pi",
+             "--episodes", "2", "--out-dir", str(tmp_path / "eval")],
+            stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not _catches(run.pid, signal.SIGUSR1):
+            assert run.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        run.send_signal(signal.SIGUSR1)
+        assert run.wait(timeout=300) == 0, log.read_text()  # it went on to the end
+    finally:
+        if run.poll() is None:
+            run.kill()
+    text = log.read_text()
+    assert "most recent call first" in text and "cli.py" in text, text[-2000:]
+    assert (tmp_path / "eval" / "report.json").is_file()
+
+
+def _catches(pid: int, signum: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught, 16) >> (signum - 1) & 1)

@@ -7,6 +7,7 @@ or session, also after they were re-parented to init.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -66,7 +67,13 @@ class ShellRun:
         while not ready():
             if self.shell.poll() is not None or time.monotonic() > deadline:
                 state = "ended early" if self.shell.poll() is not None else "timed out"
-                raise AssertionError(f"{state}:\n{self.output()[-3000:]}")
+                if state == "timed out":  # where each process waits (crawler-rl's SIGUSR1)
+                    for pid, cmdline in self.processes().items():
+                        if "crawler" in cmdline:  # not the shell: SIGUSR1 would end it
+                            with contextlib.suppress(OSError):
+                                os.kill(pid, signal.SIGUSR1)
+                    time.sleep(1.0)
+                raise AssertionError(f"{state}:\n{self.output()[-12000:]}")
             time.sleep(0.1)
 
     def catches(self, signum: int) -> bool:
