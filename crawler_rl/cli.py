@@ -349,7 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # `kill -USR1 <pid>` writes every thread's Python stack to stderr, of this process and of the
     # rollout workers it forks: a run that hangs shows where it waits, and keeps running.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # (Called in-process with a stderr that has no file descriptor, as under pytest's capture,
+    # it goes to the process's real stderr.)
+    faulthandler.register(signal.SIGUSR1, file=sys.__stderr__ or sys.stderr, all_threads=True)
     # Started as a background job of a script, SIGINT arrives ignored: `kill -INT` must still
     # stop the command the documented way (the long-running ones handle it themselves).
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
