@@ -71,6 +71,14 @@ def checkpoint_path(run_dir: Path, iteration: int) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"ckpt_{iteration:06d}.pt"
 
 
+def checkpoint_iteration(path: Path) -> int:
+    """Return the iteration in a checkpoint's name (ckpt_<iteration>.pt); ValueError otherwise."""
+    match = _NAME.match(Path(path).name)
+    if match is None:
+        raise ValueError(f"{path} is not named like a checkpoint (ckpt_<iteration>.pt)")
+    return int(match.group(1))
+
+
 def list_checkpoints(run_dir: Path) -> list[Path]:
     """Checkpoints of a run, oldest first (by iteration)."""
     folder = Path(run_dir) / CHECKPOINT_DIR

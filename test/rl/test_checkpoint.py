@@ -13,6 +13,7 @@ from rl_fixtures import random_checkpoint
 from crawler_rl.rl.checkpoint import (
     CheckpointError,
     capture_rng_state,
+    checkpoint_iteration,
     checkpoint_path,
     latest_good_checkpoint,
     load_checkpoint,
@@ -93,3 +94,10 @@ def test_latest_good_checkpoint_skips_corrupt_newest(tmp_path: Path, caplog) -> 
         found = latest_good_checkpoint(tmp_path)
     assert found == checkpoint_path(tmp_path, 4)
     assert "ckpt_000006.pt" in caplog.text
+
+
+def test_checkpoint_iteration_reads_the_name_and_refuses_other_files(tmp_path: Path) -> None:
+    assert checkpoint_iteration(checkpoint_path(tmp_path, 1083)) == 1083
+    for name in ("ckpt_000003.pt.tmp", "ckpt_.pt", "model.pt"):
+        with pytest.raises(ValueError, match="ckpt_<iteration>.pt"):
+            checkpoint_iteration(tmp_path / name)

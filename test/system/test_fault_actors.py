@@ -43,12 +43,19 @@ def test_killed_actor_is_respawned_rejoins_and_only_its_partial_rollout_is_lost(
     try:
         processes.start()
         victim = processes.running["actor_1"]
-        assert monitor.wait_for(lambda: monitor.latest.get("iteration", 0) >= 5, 120), (
-            monitor.latest)
+
+        def victim_contributed() -> bool:
+            """Five updates, one with the victim's data: the others alone can fill an update,
+            and an actor killed before its first step would not be a restart to the graph."""
+            return monitor.latest.get("iteration", 0) >= 5 and any(
+                1 in m["actor_ids"] for m in read_metrics(run_dir))
+
+        assert monitor.wait_for(victim_contributed, 120), monitor.latest
         learner = monitor.status("/learner/status")
         assert learner is not None
         before_kill = len(monitor.metrics)
         rollouts_at_kill = learner["rollouts_by_actor"].get("1", 0)
+        assert rollouts_at_kill >= 1, learner
         os.kill(victim.process.pid, signal.SIGKILL)
         killed_at = time.monotonic()
 
@@ -83,13 +90,15 @@ def test_killed_actor_is_respawned_rejoins_and_only_its_partial_rollout_is_lost(
     assert trained > 0.5 * initial, (trained, initial)  # returns are <= 0: error at least halved
     # the respawned actor (same id, new session) steps again with current weights
     assert actor["steps"] > 0 and actor["policy_version"] > 5
-    assert inference["actor_restarts"] + inference["dropped_actors"] == 1, inference
-    assert inference["live_actors"] == ACTORS
+    # the statuses in full (pytest shortens a dict in an assertion message)
+    seen = json.dumps({"inference": inference, "learner": learner, "actor_1": actor})
+    assert inference["actor_restarts"] + inference["dropped_actors"] == 1, seen
+    assert inference["live_actors"] == ACTORS, seen
     # lost: at most the dead actor's partial rollout (< STEPS steps of its ENVS envs)
-    assert inference["discarded_env_steps"] < STEPS * ENVS, inference
+    assert inference["discarded_env_steps"] < STEPS * ENVS, seen
     for kind in ("non_finite", "wrong_size", "stale_seq", "unknown_actor", "malformed"):
-        assert inference.get(kind, 0) == 0, (kind, inference)
-    assert learner["rejected_rollouts"] == learner["rejected_updates"] == 0, learner
+        assert inference.get(kind, 0) == 0, (kind, seen)
+    assert learner["rejected_rollouts"] == learner["rejected_updates"] == 0, seen
     assert [processes.running[f"actor_{i}"].respawns for i in range(ACTORS)] == [0, 1, 0]
     assert codes["head"] == 0 and codes["actor_0"] == codes["actor_2"] == 0, codes
 
