@@ -358,22 +358,12 @@ class RecurrentController:
 
 def evaluate(run_dir: Path, episodes: int, suite: str) -> dict[str, Any]:
     """`crawler-rl eval --baseline ik,pi` with the recurrent controller as "policy"."""
-    import crawler_rl.rl.evaluate as evaluation
+    from crawler_rl.rl.evaluate import run_evaluation
 
-    build_controllers = evaluation.build_controllers
     model = run_dir / MODEL_FILE
-
-    def with_recurrent_policy(policy: Path | None, baselines: list[str], env: Any,
-                              pi_gains: Any) -> dict[str, Any]:
-        return {"policy": RecurrentController(model),
-                **build_controllers(None, baselines, env, pi_gains)}
-
-    evaluation.build_controllers = with_recurrent_policy
     out_dir = run_dir / ("eval_ho" if suite == "held-out" else f"eval_{suite}")
-    try:
-        return evaluation.run_evaluation(model, "ik,pi", out_dir, episodes=episodes, suite=suite)
-    finally:
-        evaluation.build_controllers = build_controllers
+    return run_evaluation(model, "ik,pi", out_dir, episodes=episodes, suite=suite,
+                          make_policy=lambda env: RecurrentController(model))
 
 
 def main() -> None:

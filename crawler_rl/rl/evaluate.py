@@ -18,6 +18,7 @@ overall.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +70,19 @@ def scenario_family(label: str) -> str:
 def build_controllers(policy: Path | None, baselines: list[str], env: Any,
                       pi_gains: PIGains | None,
                       oracle_scale: tuple[float, float] | None = None,
+                      make_policy: Callable[[Any], WheelSpeedController] | None = None,
                       ) -> dict[str, WheelSpeedController]:
     """Return the controllers to compare, keyed "policy", "ik", "pi", "oracle" (in that order).
 
-    `oracle_scale`: the oracle's (v, omega) error scales (None: its default).
+    `oracle_scale`: the oracle's (v, omega) error scales (None: its default). `make_policy(env)`
+    builds the "policy" controller instead of `OnnxPolicy(policy)` (one that is not an ONNX
+    file, e.g. bench/recurrent_actor.py's).
     """
     sim = env.unwrapped.sim
     controllers: dict[str, WheelSpeedController] = {}
-    if policy is not None:
+    if make_policy is not None:
+        controllers["policy"] = make_policy(env)
+    elif policy is not None:
         from crawler_rl.control.onnx_runner import OnnxPolicy
 
         controllers["policy"] = OnnxPolicy(Path(policy))  # the robot's runner
@@ -99,6 +105,7 @@ def run_evaluation(
     episodes: int = 1, pi_gains: PIGains | None = None, suite: str = "held-out",
     replay: str | None = None, replay_format: str = ".png",
     oracle_scale: tuple[float, float] | None = None,
+    make_policy: Callable[[Any], WheelSpeedController] | None = None,
 ) -> dict[str, Any]:
     """Evaluate `policy` (controller.onnx) and the `baseline`s ("ik,pi") on a suite's scenarios.
 
@@ -110,6 +117,8 @@ def run_evaluation(
     `replay` ("all" or scenario labels, comma-separated) also writes each chosen scenario's
     first episode as <out_dir>/replay/<scenario>_<controller><replay_format>.
     `oracle_scale`: the oracle baseline's (v, omega) error scales (None: its default).
+    `make_policy`: builds the "policy" controller (see `build_controllers`); `policy` then only
+    names it in the report.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
@@ -120,6 +129,8 @@ def run_evaluation(
         raise ValueError("--oracle-scale weighs the oracle baseline: add oracle to --baseline")
     if policy is None and not baselines:
         raise ValueError("run_evaluation needs a policy file and/or a baseline")
+    if make_policy is not None and policy is None:
+        raise ValueError("make_policy needs a policy path to name the controller in the report")
     if policy is not None and not Path(policy).is_file():
         raise FileNotFoundError(f"policy file not found: {policy}")
     cases = suite_cases(suite)
@@ -132,7 +143,8 @@ def run_evaluation(
         env = driving_env(case.config())
         try:
             control_dt = env.unwrapped.sim.control_dt
-            controllers = build_controllers(policy, baselines, env, pi_gains, oracle_scale)
+            controllers = build_controllers(policy, baselines, env, pi_gains, oracle_scale,
+                                            make_policy)
             scenario = case.scenario
             seeds = [seed + index + 1000 * episode for episode in range(episodes)]
             entry: dict[str, Any] = {"scenario": scenario.label,

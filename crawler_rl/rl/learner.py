@@ -73,6 +73,23 @@ class _UpdateBoundary:
     learning_rate: float
 
 
+_SHAPE_KEYS = ("model.actor_hidden", "model.critic_hidden", "model.shared_trunk",
+               "model.normalize_obs", "env.privileged_critic")
+"""Config keys that decide which tensors a policy has and their shapes."""
+
+
+def config_difference(saved: dict[str, Any], current: dict[str, Any],
+                      keys: tuple[str, ...]) -> str:
+    """`key: saved -> current` for each dotted key that differs; a note if none does."""
+    def value(config: dict[str, Any], key: str) -> Any:
+        section, name = key.split(".")
+        return config.get(section, {}).get(name, "(not set)")
+
+    changed = [f"{key}: checkpoint {value(saved, key)!r}, this run {value(current, key)!r}"
+               for key in keys if value(saved, key) != value(current, key)]
+    return "; ".join(changed) or "no model key differs: another model class?"
+
+
 class Learner:
     """Policy + PPO + counters + checkpoints + export + metrics of one training run.
 
@@ -135,7 +152,14 @@ class Learner:
                 f"{path}: checkpoint is for obs/action dims {(state.obs_dim, state.action_dim)}, "
                 f"env has {(self.obs_dim, self.action_dim)}"
             )
-        self.policy.load_state_dict(state.model)
+        try:
+            self.policy.load_state_dict(state.model)
+        except RuntimeError as error:  # missing/unexpected tensors or other shapes
+            raise ValueError(
+                f"{path}: its weights do not fit this run's model "
+                f"({config_difference(state.config, self.cfg.to_dict(), _SHAPE_KEYS)}): resume "
+                f"with the config it was trained with (its run directory's config.yaml)"
+                f" [{str(error).splitlines()[0]}]") from None
         self.ppo.load_optimizer_state(state.optimizer)
         self.ppo.set_learning_rate(state.learning_rate)
         if state.rng_state is not None:

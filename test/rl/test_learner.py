@@ -116,3 +116,19 @@ def test_a_resume_under_another_run_seed_says_which_seed_continues_it(tmp_path: 
         assert learner(seed).restore_latest(warn=messages.append) is not None
         assert len(messages) == expected, messages
     assert "run.seed 1" in messages[0] and "--seed 1" in messages[0]
+
+
+def test_a_resume_with_another_model_names_the_keys_that_differ(tmp_path: Path) -> None:
+    def learner(hidden: list[int]) -> Learner:
+        cfg = toy_config(ppo={"num_steps": STEPS}, model={"actor_hidden": hidden},
+                         run={"total_steps": 10 * STEPS * ENVS})
+        return Learner(cfg, OBS_DIM, ACTION_DIM, ENV_INFO, tmp_path, torch.device("cpu"))
+
+    first = learner([8, 8])
+    first.save()
+    resumed = learner([16, 16])
+    with pytest.raises(ValueError, match=r"model.actor_hidden: checkpoint \[8, 8\], this run "
+                                         r"\[16, 16\].*config.yaml"):
+        resumed.restore_latest()
+    assert resumed.iteration == 0  # the counters stay fresh
+    assert learner([8, 8]).restore_latest() is not None

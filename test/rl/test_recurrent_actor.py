@@ -61,6 +61,12 @@ def test_short_training_run_gives_a_stateful_controller(bench, tmp_path: Path) -
     controller(observations[1])
     # observations[2] after another history gives another command: the state is used
     assert not np.allclose(controller(observations[2]), first[2])
+    # `eval`: the recurrent controller is the report's learned one, beside IK and the PI
+    report = bench.evaluate(tmp_path, 1, "held-out")
+    assert report["policy"] == str(path)
+    assert all(entry["policy"]["rmse_v"] > 0.0 and entry["pi"]["rmse_v"] > 0.0
+               and entry["policy"]["rmse_v"] != entry["ik"]["rmse_v"]
+               for entry in report["scenarios"])
 
 
 def test_rollout_log_probs_and_mirror_state_are_reproduced_across_episode_ends(bench) -> None:
