@@ -154,12 +154,12 @@ class Learner:
             )
         try:
             self.policy.load_state_dict(state.model)
-        except RuntimeError as error:  # missing/unexpected tensors or other shapes
+        except RuntimeError:  # missing/unexpected tensors or other shapes
             raise ValueError(
                 f"{path}: its weights do not fit this run's model "
                 f"({config_difference(state.config, self.cfg.to_dict(), _SHAPE_KEYS)}): resume "
                 f"with the config it was trained with (its run directory's config.yaml)"
-                f" [{str(error).splitlines()[0]}]") from None
+            ) from None
         self.ppo.load_optimizer_state(state.optimizer)
         self.ppo.set_learning_rate(state.learning_rate)
         if state.rng_state is not None:
