@@ -49,12 +49,15 @@ def colcon_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def ros_domain(monkeypatch: pytest.MonkeyPatch) -> int:
-    """Random ROS_DOMAIN_ID in [1, 200] and localhost-only discovery for this test.
+    """Random ROS_DOMAIN_ID in [1, 101] and localhost-only discovery for this test.
+
+    101 is the highest id whose DDS ports stay below Linux's ephemeral port range (ROS 2's
+    "The ROS_DOMAIN_ID" concept page): above it a port can be taken by an outgoing connection.
 
     Set in os.environ, so rclpy contexts created afterwards and every child process started
     by the test use it; parallel test runs never see each other.
     """
-    domain = random.SystemRandom().randint(1, 200)
+    domain = random.SystemRandom().randint(1, 101)
     monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)

@@ -53,10 +53,13 @@ def start_cli_training(cfg: TrainConfig, actors: int, envs: int,
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """Every line the learner(s) of a run appended to metrics.jsonl, in order."""
+    """Every line the learner(s) of a run appended to metrics.jsonl, in order.
+
+    Complete lines only: a line the learner is appending may be read half-written.
+    """
     path = Path(run_dir) / "metrics.jsonl"
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    return [json.loads(line) for line in text.splitlines()]
+    return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
 
 
 class GraphMonitor:

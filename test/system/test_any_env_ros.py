@@ -62,7 +62,10 @@ def test_pendulum_runs_through_the_ros_graph(ros_domain: int, tmp_path: Path) ->
 
     metrics = [m for m in read_metrics(run_dir) if m["iteration"] > 0]
     assert [m["policy_version"] for m in metrics] == list(range(1, iterations + 1))
-    assert sorted(metrics[-1]["actor_ids"]) == [0, 1]
+    # both actors fed the learner (not necessarily the last update: an update takes the first
+    # two 8-env rollouts to arrive, and one actor can run ahead on a loaded machine)
+    used = [sorted(m["actor_ids"]) for m in metrics]
+    assert [0, 1] in used, used
     rewards = [m["mean_reward"] for m in metrics]
     assert all(math.isfinite(r) for r in rewards), rewards
     trained, initial = trained_and_initial_returns(run_dir)

@@ -41,7 +41,7 @@ SECONDS = 15.0
 
 def deploy(record: Path, seconds: float) -> tuple[int, int, str]:
     """Run `crawler-rl deploy --sim --record` in its own ROS domain; wall ns before and after."""
-    env = {**os.environ, "ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
+    env = {**os.environ, "ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 101)),
            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     env.pop("ROS_LOCALHOST_ONLY", None)
     start = time.time_ns()
@@ -126,7 +126,7 @@ def test_rviz_config_names_only_what_the_graph_publishes(mcap_run: dict[str, Any
 
 def test_png_record_is_the_replay_figure(tmp_path: Path) -> None:
     path = tmp_path / "run.png"
-    deploy(path, 8.0)
+    deploy(path, SECONDS)
     image = matplotlib.image.imread(path)
     assert image.shape[:2] == (448, 880)
     robot = np.all(np.abs(image[:, :440, :3] - np.array([0xF2, 0xC2, 0x00]) / 255) < 0.15,

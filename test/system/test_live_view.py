@@ -63,12 +63,12 @@ def share(image: np.ndarray, rgb: np.ndarray, tolerance: float = 0.08) -> float:
 
 def test_live_view_draws_the_robot_in_chromium(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
+    env = {**os.environ, "ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 101)),
            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     env.pop("ROS_LOCALHOST_ONLY", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "crawler_rl.cli", "deploy", "--sim", "--view", str(port),
-         "--duration", "90"],
+         "--duration", "600"],  # the test stops it (SIGINT) once the browser has looked
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     url = f"http://127.0.0.1:{port}/"

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from crawler_rl.rl.config import TrainConfig
+from crawler_rl.ros.training.graph import HEAD_STOP_TIMEOUT
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from netns_lab import HEAD_ADDRESS, NetnsLab, NetnsUnavailable, probe_netns  # noqa: E402
@@ -195,7 +196,9 @@ def test_head_trains_on_rollouts_from_both_actor_hosts(
     deadline = time.monotonic() + 60
     cluster.wait_for(lambda: both_hosts_fed_an_update(run_dir), deadline)
     cluster.wait_for(lambda: len(read_updates(run_dir)) >= 4, deadline)
-    assert lab.stop(head) in (0, 130), tail(tmp_path / "head.log")  # 130: stopped by Ctrl-C
+    # the launcher gives its head HEAD_STOP_TIMEOUT to stop (final checkpoint): wait past that
+    assert lab.stop(head, timeout=HEAD_STOP_TIMEOUT + 10.0) in (0, 130), (
+        tail(tmp_path / "head.log"))  # 130: stopped by Ctrl-C
 
     updates = read_updates(run_dir)
     assert [u["iteration"] for u in updates] == list(range(1, len(updates) + 1))

@@ -6,7 +6,6 @@ SIGINT stops everything cleanly, and the multi-host split runs as two launches.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fault_rig import read_metrics
 from launch_rig import (
     CLEAN_EXIT_S,
     SMOKE_CONFIG,
@@ -48,9 +48,7 @@ def long_smoke_config(tmp_path: Path) -> Path:
 
 def metrics(run_dir: Path) -> list[dict]:
     """The learner's metrics lines of finished PPO updates."""
-    path = run_dir / "metrics.jsonl"
-    lines = path.read_text().splitlines() if path.is_file() else []
-    return [m for m in map(json.loads, filter(None, lines)) if m["iteration"] > 0]
+    return [m for m in read_metrics(run_dir) if m["iteration"] > 0]
 
 
 def train_launch(install: Path, tmp_path: Path, config: Path, run_dir: Path,

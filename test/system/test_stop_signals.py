@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from fault_rig import read_metrics
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -128,13 +129,6 @@ def test_local_training_stops_without_orphans_and_resumes_from_its_final_checkpo
     run_training(cfg, run_dir, resume=True, progress=False,
                  on_iteration=lambda stats: steps.append(stats["global_step"]))
     assert steps == [resumed_at + batch, resumed_at + 2 * batch]
-
-
-def read_metrics(run_dir: Path) -> list[dict]:
-    """The learner's metrics lines (one at start and one per update, per learner process)."""
-    path = run_dir / "metrics.jsonl"
-    lines = path.read_text().splitlines() if path.is_file() else []
-    return [json.loads(line) for line in lines if line.endswith("}")]
 
 
 ROS_STOPS = [stop for stop in STOPS if stop.id != "ctrl-c"]  # the launcher's nodes have own

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fault_rig import start_cli_training
+from fault_rig import read_metrics, start_cli_training
 from policy_check import trained_and_initial_returns
 
 from crawler_rl.rl.config import TrainConfig
@@ -33,13 +33,6 @@ def processes_in_domain(domain: int) -> dict[int, str]:
     return found
 
 
-def read_metrics(run_dir: Path) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
-
-
 @pytest.mark.slow
 def test_ros_training_learns_survives_an_actor_crash_and_leaves_no_orphans(
     ros_domain: int, tmp_path: Path
@@ -61,7 +54,7 @@ def test_ros_training_learns_survives_an_actor_crash_and_leaves_no_orphans(
                    if "__node:=actor_1" in cmd]
         assert victims, processes_in_domain(ros_domain)
         os.kill(victims[0], signal.SIGKILL)  # a crashed actor must be respawned
-        output, _ = launcher.communicate(timeout=max(deadline - time.monotonic(), 1))
+        output, _ = launcher.communicate(timeout=180)  # its own budget: the rest of the run
     finally:
         if launcher.poll() is None:
             launcher.send_signal(signal.SIGINT)
