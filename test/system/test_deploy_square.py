@@ -20,6 +20,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 from rclpy.subscription import MessageInfo
+from std_msgs.msg import Float64MultiArray
 
 from crawler_rl.ros.graph import NodeSpec
 from crawler_rl.ros.process_graph import ProcessGraph
@@ -44,11 +45,18 @@ class TrackingLog:
     """Commanded and achieved twists with their publishers' send times (DDS source stamps).
 
     Each odometry message is paired with the last cmd_vel *sent* before it, so the pairing does
-    not depend on when this (possibly CPU-starved) recorder gets to read its queues.
+    not depend on when this (possibly CPU-starved) recorder gets to read its queues. Only
+    odometry after the controller's first wheel command counts: square_path starts on its own
+    clock, and on a loaded machine the controller (onnxruntime) can come up after the simulator.
     """
 
     commands: list[tuple[int, float, float]] = field(default_factory=list)
     odometry: list[tuple[int, float, float]] = field(default_factory=list)
+    first_wheel_command: int | None = None
+
+    def on_wheel_command(self, msg: Float64MultiArray, info: MessageInfo) -> None:
+        if self.first_wheel_command is None:
+            self.first_wheel_command = info["source_timestamp"]
 
     def on_cmd_vel(self, msg: Twist, info: MessageInfo) -> None:
         self.commands.append((info["source_timestamp"], msg.linear.x, msg.angular.z))
@@ -59,11 +67,14 @@ class TrackingLog:
 
     @property
     def pairs(self) -> np.ndarray:
-        """(v_cmd, omega_cmd, v, omega) per odometry message sent after the first cmd_vel."""
+        """(v_cmd, omega_cmd, v, omega) per odometry message sent after the first cmd_vel and
+        the controller's first wheel command."""
         commands = np.array(sorted(self.commands)).reshape(-1, 3)
         odometry = np.array(sorted(self.odometry)).reshape(-1, 3)
         in_force = np.searchsorted(commands[:, 0], odometry[:, 0], side="right") - 1
-        keep = in_force >= 0
+        controlled = (odometry[:, 0] >= self.first_wheel_command
+                      if self.first_wheel_command is not None else np.zeros(len(odometry), bool))
+        keep = (in_force >= 0) & controlled
         return np.hstack([commands[in_force[keep], 1:], odometry[keep, 1:]])
 
     def normalized_rmse(self) -> float:
@@ -91,6 +102,9 @@ def drive_square(policy: Path, use_ik_fallback: bool, domain: int,
     node.create_subscription(Twist, robot.CMD_VEL_TOPIC, log.on_cmd_vel, robot.command_qos())
     node.create_subscription(Odometry, robot.ODOM_TOPIC, log.on_odometry,
                              robot.sensor_subscription_qos())
+    node.create_subscription(Float64MultiArray,
+                             robot.wheel_command_topic(robot.DEFAULT_CONTROLLER_NAME),
+                             log.on_wheel_command, robot.command_qos())
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     try:

@@ -214,7 +214,7 @@ def test_head_trains_on_rollouts_from_both_actor_hosts(
 def test_training_continues_on_one_host_when_the_other_hosts_link_goes_down(
     lab: NetnsLab, ros_domain: int, tmp_path: Path
 ) -> None:
-    after_cut = 4
+    after_cut = 8
     run_dir = tmp_path / "run"
     cluster = Cluster(lab, ros_domain, write_config(tmp_path, 10_000), run_dir,
                       "static_peers")
@@ -229,6 +229,11 @@ def test_training_continues_on_one_host_when_the_other_hosts_link_goes_down(
     after = read_updates(run_dir)[cut_iteration:]
     assert [u["iteration"] for u in after][:after_cut] == list(
         range(cut_iteration + 1, cut_iteration + after_cut + 1))
-    # Rollouts queued before the cut may finish one update; the later ones come from w1 alone.
-    assert all(u["actor_ids"] == [0] for u in after[2:after_cut]), after
+    # Rollouts of w2 sent before the cut may still feed the next updates (a learner running
+    # behind has them queued; older than its staleness limit they are dropped); every update
+    # after the last of them comes from w1 alone.
+    with_w2 = [index for index, u in enumerate(after[:after_cut]) if 1 in u["actor_ids"]]
+    settled = with_w2[-1] + 1 if with_w2 else 0
+    assert settled <= after_cut // 2, after
+    assert all(u["actor_ids"] == [0] for u in after[settled:after_cut]), after
     assert cluster.processes["w2"].poll() is None, "a cut-off actor host keeps waiting"
