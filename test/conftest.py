@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ros_domains import random_domain_id
 
 # Tests stop the processes they start with SIGINT. Run as a background job of a script, pytest
 # inherits SIGINT ignored and so would every child it execs: give them the default back.
@@ -49,15 +49,12 @@ def colcon_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def ros_domain(monkeypatch: pytest.MonkeyPatch) -> int:
-    """Random ROS_DOMAIN_ID in [1, 101] and localhost-only discovery for this test.
-
-    101 is the highest id whose DDS ports stay below Linux's ephemeral port range (ROS 2's
-    "The ROS_DOMAIN_ID" concept page): above it a port can be taken by an outgoing connection.
+    """A random ROS_DOMAIN_ID (`ros_domains.random_domain_id`) and localhost-only discovery.
 
     Set in os.environ, so rclpy contexts created afterwards and every child process started
     by the test use it; parallel test runs never see each other.
     """
-    domain = random.SystemRandom().randint(1, 101)
+    domain = random_domain_id()
     monkeypatch.setenv("ROS_DOMAIN_ID", str(domain))
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)

@@ -73,21 +73,26 @@ class _UpdateBoundary:
     learning_rate: float
 
 
-_SHAPE_KEYS = ("model.actor_hidden", "model.critic_hidden", "model.shared_trunk",
-               "model.normalize_obs", "env.privileged_critic")
-"""Config keys that decide which tensors a policy has and their shapes."""
+MODEL_KEYS = ("model.actor_hidden", "model.critic_hidden", "model.shared_trunk",
+              "model.activation", "env.privileged_critic")
+"""Config keys that decide a policy's tensors or what they compute: a checkpoint resumes only
+under the same values."""
 
 
 def config_difference(saved: dict[str, Any], current: dict[str, Any],
-                      keys: tuple[str, ...]) -> str:
-    """`key: saved -> current` for each dotted key that differs; a note if none does."""
+                      keys: tuple[str, ...] = MODEL_KEYS) -> list[str]:
+    """`key: checkpoint X, this run Y` for each dotted key whose values differ.
+
+    A key missing from `saved` (a checkpoint of an older version) counts as its default.
+    """
+    defaults = TrainConfig().to_dict()
+
     def value(config: dict[str, Any], key: str) -> Any:
         section, name = key.split(".")
-        return config.get(section, {}).get(name, "(not set)")
+        return config.get(section, {}).get(name, defaults[section][name])
 
-    changed = [f"{key}: checkpoint {value(saved, key)!r}, this run {value(current, key)!r}"
-               for key in keys if value(saved, key) != value(current, key)]
-    return "; ".join(changed) or "no model key differs: another model class?"
+    return [f"{key}: checkpoint {value(saved, key)!r}, this run {value(current, key)!r}"
+            for key in keys if value(saved, key) != value(current, key)]
 
 
 class Learner:
@@ -147,19 +152,16 @@ class Learner:
         Returns the loaded checkpoint.
         """
         state = load_checkpoint(path)
+        changed = config_difference(state.config, self.cfg.to_dict())
+        if changed:  # refused before anything is loaded: the learner stays as it was
+            raise ValueError(f"{path} was trained with another model ({'; '.join(changed)}): "
+                             "resume with the checkpoint's values")
         if (state.obs_dim, state.action_dim) != (self.obs_dim, self.action_dim):
             raise ValueError(
                 f"{path}: checkpoint is for obs/action dims {(state.obs_dim, state.action_dim)}, "
                 f"env has {(self.obs_dim, self.action_dim)}"
             )
-        try:
-            self.policy.load_state_dict(state.model)
-        except RuntimeError:  # missing/unexpected tensors or other shapes
-            raise ValueError(
-                f"{path}: its weights do not fit this run's model "
-                f"({config_difference(state.config, self.cfg.to_dict(), _SHAPE_KEYS)}): resume "
-                f"with the config it was trained with (its run directory's config.yaml)"
-            ) from None
+        self.policy.load_state_dict(state.model)
         self.ppo.load_optimizer_state(state.optimizer)
         self.ppo.set_learning_rate(state.learning_rate)
         if state.rng_state is not None:

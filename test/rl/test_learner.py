@@ -9,7 +9,7 @@ import pytest
 import torch
 from rl_fixtures import toy_config
 
-from crawler_rl.rl.learner import Learner, metric_tag, seed_everything
+from crawler_rl.rl.learner import Learner, config_difference, metric_tag, seed_everything
 from crawler_rl.rl.storage import RolloutStorage
 
 OBS_DIM, ACTION_DIM, STEPS, ENVS = 3, 1, 16, 4
@@ -119,16 +119,30 @@ def test_a_resume_under_another_run_seed_says_which_seed_continues_it(tmp_path: 
 
 
 def test_a_resume_with_another_model_names_the_keys_that_differ(tmp_path: Path) -> None:
-    def learner(hidden: list[int]) -> Learner:
-        cfg = toy_config(ppo={"num_steps": STEPS}, model={"actor_hidden": hidden},
+    def learner(**model: object) -> Learner:
+        cfg = toy_config(ppo={"num_steps": STEPS}, model={"actor_hidden": [8, 8], **model},
                          run={"total_steps": 10 * STEPS * ENVS})
         return Learner(cfg, OBS_DIM, ACTION_DIM, ENV_INFO, tmp_path, torch.device("cpu"))
 
-    first = learner([8, 8])
-    first.save()
-    resumed = learner([16, 16])
-    with pytest.raises(ValueError, match=r"model.actor_hidden: checkpoint \[8, 8\], this run "
-                                         r"\[16, 16\].*config.yaml"):
-        resumed.restore_latest()
-    assert resumed.iteration == 0  # the counters stay fresh
-    assert learner([8, 8]).restore_latest() is not None
+    learner().save()
+    for model, named in (({"actor_hidden": [16, 16]}, r"model.actor_hidden: checkpoint "
+                          r"\[8, 8\], this run \[16, 16\]"),
+                         ({"activation": "tanh"}, "model.activation: checkpoint 'elu', this "
+                          "run 'tanh'")):
+        resumed = learner(**model)
+        before = weights(resumed)
+        with pytest.raises(ValueError, match=named + r"\): resume with the checkpoint's values"):
+            resumed.restore_latest()
+        assert resumed.iteration == 0  # refused before anything was loaded
+        assert all(torch.equal(before[name], after) for name, after in weights(resumed).items())
+    assert learner().restore_latest() is not None
+
+
+def test_config_difference_counts_a_key_an_older_checkpoint_lacks_as_its_default() -> None:
+    current = toy_config().to_dict()
+    older = {section: dict(values) for section, values in current.items()}
+    del older["env"]["privileged_critic"]  # written before the option existed
+    assert config_difference(older, current) == []
+    current["env"]["privileged_critic"] = True
+    assert config_difference(older, current) == [
+        "env.privileged_critic: checkpoint False, this run True"]

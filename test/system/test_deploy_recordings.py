@@ -4,7 +4,6 @@ config checked against what the graph really published (real processes, DDS, PyB
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 import yaml
+from ros_domains import random_domain_id
 
 from crawler_rl.paths import config_path
 from crawler_rl.ros.robot.deploy import build_graph
@@ -41,7 +41,7 @@ SECONDS = 15.0
 
 def deploy(record: Path, seconds: float) -> tuple[int, int, str]:
     """Run `crawler-rl deploy --sim --record` in its own ROS domain; wall ns before and after."""
-    env = {**os.environ, "ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 101)),
+    env = {**os.environ, "ROS_DOMAIN_ID": str(random_domain_id()),
            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     env.pop("ROS_LOCALHOST_ONLY", None)
     start = time.time_ns()

@@ -24,6 +24,7 @@ import torch
 from fault_rig import REPO, TOY_ENV_DIR, GraphMonitor, read_metrics, toy_config
 from rclpy.context import Context
 from rclpy.parameter import Parameter
+from ros_domains import random_domain_id
 
 from crawler_rl.rl.checkpoint import checkpoint_iteration, list_checkpoints, load_checkpoint
 from crawler_rl.ros.process_graph import ProcessGraph
@@ -184,7 +185,7 @@ def test_a_run_resumed_from_its_final_checkpoint_reports_done_and_trains_no_more
     first.save()
     first.destroy_node()
     # The learner process, as the head starts it: it reports done and exits 0 at once.
-    env = {**os.environ, "ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 101)),
+    env = {**os.environ, "ROS_DOMAIN_ID": str(random_domain_id()),
            "PYTHONPATH": os.pathsep.join([str(REPO), str(TOY_ENV_DIR)])}
     result = subprocess.run(
         [sys.executable, "-m", "crawler_rl.ros.training.learner_node", "--ros-args",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -21,6 +20,7 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
+from ros_domains import random_domain_id
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -63,7 +63,7 @@ def share(image: np.ndarray, rgb: np.ndarray, tolerance: float = 0.08) -> float:
 
 def test_live_view_draws_the_robot_in_chromium(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 101)),
+    env = {**os.environ, "ROS_DOMAIN_ID": str(random_domain_id()),
            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     env.pop("ROS_LOCALHOST_ONLY", None)
     process = subprocess.Popen(
