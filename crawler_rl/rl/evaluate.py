@@ -131,7 +131,7 @@ def run_evaluation(
         raise ValueError("run_evaluation needs a policy file and/or a baseline")
     if make_policy is not None and policy is None:
         raise ValueError("make_policy needs a policy path to name the controller in the report")
-    if policy is not None and not Path(policy).is_file():
+    if make_policy is None and policy is not None and not Path(policy).is_file():
         raise FileNotFoundError(f"policy file not found: {policy}")
     cases = suite_cases(suite)
     replayed = select_scenarios([case.scenario for case in cases], replay) if replay else []

@@ -55,8 +55,7 @@ def test_cli_eval_takes_a_suite_and_names_the_known_ones(tmp_path: Path, capsys)
 def test_a_controller_built_by_make_policy_is_evaluated_as_the_learned_one(tmp_path: Path) -> None:
     from crawler_rl.control.episode import OpenLoopIK
 
-    named = tmp_path / "ik_as_policy.bin"
-    named.write_bytes(b"not an onnx file: make_policy builds the controller")
+    named = tmp_path / "ik_as_policy"  # only a name: make_policy builds the controller
     report = run_evaluation(named, "ik", tmp_path / "eval", seed=4, suite="ood",
                             make_policy=lambda env: OpenLoopIK(env.unwrapped.sim.action_spec))
     assert report["policy"] == str(named)
