@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from crawler_rl.control.episode import action_for_wheel_speeds
-from crawler_rl.control.oracle import ERROR_SCALE, LookaheadOracle, parse_error_scale
+from crawler_rl.control.oracle import ERROR_SCALE, LookaheadOracle, error_scale_argument
 from crawler_rl.control.pi import PIController, load_gains
 from crawler_rl.rl.config import load_train_config
 from crawler_rl.rl.envs import make_env_factory, probe_env
@@ -280,20 +280,16 @@ def main() -> None:
                         help="per worker: student episodes whose returns fit the critic (0: none)")
     parser.add_argument("--config", type=Path, default=None,
                         help="train.yaml (default: the packaged one): env, model, gamma")
-    parser.add_argument("--teacher-scale", default=None, metavar="V,OMEGA",
+    parser.add_argument("--teacher-scale", type=error_scale_argument, default=ERROR_SCALE,
+                        metavar="V,OMEGA",
                         help="the oracle's error scales (default "
                              f"{ERROR_SCALE[0]},{ERROR_SCALE[1]})")
     args = parser.parse_args()
-    try:
-        teacher_scale = (parse_error_scale(args.teacher_scale) if args.teacher_scale is not None
-                         else ERROR_SCALE)
-    except ValueError as error:
-        parser.error(f"--teacher-scale: {error}")
     for name in ("rounds", "episodes", "workers", "epochs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
     print(distill(args.run_dir, args.seed, args.rounds, args.episodes, args.workers, args.noise,
-                  args.epochs, args.critic_episodes, args.config, teacher_scale))
+                  args.epochs, args.critic_episodes, args.config, args.teacher_scale))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import numpy as np
 
 from crawler_rl.control.episode import driving_env, run_episode
 from crawler_rl.control.metrics import CHANNELS, squared_errors, steady_mask
-from crawler_rl.control.oracle import parse_error_scale
+from crawler_rl.control.oracle import error_scale_argument
 from crawler_rl.control.tuning import episode_seeds
 from crawler_rl.rl.evaluate import build_controllers
 
@@ -30,23 +30,19 @@ SEED_OFFSET = 1000
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--policy", default=None, help="controller.onnx")
-    parser.add_argument("--oracle-scale", default=None, metavar="V,OMEGA",
+    parser.add_argument("--oracle-scale", type=error_scale_argument, default=None,
+                        metavar="V,OMEGA",
                         help="also run the lookahead oracle with these error scales")
     parser.add_argument("--episodes", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.policy is None and args.oracle_scale is None:
         parser.error("give --policy and/or --oracle-scale")
-    try:
-        oracle_scale = (parse_error_scale(args.oracle_scale) if args.oracle_scale is not None
-                        else None)
-    except ValueError as error:
-        parser.error(f"--oracle-scale: {error}")
     env = driving_env()
     control_dt = env.unwrapped.sim.control_dt
-    baselines = ["ik", "pi"] + (["oracle"] if oracle_scale is not None else [])
+    baselines = ["ik", "pi"] + (["oracle"] if args.oracle_scale is not None else [])
     controllers = build_controllers(Path(args.policy) if args.policy else None, baselines, env,
-                                    None, oracle_scale)
+                                    None, args.oracle_scale)
     errors: dict[str, dict[str, dict[str, list[np.ndarray]]]] = {}
     for seed in episode_seeds(SEED_OFFSET + args.seed, args.episodes):
         for name, controller in controllers.items():
@@ -72,7 +68,7 @@ def main() -> None:
                     ratio = rmse[subject][key] / max(rmse[reference][key], 1e-12)
                     result[group][f"{label}/{reference}_{key}"] = round(ratio, 3)
     print(json.dumps({"bench": "training_tracking", "policy": args.policy,
-                      "oracle_scale": oracle_scale, "episodes": args.episodes, **result}))
+                      "oracle_scale": args.oracle_scale, "episodes": args.episodes, **result}))
 
 
 if __name__ == "__main__":

@@ -101,17 +101,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from crawler_rl.control.oracle import parse_error_scale
     from crawler_rl.control.pi import load_gains
     from crawler_rl.rl.evaluate import run_evaluation
 
     if args.policy is None and args.baseline is None:
         raise SystemExit("crawler-rl eval: give --policy FILE and/or --baseline ik,pi")
-    try:
-        oracle_scale = (parse_error_scale(args.oracle_scale) if args.oracle_scale is not None
-                        else None)
-    except ValueError as error:
-        raise SystemExit(f"crawler-rl eval: --oracle-scale: {error}") from None
     run_evaluation(
         Path(args.policy) if args.policy else None,
         args.baseline,
@@ -122,7 +116,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         replay_format=f".{args.replay_format}",
         pi_gains=load_gains(args.pi_gains) if args.pi_gains else None,
         suite=args.suite,
-        oracle_scale=oracle_scale,
+        oracle_scale=args.oracle_scale,
     )
     return 0
 
@@ -215,7 +209,7 @@ def _cmd_drive(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser for every subcommand."""
-    from crawler_rl.control.oracle import ERROR_SCALE
+    from crawler_rl.control.oracle import ERROR_SCALE, error_scale_argument
 
     parser = argparse.ArgumentParser(
         prog="crawler-rl",
@@ -254,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "oracle (one-step lookahead on the simulator: a bound, ~6x slower)")
     evaluate.add_argument("--pi-gains", default=None,
                           help="gains YAML from tune-baseline (default: config/baseline_pi.yaml)")
-    evaluate.add_argument("--oracle-scale", default=None, metavar="V,OMEGA",
+    evaluate.add_argument("--oracle-scale", type=error_scale_argument, default=None,
+                          metavar="V,OMEGA",
                           help="the oracle's error scales [m/s, rad/s]: it keeps the try with the "
                                "smallest (e_v/V)^2 + (e_omega/OMEGA)^2 (default "
                                f"{ERROR_SCALE[0]},{ERROR_SCALE[1]})")

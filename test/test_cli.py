@@ -2,9 +2,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from proc_signals import catches
 
 from crawler_rl.cli import build_parser
 
@@ -90,7 +90,7 @@ def test_sigusr1_prints_the_stacks_of_a_running_command_which_goes_on(tmp_path):
             stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
-        while not _catches(run.pid, signal.SIGUSR1):
+        while not catches(run.pid, signal.SIGUSR1):
             assert run.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
         run.send_signal(signal.SIGUSR1)
@@ -101,9 +101,3 @@ def test_sigusr1_prints_the_stacks_of_a_running_command_which_goes_on(tmp_path):
     text = log.read_text()
     assert "most recent call first" in text and "cli.py" in text, text[-2000:]
     assert (tmp_path / "eval" / "report.json").is_file()
-
-
-def _catches(pid: int, signum: int) -> bool:
-    status = Path(f"/proc/{pid}/status").read_text()
-    caught = next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:"))
-    return bool(int(caught, 16) >> (signum - 1) & 1)

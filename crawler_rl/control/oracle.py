@@ -20,6 +20,7 @@ oracle does not reach a tracking target, no controller on the robot's sensors wi
 
 from __future__ import annotations
 
+import argparse
 import copy
 from typing import Any
 
@@ -48,6 +49,14 @@ def parse_error_scale(text: str) -> tuple[float, float]:
         raise ValueError(f"oracle error scale must be two positive numbers V,OMEGA "
                          f"(e.g. 0.01,0.05), got {text!r}")
     return scale[0], scale[1]
+
+
+def error_scale_argument(text: str) -> tuple[float, float]:
+    """`parse_error_scale` as an argparse `type`: its message becomes the usage error."""
+    try:
+        return parse_error_scale(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 class LookaheadOracle:

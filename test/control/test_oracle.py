@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
+
 import numpy as np
 import pytest
 
 from crawler_rl.control.episode import driving_env, run_episode
 from crawler_rl.control.metrics import tracking_rmse
-from crawler_rl.control.oracle import LookaheadOracle, parse_error_scale
+from crawler_rl.control.oracle import LookaheadOracle, error_scale_argument, parse_error_scale
 from crawler_rl.control.pi import PIController, load_gains
 from crawler_rl.sim.scenario import Scenario
 
@@ -91,3 +95,13 @@ def test_the_error_scale_decides_which_channel_the_oracle_serves(env) -> None:
         rmse[name] = tracking_rmse(run_episode(env, oracle, seed=1, scenario=wall), dt)
     assert rmse["v only"]["rmse_v"] < rmse["omega only"]["rmse_v"], rmse
     assert rmse["omega only"]["rmse_omega"] < 0.5 * rmse["v only"]["rmse_omega"], rmse
+
+
+def test_the_error_scale_argument_gives_argparse_the_parser_s_message() -> None:
+    parser = argparse.ArgumentParser(prog="bench")
+    parser.add_argument("--scale", type=error_scale_argument)
+    assert parser.parse_args(["--scale", "0.01,0.2"]).scale == (0.01, 0.2)
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()) as stderr:
+        parser.parse_args(["--scale", "0.01"])
+    assert "argument --scale: oracle error scale must be two positive numbers V,OMEGA" in (
+        stderr.getvalue())

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from proc_signals import catches
+
 MARK = "CRAWLER_RL_STOP_TEST"
 FOREGROUND, BACKGROUND = "foreground", "background-job"
 BACKGROUND_JOB = '"$@" >"$RUN_LOG" 2>&1 & echo $!; wait $!'
@@ -78,13 +80,7 @@ class ShellRun:
 
     def catches(self, signum: int) -> bool:
         """Whether the command has a handler for `signum` now (/proc SigCgt)."""
-        try:
-            status = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return False
-        caught = next(line.split()[1] for line in status.splitlines()
-                      if line.startswith("SigCgt:"))
-        return bool(int(caught, 16) >> (signum - 1) & 1)
+        return catches(self.pid, signum)
 
     def leftovers(self, grace: float) -> dict[int, str]:
         """The run's processes still alive after `grace` seconds (empty: all gone)."""
