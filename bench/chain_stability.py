@@ -45,7 +45,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    env = CrawlerEnv(load_crawler_config(overrides={"tether.model": "chain"}))
+    env = CrawlerEnv(load_crawler_config(overrides={  # actions are residuals on IK, as measured
+        "tether.model": "chain", "motor.residual_base": "ik"}))
     try:
         for length in (float(value) for value in args.lengths.split(",")):
             for surface, slope, radius in SURFACES:

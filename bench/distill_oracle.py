@@ -5,7 +5,8 @@ Teacher: `crawler_rl.control.oracle.LookaheadOracle` (true state and physics, no
 start). Student: the package's `ActorCritic` actor, reading only the observation, so the result
 exports to a controller.onnx like any trained model. Round 0: the oracle drives; round k > 0:
 the student drives; in every round the executed action gets N(0, --noise) added, and each
-visited state is labelled with the oracle's action there (its wheel speeds as a residual on IK).
+visited state is labelled with the oracle's action there (its wheel speeds as the action of the
+env's residual base: IK, or the incremental base's step, clipped to [-1, 1]).
 After each round the actor is fitted to all labels so far (mean squared error, mirror-augmented,
 the normalizer set from the data). Episodes are drawn from the training distribution only.
 
@@ -47,6 +48,7 @@ from crawler_rl.rl.envs import make_env_factory, probe_env
 from crawler_rl.rl.learner import Learner, seed_everything
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.symmetry import Mirror, configured_mirror
+from crawler_rl.sim.action import incremental_action_for_wheel_speeds
 
 BATCH = 512
 LEARNING_RATE = 1e-3
@@ -72,6 +74,17 @@ class Job:
     """The oracle's (v, omega) error scales."""
 
 
+def label_for(env: Any, obs: np.ndarray, wheel_speeds: np.ndarray) -> np.ndarray:
+    """The env's action that commands `wheel_speeds` (the IK or the incremental base)."""
+    spec = env.sim.action_spec
+    if env.residual_base_gains is not None:
+        raise ValueError("bench/distill_oracle.py labels for the ik or incremental residual "
+                         "base, not motor.residual_base: pi")
+    if env.increment_limit is not None:
+        return incremental_action_for_wheel_speeds(obs, wheel_speeds, env.increment_limit, spec)
+    return action_for_wheel_speeds(obs[0:2], wheel_speeds, spec)
+
+
 def label_episodes(job: Job) -> tuple[np.ndarray, np.ndarray]:
     """Drive job.episodes training episodes; return (observations, oracle actions), float32."""
     torch.set_num_threads(1)
@@ -93,7 +106,7 @@ def label_episodes(job: Job) -> tuple[np.ndarray, np.ndarray]:
         oracle.reset()
         done = False
         while not done:
-            label = action_for_wheel_speeds(obs[0:2], oracle(obs), spec)
+            label = label_for(env.unwrapped, obs, oracle(obs))
             observations.append(np.asarray(obs, np.float32))
             labels.append(label.astype(np.float32))
             action = label

@@ -46,7 +46,7 @@ from crawler_rl.rl.ppo import (
 )
 from crawler_rl.rl.symmetry import Mirror, configured_mirror
 from crawler_rl.rl.trainer import env_reset_seed
-from crawler_rl.sim.action import ActionSpec, wheel_speeds_from_action
+from crawler_rl.sim.action import ActionSpec, incremental_wheel_speeds, wheel_speeds_from_action
 from crawler_rl.sim.vec_env import SyncVecEnv
 
 MODEL_FILE = "gru.pt"
@@ -264,7 +264,7 @@ def check_supported(cfg: TrainConfig, env_info: dict[str, Any]) -> None:
     """ValueError for the settings this experiment does not reproduce."""
     unsupported = {
         "env.privileged_critic: true": cfg.env.privileged_critic,
-        "motor.residual_base other than ik": env_info["residual_base_gains"] is not None,
+        "motor.residual_base: pi": env_info["residual_base_gains"] is not None,
         "ppo.lr_schedule: adaptive": cfg.ppo.lr_schedule == "adaptive",
         "model.shared_trunk: true": cfg.model.shared_trunk,
         "model.normalize_obs: false": not cfg.model.normalize_obs,
@@ -325,6 +325,7 @@ def train(config: Path | None, seed: int, total_steps: int | None, run_dir: Path
     path = run_dir / MODEL_FILE
     torch.save({"model": policy.state_dict(), "hidden": hidden, "obs_dim": obs_dim,
                 "action_dim": action_dim, "action_spec": info["action_spec"],
+                "increment_limit": info.get("increment_limit"),
                 "obs_clip": cfg.model.obs_clip, "critic_hidden": list(cfg.model.critic_hidden),
                 "activation": cfg.model.activation}, path)
     return path
@@ -341,6 +342,7 @@ class RecurrentController:
                                            activation=saved["activation"])
         self.policy.load_state_dict(saved["model"])
         self.spec = ActionSpec(**saved["action_spec"])
+        self.increment_limit = saved.get("increment_limit")  # None: the IK base
         self.reset()
 
     def reset(self) -> None:
@@ -349,11 +351,13 @@ class RecurrentController:
 
     @torch.no_grad()
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """Wheel speed command [rad/s] for one observation (the residual on IK, as trained)."""
+        """Wheel speed command [rad/s] for one observation (the residual base it trained on)."""
         raw = torch.from_numpy(np.asarray(obs, np.float32).reshape(1, -1))
         mean, self.state = self.policy.actor_step(self.policy.obs_normalizer(raw), self.state)
-        return wheel_speeds_from_action(np.asarray(obs[0:2], np.float64),
-                                        mean.numpy()[0].astype(np.float64), self.spec)
+        action = mean.numpy()[0].astype(np.float64)
+        if self.increment_limit is not None:
+            return incremental_wheel_speeds(obs, action, self.increment_limit, self.spec)
+        return wheel_speeds_from_action(np.asarray(obs[0:2], np.float64), action, self.spec)
 
 
 def evaluate(run_dir: Path, episodes: int, suite: str) -> dict[str, Any]:

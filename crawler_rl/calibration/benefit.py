@@ -89,7 +89,10 @@ def evaluate_on_true_robot(policies: dict[str, Path], episodes: int, seed: int,
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     from crawler_rl.control.onnx_runner import OnnxPolicy
 
-    env = CrawlerEnv(config_from_dict(true_robot_config() if robot is None else robot))
+    config = config_from_dict(true_robot_config() if robot is None else robot)
+    # the controllers output wheel speeds, which run_episode maps onto the IK residual base
+    env = CrawlerEnv(dataclasses.replace(
+        config, motor=dataclasses.replace(config.motor, residual_base="ik")))
     try:
         controllers: dict[str, WheelSpeedController] = {
             **build_controllers(None, list(baselines), env, None),

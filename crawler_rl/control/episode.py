@@ -80,10 +80,12 @@ def run_episode(
 
     The trace holds `TRACE_KEYS` per step, the env's `info_keys` per step and "terminated".
     """
-    if getattr(env.unwrapped, "residual_base_gains", None) is not None:
+    base = env.unwrapped
+    if (getattr(base, "residual_base_gains", None) is not None
+            or getattr(base, "increment_limit", None) is not None):
         raise ValueError("run_episode maps wheel speeds onto the IK residual base; this env's "
-                         "action 0 is the observation PI (motor.residual_base: pi): drive in "
-                         "driving_env()")
+                         "action 0 is another base (motor.residual_base: pi or incremental): "
+                         "drive in driving_env()")
     options = None if scenario is None else {"scenario": scenario}
     obs, _ = env.reset(seed=seed, options=options)
     controller.reset()

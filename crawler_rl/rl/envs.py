@@ -99,11 +99,15 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
         "control_dt": None,
         "mirror": None,
         "residual_base_gains": None,
+        "increment_limit": None,
         "actor_obs_dim": None,
+        "model_obs_dim": None,
     }
     base = env.unwrapped
     actor_dim = _wrapper_attr(env, "actor_observation_dim")  # None: the actor sees all
     info["actor_obs_dim"] = None if actor_dim is None else int(actor_dim)
+    model_dim = _wrapper_attr(env, "model_observation_dim")  # None: what the actor reads
+    info["model_obs_dim"] = None if model_dim is None else int(model_dim)
     mirror = _wrapper_attr(env, "mirror_spec")  # checked where it is used (rl/symmetry.py)
     if mirror is not None:  # plain ints / floats, so env_info stays JSON
         keys = {"obs_perm", "obs_sign", "action_perm", "action_sign"}
@@ -126,6 +130,8 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
         info["control_dt"] = None if dt is None else float(dt)
         gains = getattr(base, "residual_base_gains", None)
         info["residual_base_gains"] = None if gains is None else [float(g) for g in gains]
+        increment = getattr(base, "increment_limit", None)
+        info["increment_limit"] = None if increment is None else float(increment)
     return info
 
 

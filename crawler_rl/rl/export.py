@@ -3,8 +3,9 @@
 For the crawler the graph is obs (batch, OBS_DIM) -> wheel_speeds (batch, 2) [rad/s]: the exact
 `crawler_rl.sim.action.wheel_speeds_from_action` mapping, computing its base from the
 observation: IK of the commanded twist in obs[:, 0:2], or with `motor.residual_base: pi` IK + the
-PI on the observation's error and error integral (`observation_pi_wheel_speeds`). For other envs
-it is obs -> action, scaled to the action space.
+PI on the observation's error and error integral (`observation_pi_wheel_speeds`), or with
+`incremental` IK + the observation's previous residual (`incremental_wheel_speeds`). For other
+envs it is obs -> action, scaled to the action space.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.sim.action import differential_drive_wheel_speeds
 from crawler_rl.sim.observation import MODEL_INPUT_NAME, MODEL_OUTPUT_NAME, OBS_NAMES
 
-COMMAND, MEASURED, ERROR_INTEGRAL = (OBS_NAMES.index(name)
-                                     for name in ("cmd_v", "meas_v", "err_int_v"))
-"""Observation columns of (v, omega) command, measurement and error integral (each a pair)."""
+COMMAND, MEASURED, ERROR_INTEGRAL, PREV_RESIDUAL = (
+    OBS_NAMES.index(name) for name in ("cmd_v", "meas_v", "err_int_v", "prev_residual_left"))
+"""Observation columns of (v, omega) command, measurement, error integral and the previous
+residual (left, right) (each a pair)."""
 
 EXPORT_FORMAT_VERSION = 1
 ONNX_OPSET = 18
@@ -43,11 +45,14 @@ class WheelSpeedPolicy(nn.Module):
     base = clip(IK(obs[:, 0:2])), or with `residual_base_gains` (kp_v, ki_v, kp_omega, ki_omega)
     IK(cmd + Kp e + Ki I) from the observation's error e and error integral I; the base and the
     sum are each limited to within residual_limit of the clipped IK (as
-    `observation_pi_wheel_speeds` and `wheel_speeds_from_action`).
+    `observation_pi_wheel_speeds` and `wheel_speeds_from_action`). With `increment_limit`:
+    clip(IK) + the observation's previous residual + increment_limit * a, limited the same way
+    (`incremental_wheel_speeds`).
     """
 
     def __init__(self, policy: ActorCritic, action_spec: dict[str, float],
-                 residual_base_gains: list[float] | None = None) -> None:
+                 residual_base_gains: list[float] | None = None,
+                 increment_limit: float | None = None) -> None:
         super().__init__()
         self.policy = policy
         self.track_width = float(action_spec["track_width"])
@@ -56,6 +61,7 @@ class WheelSpeedPolicy(nn.Module):
         self.residual_limit = float(action_spec["residual_limit"])
         self.base_gains = None if residual_base_gains is None else [
             float(gain) for gain in residual_base_gains]
+        self.increment_limit = None if increment_limit is None else float(increment_limit)
 
     def wheels(self, v: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
         """Unclipped differential-drive IK (the sim's). Shape: (batch, 1) x 2 -> (batch, 2)."""
@@ -68,6 +74,12 @@ class WheelSpeedPolicy(nn.Module):
         limit = self.max_wheel_speed
         cmd_v, cmd_omega = obs[:, COMMAND:COMMAND + 1], obs[:, COMMAND + 1:COMMAND + 2]
         ik = torch.clamp(self.wheels(cmd_v, cmd_omega), -limit, limit)
+        if self.increment_limit is not None:
+            low = torch.clamp(ik - self.residual_limit, min=-limit)
+            high = torch.clamp(ik + self.residual_limit, max=limit)
+            residual = obs[:, PREV_RESIDUAL:PREV_RESIDUAL + 2]
+            return torch.minimum(torch.maximum(
+                ik + residual + self.increment_limit * action, low), high)
         if self.base_gains is None:
             return torch.clamp(ik + self.residual_limit * action, -limit, limit)
         kp_v, ki_v, kp_omega, ki_omega = self.base_gains
@@ -108,8 +120,9 @@ def policy_from_checkpoint(checkpoint: Checkpoint) -> ActorCritic:
 
 
 def model_input_dim(checkpoint: Checkpoint) -> int:
-    """Width of the exported model's input: the actor's observation (no critic-only state)."""
-    return int(checkpoint.env_info.get("actor_obs_dim") or checkpoint.obs_dim)
+    """Width of the exported model's input: the robot's observation (no critic-only state)."""
+    info = checkpoint.env_info
+    return int(info.get("model_obs_dim") or info.get("actor_obs_dim") or checkpoint.obs_dim)
 
 
 def deployable_module(checkpoint: Checkpoint) -> tuple[nn.Module, str]:
@@ -118,10 +131,20 @@ def deployable_module(checkpoint: Checkpoint) -> tuple[nn.Module, str]:
     spec = checkpoint.env_info.get("action_spec")
     if spec is not None:
         gains = checkpoint.env_info.get("residual_base_gains")
-        return WheelSpeedPolicy(policy, spec, gains).eval(), CRAWLER_OUTPUT
+        increment = checkpoint.env_info.get("increment_limit")  # absent before layout 4
+        return WheelSpeedPolicy(policy, spec, gains, increment).eval(), CRAWLER_OUTPUT
     info = checkpoint.env_info
     module = ScaledActionPolicy(policy, info["action_low"], info["action_high"])
     return module.eval(), GENERIC_OUTPUT
+
+
+def action_mapping(env_info: dict[str, Any]) -> str:
+    """Name the crawler model's action -> wheel speed mapping (metadata `action_mapping`)."""
+    if env_info.get("increment_limit") is not None:
+        return "incremental_residual_on_inverse_kinematics"
+    if env_info.get("residual_base_gains") is not None:
+        return "residual_on_observation_pi"
+    return "residual_on_inverse_kinematics"
 
 
 def export_metadata(checkpoint: Checkpoint, output_name: str) -> dict[str, str]:
@@ -144,10 +167,9 @@ def export_metadata(checkpoint: Checkpoint, output_name: str) -> dict[str, str]:
 
         metadata.update(observation_metadata())
         metadata.update({
-            "action_mapping": ("residual_on_inverse_kinematics"
-                               if info.get("residual_base_gains") is None
-                               else "residual_on_observation_pi"),
+            "action_mapping": action_mapping(info),
             "residual_base_gains": json.dumps(info.get("residual_base_gains")),
+            "increment_limit": json.dumps(info.get("increment_limit")),
             "output_names": "wheel_speed_left,wheel_speed_right",
             "output_units": "rad/s,rad/s",
             "action_spec": json.dumps(spec, sort_keys=True),

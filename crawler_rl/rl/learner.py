@@ -79,6 +79,19 @@ MODEL_KEYS = ("model.actor_hidden", "model.critic_hidden", "model.shared_trunk",
 under the same values."""
 
 
+ACTION_MAPPING_KEYS = ("residual_base_gains", "increment_limit")
+"""env_info entries that decide what an action means (the residual base, `envs.describe_env`)."""
+
+
+def action_mapping_difference(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """`key: checkpoint X, this run Y` for each action mapping entry of env_info that differs.
+
+    A key missing from `saved` (a checkpoint of an older version) counts as None.
+    """
+    return [f"{key}: checkpoint {saved.get(key)!r}, this run {current.get(key)!r}"
+            for key in ACTION_MAPPING_KEYS if saved.get(key) != current.get(key)]
+
+
 def config_difference(saved: dict[str, Any], current: dict[str, Any],
                       keys: tuple[str, ...] = MODEL_KEYS) -> list[str]:
     """`key: checkpoint X, this run Y` for each dotted key whose values differ.
@@ -156,6 +169,11 @@ class Learner:
         if changed:  # refused before anything is loaded: the learner stays as it was
             raise ValueError(f"{path} was trained with another model ({'; '.join(changed)}): "
                              "resume with the checkpoint's values")
+        mapping = action_mapping_difference(state.env_info, self.env_info)
+        if mapping:
+            raise ValueError(f"{path} was trained with another action mapping "
+                             f"({'; '.join(mapping)}): its actions would mean other wheel "
+                             "speeds here; resume with the checkpoint's motor.residual_base")
         if (state.obs_dim, state.action_dim) != (self.obs_dim, self.action_dim):
             raise ValueError(
                 f"{path}: checkpoint is for obs/action dims {(state.obs_dim, state.action_dim)}, "

@@ -99,7 +99,8 @@ class ActorCritic(nn.Module):
         if cfg.shared_trunk:
             if self.actor_obs_dim != obs_dim:
                 raise ValueError("model.shared_trunk needs the actor and the critic to read the "
-                                 "same observation (env.privileged_critic: false)")
+                                 "same observation (not the crawler's, whose critic also reads "
+                                 "the action base's state, or env.privileged_critic)")
             self.critic_trunk: nn.Module = self.actor_trunk
             critic_out = actor_out
         else:

@@ -2,10 +2,13 @@
 
 The policy outputs a *residual* on top of a base controller: with action 0 the learned controller
 is exactly that base, so training starts from it and only learns the correction for tether pull,
-slope, slip and motor droop. The base is inverse kinematics (`motor.residual_base: ik`), or IK +
+slope, slip and motor droop. The base is inverse kinematics (`motor.residual_base: ik`), IK +
 a PI on the observation's tracking error and its anti-windup error integral (`pi`,
-`observation_pi_wheel_speeds`). Either way the wheel speeds stay within `residual_limit` of the
-IK feed-forward and within the wheel speed limit.
+`observation_pi_wheel_speeds`), or IK + the previous residual (`incremental`,
+`incremental_wheel_speeds`: the action moves the residual by at most `increment_limit` per
+control step, so the residual integrates and a constant load is rejected without the policy
+computing it). Either way the wheel speeds stay within `residual_limit` of the IK feed-forward
+and within the wheel speed limit.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from crawler_rl.sim.observation import OBS_NAMES
 _CMD = OBS_NAMES.index("cmd_v")
 _MEAS = OBS_NAMES.index("meas_v")
 _INTEGRAL = OBS_NAMES.index("err_int_v")
+_RESIDUAL = OBS_NAMES.index("prev_residual_left")
 
 Speed = TypeVar("Speed")
 """A float, a numpy array or a torch tensor: the IK below is plain arithmetic on any of them."""
@@ -126,6 +130,41 @@ def observation_pi_wheel_speeds(
     return limit_around_feed_forward(
         feed_forward, feed_forward + unclipped_inverse_kinematics(correction, spec), spec
     )
+
+
+def incremental_wheel_speeds(
+    obs: np.ndarray, action: np.ndarray, increment_limit: float, spec: ActionSpec
+) -> np.ndarray:
+    """Wheel speeds of the `incremental` base: IK(cmd) + previous residual + increment_limit * a.
+
+    The command and the previous residual are read from the observation, so the exported graph
+    computes the same from its input; the sum stays within `residual_limit` of the clipped
+    IK(cmd) and within the speed limit (a residual held at a limit stops growing: anti-windup).
+    Non-finite actions are an error. Shape: (..., OBS_DIM), (..., 2) -> (..., 2).
+    """
+    action = np.asarray(action, dtype=np.float64)
+    if not np.isfinite(action).all():
+        raise ValueError(f"non-finite action {action!r}: refusing to command the wheels")
+    obs = np.asarray(obs, dtype=np.float64)
+    feed_forward = inverse_kinematics(obs[..., _CMD:_CMD + 2], spec)
+    desired = (feed_forward + obs[..., _RESIDUAL:_RESIDUAL + 2]
+               + increment_limit * np.clip(action, -1.0, 1.0))
+    return limit_around_feed_forward(feed_forward, desired, spec)
+
+
+def incremental_action_for_wheel_speeds(
+    obs: np.ndarray, wheel_speeds: np.ndarray, increment_limit: float, spec: ActionSpec
+) -> np.ndarray:
+    """Return the `incremental` base's action closest to `wheel_speeds` (inverse mapping).
+
+    Exact when the change from IK(cmd) + the previous residual is within `increment_limit`;
+    a larger change is clipped to the action's [-1, 1].
+    Shape: (..., OBS_DIM), (..., 2) -> (..., 2).
+    """
+    obs = np.asarray(obs, dtype=np.float64)
+    base = inverse_kinematics(obs[..., _CMD:_CMD + 2], spec) + obs[..., _RESIDUAL:_RESIDUAL + 2]
+    return np.clip((np.asarray(wheel_speeds, dtype=np.float64) - base) / increment_limit,
+                   -1.0, 1.0)
 
 
 def wheel_speeds_from_action(

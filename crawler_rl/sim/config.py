@@ -27,7 +27,7 @@ SURFACES = tuple(SURFACE_SLOPES_DEG)
 HULL_RADIUS_M = 3.0
 """Usual radius of the curved hull section [m] (training draws it from `training.hull_radius`)."""
 TETHER_MODELS = ("lumped", "chain")
-RESIDUAL_BASES = ("ik", "pi")
+RESIDUAL_BASES = ("ik", "pi", "incremental")
 TRACKING_KERNELS = ("exp", "squared")
 VELOCITY_SOURCES = ("estimate", "odometry")
 TENSION_SENSORS = (True, False, "intermittent")
@@ -121,12 +121,15 @@ class MotorConfig:
     """Left / right speed loop gains are gain x (1 - b, 1 + b): a weaker motor or worn wheel
     on one side (the robot then turns when driven straight with IK)."""
     residual_limit: float = _num(6.0, 0.0, gt=True)
-    residual_base: str = "ik"
-    """What action 0 commands: "ik" or "pi" (IK + PI on the observation, residual_base_gains);
-    see crawler_rl/sim/action.py."""
+    residual_base: str = "incremental"
+    """What action 0 commands: "ik", "pi" (IK + PI on the observation, residual_base_gains) or
+    "incremental" (IK + the previous residual; the action moves it); see
+    crawler_rl/sim/action.py."""
     residual_base_gains: tuple[float, float, float, float] = field(
         default=(0.42, 3.36, 0.17, 16.3), metadata={"lo": 0.0, "hi": None, "gt": False})
     """(kp_v, ki_v, kp_omega, ki_omega) of the `pi` residual base."""
+    increment_limit: float = _num(1.0, 0.0, gt=True)
+    """`incremental` base: the largest change of the residual per control step [rad/s]."""
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,7 @@ class RewardConfig:
     """"exp": scale * exp(-err^2 / sigma), flat near 0 and bounded; "squared": -scale * err^2 /
     sigma, the per-step form of the RMSE the controllers are judged by (docs/baseline.md)."""
     tracking_v_scale: float = _num(1.0, 0.0)
-    tracking_v_sigma: float = _num(0.0025, 0.0, gt=True)
+    tracking_v_sigma: float = _num(0.0004, 0.0, gt=True)
     tracking_omega_scale: float = _num(0.5, 0.0)
     tracking_omega_sigma: float = _num(0.0625, 0.0, gt=True)
     action_rate_scale: float = _num(0.02, 0.0)

@@ -15,7 +15,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from crawler_rl.sim.observation import OBS_DIM, mirror_spec
+from crawler_rl.sim.observation import ACTOR_OBS_DIM, OBS_DIM, mirror_spec
 
 LOOKAHEAD_SECONDS = 2.0
 """Time to the next command change is reported up to this horizon (and held there)."""
@@ -65,13 +65,14 @@ def next_change_steps(commands: np.ndarray) -> np.ndarray:
 class PrivilegedCriticObservation(gym.ObservationWrapper):
     """Append CRITIC_FIELDS to a `CrawlerEnv`'s observation (the actor slices them off).
 
-    `actor_observation_dim` (OBS_DIM) and `mirror_spec` (extended to the critic state) are read
-    by `crawler_rl.rl.envs.describe_env`.
+    `actor_observation_dim` (ACTOR_OBS_DIM), `model_observation_dim` (OBS_DIM) and `mirror_spec`
+    (extended to the critic state) are read by `crawler_rl.rl.envs.describe_env`.
     """
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
-        self.actor_observation_dim = OBS_DIM
+        self.actor_observation_dim = ACTOR_OBS_DIM
+        self.model_observation_dim = OBS_DIM
         self.mirror_spec = privileged_mirror_spec() if env.unwrapped.mirror_spec else None
         high = np.full(OBS_DIM + CRITIC_DIM, np.inf, dtype=np.float32)
         self.observation_space = gym.spaces.Box(-high, high, dtype=np.float32)

@@ -16,10 +16,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from crawler_rl.sim.action import observation_pi_wheel_speeds, wheel_speeds_from_action
+from crawler_rl.sim.action import (
+    incremental_wheel_speeds,
+    observation_pi_wheel_speeds,
+    wheel_speeds_from_action,
+)
 from crawler_rl.sim.config import CrawlerConfig, TaskConfig, load_crawler_config
 from crawler_rl.sim.crawler import CrawlerSim
-from crawler_rl.sim.observation import OBS_DIM, ObservationBuilder, mirror_spec
+from crawler_rl.sim.observation import ACTOR_OBS_DIM, OBS_DIM, ObservationBuilder, mirror_spec
 from crawler_rl.sim.scenario import Scenario, sample_scenario
 
 PENALTY_SPEEDS = (0.05, 0.25)
@@ -56,10 +60,18 @@ class CrawlerEnv(gym.Env):
         self.residual_base_gains = (
             tuple(motor.residual_base_gains) if motor.residual_base == "pi" else None
         )
-        """The `pi` residual base's (kp_v, ki_v, kp_omega, ki_omega); None for the IK base."""
+        """The `pi` residual base's (kp_v, ki_v, kp_omega, ki_omega); None for the other bases."""
+        self.increment_limit = (
+            motor.increment_limit if motor.residual_base == "incremental" else None
+        )
+        """The `incremental` base's largest residual change per step [rad/s]; None otherwise."""
         self._tracking_kernel = self.config.reward.tracking_kernel
         self.render_mode = render_mode
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
+        self.actor_observation_dim = ACTOR_OBS_DIM
+        """The actor reads the leading entries (`ACTOR_OBS_DIM`), the critic all of them."""
+        self.model_observation_dim = OBS_DIM
+        """The exported controller's input: the whole observation (its mapping reads the rest)."""
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         # Left/right symmetry (ppo.mirror_augmentation), unless overrides skew the yaw commands.
         low, high = self.config.task.omega_range
@@ -104,11 +116,15 @@ class CrawlerEnv(gym.Env):
         """Apply the residual action for one control period (0.05 s)."""
         sim, reward_cfg = self.sim, self.config.reward
         command = self._commands[self._step]
-        base = None
-        if self.residual_base_gains is not None:
-            base = observation_pi_wheel_speeds(self._obs, self.residual_base_gains,
-                                               sim.action_spec)
-        wheel_speeds = wheel_speeds_from_action(command, action, sim.action_spec, base)
+        if self.increment_limit is not None:
+            wheel_speeds = incremental_wheel_speeds(self._obs, action, self.increment_limit,
+                                                    sim.action_spec)
+        else:
+            base = None
+            if self.residual_base_gains is not None:
+                base = observation_pi_wheel_speeds(self._obs, self.residual_base_gains,
+                                                   sim.action_spec)
+            wheel_speeds = wheel_speeds_from_action(command, action, sim.action_spec, base)
         self.observation_builder.record_wheel_command(wheel_speeds)
         sim.apply_wheel_speeds(wheel_speeds)
         sim.step_control()

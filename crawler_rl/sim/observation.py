@@ -39,6 +39,10 @@ OBS_FIELDS: tuple[ObsField, ...] = (
              "reading (0 before the first one or without a load cell)"),
     ObsField("tether_tension_valid", "1", "1 while the load cell reading is fresh, else 0 "
              "(no load cell, an outage or a stale reading: tether_tension holds its last value)"),
+    ObsField("prev_residual_left", "rad/s", "previous left wheel speed command minus the "
+             "inverse kinematics of the command it was sent for (the incremental base's state)"),
+    ObsField("prev_residual_right", "rad/s", "previous right wheel speed command minus the "
+             "inverse kinematics of the command it was sent for"),
 )
 OBS_NAMES: tuple[str, ...] = tuple(field.name for field in OBS_FIELDS)
 MODEL_INPUT_NAME = "obs"
@@ -46,20 +50,28 @@ MODEL_INPUT_NAME = "obs"
 MODEL_OUTPUT_NAME = "wheel_speeds"
 """Name of the exported controller's output, float32 (batch, 2): left, right [rad/s]."""
 OBS_DIM = len(OBS_FIELDS)
-OBS_LAYOUT_VERSION = 3
+OBS_LAYOUT_VERSION = 4
 """Bump whenever OBS_FIELDS or their meaning changes; exported models carry it and the controller
 checks it. 2: the error integrals stopped leaking (time constant 2 s in 1) and hold while the
 wheel command is saturated in their direction (conditional integration, as the PI baseline).
-3: `tether_tension_valid`, the load cell's mask, after `tether_tension`."""
+3: `tether_tension_valid`, the load cell's mask, after `tether_tension`. 4: `prev_residual_*`,
+the previous command's residual on IK (the `incremental` action base), at the end."""
 _TENSION = OBS_NAMES.index("tether_tension")
 _TENSION_VALID = OBS_NAMES.index("tether_tension_valid")
+_RESIDUAL = OBS_NAMES.index("prev_residual_left")
+ACTOR_OBS_DIM = _RESIDUAL
+"""Leading entries the policy network's actor reads. The previous residual (the last ones) is
+the `incremental` action base's state: the exported graph's mapping and the critic read it, the
+actor does not (an actor that reads it learns to leak it away, undoing the integration:
+docs/baseline.md)."""
 _SENSED = np.r_[0:9, _TENSION]  # entries copied from the inputs (finite-checked)
 
 # The left/right mirror image of a state (body y -> -y): yaw quantities and the lateral gravity
 # component change sign, left and right wheels swap, the rest stays.
 _MIRROR_NEGATED = ("cmd_omega", "meas_omega", "gravity_y", "err_int_omega")
 _MIRROR_SWAPPED = (("wheel_speed_left", "wheel_speed_right"),
-                   ("prev_wheel_cmd_left", "prev_wheel_cmd_right"))
+                   ("prev_wheel_cmd_left", "prev_wheel_cmd_right"),
+                   ("prev_residual_left", "prev_residual_right"))
 
 
 def mirror_spec() -> dict[str, list[float]]:
@@ -79,7 +91,9 @@ def mirror_spec() -> dict[str, list[float]]:
 class ObservationBuilder:
     """Assemble observations from sensor readings; keeps the integrator and previous command.
 
-    Used identically by `CrawlerEnv` and by the controller node on the robot. The error integral
+    Used identically by `CrawlerEnv` and by the controller node on the robot. The previous
+    residual is the last wheel command minus the clipped IK of the command of the observation it
+    answered (nominal geometry when `action_spec` is None). The error integral
     is a true integral with the PI baseline's anti-windup (`crawler_rl.control.pi`): a channel
     holds while the last wheel command sat at an output limit (within `residual_limit` of IK, or
     the wheel speed limit, `ActionSpec`) and its error would push that wheel further out.
@@ -94,15 +108,22 @@ class ObservationBuilder:
         self.action_spec = action_spec
         self.integral_decay = float(np.exp(-integral_leak * control_dt))
         self.integral_limit = integral_limit
-        from crawler_rl.sim.action import output_limits  # action.py imports this module
+        from crawler_rl.sim.action import (  # action.py imports this module
+            ActionSpec,
+            inverse_kinematics,
+            output_limits,
+        )
 
         self._output_limits = output_limits
+        self._inverse_kinematics = inverse_kinematics
+        self._nominal_spec = ActionSpec()
         self.reset()
 
     def reset(self) -> None:
         """Forget the integral and the previous command (start of an episode or re-enable)."""
         self.error_integral = np.zeros(2)
         self.prev_wheel_cmd = np.zeros(2)
+        self.prev_residual = np.zeros(2)
         self.saturation = np.zeros(2)
         """Per wheel: +1 / -1 if the last command sat at its upper / lower limit, else 0."""
         self._command = np.zeros(2)
@@ -111,6 +132,8 @@ class ObservationBuilder:
         """Remember the wheel speed command just sent (enters the next observation)."""
         self.prev_wheel_cmd = np.asarray(wheel_speeds, dtype=np.float64).copy()
         spec = self.action_spec
+        self.prev_residual = self.prev_wheel_cmd - self._inverse_kinematics(
+            self._command, spec or self._nominal_spec)
         if spec is not None:
             low, high = self._output_limits(self._command, spec)
             tolerance = 1e-6 * spec.max_wheel_speed
@@ -162,6 +185,7 @@ class ObservationBuilder:
         self.error_integral = integral
         obs[9:11] = self.prev_wheel_cmd
         obs[11:13] = integral
+        obs[_RESIDUAL:_RESIDUAL + 2] = self.prev_residual
         return obs.astype(np.float32)
 
 

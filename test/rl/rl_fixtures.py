@@ -28,12 +28,13 @@ def random_checkpoint(crawler: bool = True, seed: int = 0):
     from crawler_rl.rl.policy import ActorCritic
     from crawler_rl.rl.ppo import PPO
     from crawler_rl.sim.action import ActionSpec
-    from crawler_rl.sim.observation import OBS_DIM
+    from crawler_rl.sim.observation import ACTOR_OBS_DIM, OBS_DIM
 
     torch.manual_seed(seed)
     obs_dim, action_dim = (OBS_DIM, 2) if crawler else (3, 1)
+    actor_obs_dim = ACTOR_OBS_DIM if crawler else None  # as the crawler env describes itself
     cfg = toy_config()
-    policy = ActorCritic(obs_dim, action_dim, cfg.model)
+    policy = ActorCritic(obs_dim, action_dim, cfg.model, actor_obs_dim)
     # Give the normalizer and the actor head real values so the export has something to carry.
     policy.obs_normalizer.update(torch.randn(64, obs_dim) * 3.0 + 1.0)
     torch.nn.init.normal_(policy.actor_head.weight, std=0.5)
@@ -47,6 +48,8 @@ def random_checkpoint(crawler: bool = True, seed: int = 0):
                         ("wheel_radius", "track_width", "max_wheel_speed", "residual_limit")}
         if crawler else None,
         "control_dt": 0.05 if crawler else None,
+        "actor_obs_dim": actor_obs_dim,
+        "model_obs_dim": OBS_DIM if crawler else None,
     }
     return Checkpoint(
         model=policy.state_dict(), optimizer=PPO(policy, cfg.ppo).optimizer.state_dict(),

@@ -7,12 +7,13 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+import yaml
 from bench_loader import load_bench
 
 from crawler_rl.control.onnx_runner import OnnxPolicy
 from crawler_rl.rl.checkpoint import latest_good_checkpoint, load_checkpoint
 from crawler_rl.rl.config import load_train_config
-from crawler_rl.rl.envs import probe_env
+from crawler_rl.rl.envs import make_env_factory, probe_env
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.sim.observation import OBS_DIM
 
@@ -29,12 +30,39 @@ def test_labels_are_the_oracles_residuals(bench) -> None:
     assert labels.std(axis=0).min() > 0.01  # the oracle corrects IK, it does not return it
 
 
+def test_labels_on_the_incremental_base_reproduce_the_oracles_wheel_speeds(bench) -> None:
+    from crawler_rl.sim.action import ActionSpec, incremental_wheel_speeds
+
+    env = make_env_factory(load_train_config(None).env)()
+    try:
+        obs, _ = env.reset(seed=1)
+        spec = env.unwrapped.sim.action_spec
+        assert env.unwrapped.increment_limit == 1.0 and isinstance(spec, ActionSpec)
+        wheels = incremental_wheel_speeds(obs, np.array([0.3, -0.6]), 1.0, spec)
+        label = bench.label_for(env.unwrapped, obs, wheels)
+        np.testing.assert_allclose(label, [0.3, -0.6], atol=1e-5)
+    finally:
+        env.close()
+
+
+def ik_base_config(folder: Path) -> Path:
+    """train.yaml on the IK residual base (the base of the distillation figures in the docs)."""
+    data = load_train_config(None).to_dict()
+    data["env"]["crawler_overrides"] = {**data["env"]["crawler_overrides"],
+                                        "motor.residual_base": "ik"}
+    path = folder / "train_ik.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
 def test_one_round_fits_the_labels_and_exports_a_controller(bench, tmp_path: Path) -> None:
-    summary = bench.distill(tmp_path, seed=0, rounds=1, episodes=3, workers=1, noise=0.05,
-                            epochs=400, critic_episodes=1)
+    summary = bench.distill(tmp_path / "run", seed=0, rounds=1, episodes=3, workers=1,
+                            noise=0.05, epochs=400, critic_episodes=1,
+                            config=ik_base_config(tmp_path))
     assert summary["fit_mse"] < 0.5 * summary["label_variance"], summary
     assert np.isfinite(summary["critic_explained"]), summary  # the critic stage ran
-    checkpoint = load_checkpoint(latest_good_checkpoint(tmp_path))
+    checkpoint = load_checkpoint(latest_good_checkpoint(tmp_path / "run"))
+    assert checkpoint.env_info["increment_limit"] is None  # the IK base, as configured
     # PPO resumes at the step count the labels took, in the whole iterations those steps make
     cfg = load_train_config(None)
     batch = cfg.ppo.num_steps * cfg.env.num_envs

@@ -13,10 +13,11 @@ from crawler_rl.rl.checkpoint import Checkpoint, save_checkpoint
 from crawler_rl.rl.export import OnnxController, deployable_module, export_checkpoint
 from crawler_rl.sim.action import (
     ActionSpec,
+    incremental_wheel_speeds,
     observation_pi_wheel_speeds,
     wheel_speeds_from_action,
 )
-from crawler_rl.sim.observation import OBS_DIM, observation_metadata
+from crawler_rl.sim.observation import OBS_DIM, OBS_NAMES, observation_metadata
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +94,34 @@ def test_residual_on_pi_graph_is_the_sim_mapping(tmp_path: Path) -> None:
     assert np.abs(base - ik).max() > 0.5  # the PI base really acts
     props = {entry.key: entry.value for entry in onnx.load(str(path)).metadata_props}
     assert props["action_mapping"] == "residual_on_observation_pi"
+
+
+def test_incremental_graph_is_the_sim_mapping(tmp_path: Path) -> None:
+    checkpoint = random_checkpoint(crawler=True)
+    checkpoint.env_info["increment_limit"] = 0.7
+    path = export_checkpoint(save_checkpoint(tmp_path / "c.pt", checkpoint),
+                             tmp_path / "controller.onnx")
+    obs = _obs(256, seed=5)
+    obs[:, 0:2] *= 0.3  # IK mostly within the speed limit less the residual limit
+    residual = OBS_NAMES.index("prev_residual_left")
+    obs[:, residual:residual + 2] = np.random.default_rng(6).uniform(-5, 5, (256, 2))
+    got = OnnxController(path)(obs)
+    module, _ = deployable_module(checkpoint)
+    with torch.no_grad():
+        action = module.policy.act_deterministic(torch.from_numpy(obs)).numpy()
+    spec = ActionSpec(**checkpoint.env_info["action_spec"])
+    reference = incremental_wheel_speeds(obs, action, 0.7, spec)
+    np.testing.assert_allclose(got, reference, atol=1e-4, rtol=0)
+    ik = wheel_speeds_from_action(obs[:, 0:2], np.zeros((256, 2)), spec)
+    assert np.abs(got - ik).max() <= spec.residual_limit + 1e-4  # limited around IK
+    inside = np.abs(obs[:, residual:residual + 2]).max(axis=1) < spec.residual_limit - 1
+    inside &= np.abs(ik).max(axis=1) < spec.max_wheel_speed - spec.residual_limit
+    assert inside.sum() > 20  # and where no limit acts, the step is at most increment_limit
+    step = got[inside] - ik[inside] - obs[inside, residual:residual + 2]
+    assert np.abs(step).max() <= 0.7 + 1e-4 and np.abs(step).max() > 0.1
+    props = {entry.key: entry.value for entry in onnx.load(str(path)).metadata_props}
+    assert props["action_mapping"] == "incremental_residual_on_inverse_kinematics"
+    assert props["increment_limit"] == "0.7"
 
 
 def test_wrong_shape_input_fails_clearly(crawler_export) -> None:

@@ -138,6 +138,26 @@ def test_a_resume_with_another_model_names_the_keys_that_differ(tmp_path: Path) 
     assert learner().restore_latest() is not None
 
 
+def test_a_resume_under_another_action_mapping_is_refused_before_loading(tmp_path: Path) -> None:
+    def learner(**mapping: object) -> Learner:
+        cfg = toy_config(ppo={"num_steps": STEPS}, run={"total_steps": 10 * STEPS * ENVS})
+        return Learner(cfg, OBS_DIM, ACTION_DIM, {**ENV_INFO, **mapping}, tmp_path,
+                       torch.device("cpu"))
+
+    learner(increment_limit=1.0).save()
+    for mapping, named in (({}, "increment_limit: checkpoint 1.0, this run None"),
+                           ({"increment_limit": 2.0}, "checkpoint 1.0, this run 2.0"),
+                           ({"increment_limit": 1.0, "residual_base_gains": [1, 2, 3, 4]},
+                            r"residual_base_gains: checkpoint None, this run \[1, 2, 3, 4\]")):
+        resumed = learner(**mapping)
+        before = weights(resumed)
+        with pytest.raises(ValueError, match=named + r".*would mean other wheel speeds"):
+            resumed.restore_latest()
+        assert resumed.iteration == 0
+        assert all(torch.equal(before[name], after) for name, after in weights(resumed).items())
+    assert learner(increment_limit=1.0).restore_latest() is not None
+
+
 def test_config_difference_counts_a_key_an_older_checkpoint_lacks_as_its_default() -> None:
     current = toy_config().to_dict()
     older = {section: dict(values) for section, values in current.items()}

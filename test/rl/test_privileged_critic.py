@@ -14,16 +14,19 @@ from crawler_rl.rl.config import ModelConfig, TrainConfig, load_train_config
 from crawler_rl.rl.envs import probe_env
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.sim.critic_state import CRITIC_DIM, privileged_mirror_spec
-from crawler_rl.sim.observation import OBS_DIM
+from crawler_rl.sim.observation import ACTOR_OBS_DIM, OBS_DIM
 
 
 def test_the_env_description_names_the_actor_part_and_the_extended_mirror() -> None:
     cfg = load_train_config(None, {"env.privileged_critic": True})
     info, obs_dim, action_dim = probe_env(cfg.env)
-    assert (obs_dim, action_dim, info["actor_obs_dim"]) == (OBS_DIM + CRITIC_DIM, 2, OBS_DIM)
+    assert (obs_dim, action_dim, info["actor_obs_dim"], info["model_obs_dim"]) == (
+        OBS_DIM + CRITIC_DIM, 2, ACTOR_OBS_DIM, OBS_DIM)
     assert info["mirror"]["obs_perm"] == privileged_mirror_spec()["obs_perm"]
     plain, plain_dim, _ = probe_env(load_train_config(None).env)
-    assert (plain["actor_obs_dim"], plain_dim) == (None, OBS_DIM)
+    # the actor never reads the action base's state (the previous residual), the critic does
+    assert (plain["actor_obs_dim"], plain["model_obs_dim"], plain_dim) == (
+        ACTOR_OBS_DIM, OBS_DIM, OBS_DIM)
 
 
 def test_the_actor_ignores_the_critic_state_and_the_critic_reads_it() -> None:

@@ -84,16 +84,16 @@ def test_contract_violations_are_refused_with_the_key(
 def test_a_model_of_an_older_layout_is_refused_with_the_retraining_command(
     tmp_path: Path
 ) -> None:
-    # A layout-2 model: 14 inputs (no tether_tension_valid) and layout 2 in its metadata.
+    # A layout-3 model: 15 inputs (no prev_residual_*) and layout 3 in its metadata.
     names = [name for name in observation_metadata()["obs_names"].split(",")
-             if name != "tether_tension_valid"]
+             if not name.startswith("prev_residual")]
     metadata = {**observation_metadata(), "obs_layout_version": str(OBS_LAYOUT_VERSION - 1),
                 "obs_names": ",".join(names)}
-    for obs_dim in (OBS_DIM - 1, OBS_DIM):  # refused on the layout, whatever its input width
-        path = make_controller_onnx(tmp_path / f"layout2_{obs_dim}.onnx", obs_dim=obs_dim,
+    for obs_dim in (OBS_DIM - 2, OBS_DIM):  # refused on the layout, whatever its input width
+        path = make_controller_onnx(tmp_path / f"layout3_{obs_dim}.onnx", obs_dim=obs_dim,
                                     metadata=metadata)
         with pytest.raises(ModelContractError,
-                           match=r"layout 2, this controller builds layout 3.*crawler-rl train"):
+                           match=r"layout 3, this controller builds layout 4.*crawler-rl train"):
             OnnxPolicy(path)
 
 

@@ -83,7 +83,9 @@ def test_lumped_tether_direction_turns_as_robot_moves(config):
 
 
 def test_ik_baseline_drifts_on_vertical_long_tether(with_episode_seconds):
-    env = CrawlerEnv(with_episode_seconds(8.0))
+    config = with_episode_seconds(8.0)
+    env = CrawlerEnv(dataclasses.replace(  # run_episode drives wheel speeds on the IK base
+        config, motor=dataclasses.replace(config.motor, residual_base="ik")))
     try:
         errors = {}
         for name, scenario in {

@@ -19,8 +19,10 @@ LAYOUT_2 = ("cmd_v", "cmd_omega", "meas_v", "meas_omega", "gravity_x", "gravity_
             "prev_wheel_cmd_right", "err_int_v", "err_int_omega", "tether_tension")
 DEFAULT_DIGEST = "92718af540d5f394da852d1a91139095127b67e62aa650088e62e03cc8783315"
 """sha256 of the layout-2 columns and rewards below, taken before sensor rates existed (and
-before the offset penalty, turned off here)."""
-BEFORE = {"reward.offset_scale": 0.0}
+before the offset penalty, turned off here, and the incremental action base and its narrower
+v kernel: the IK base and the kernel of then here)."""
+BEFORE = {"reward.offset_scale": 0.0, "motor.residual_base": "ik",
+          "reward.tracking_v_sigma": 0.0025}
 
 
 def _episodes_digest(config=None) -> tuple[str, np.ndarray]:

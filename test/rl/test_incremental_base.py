@@ -1,0 +1,121 @@
+"""`motor.residual_base: incremental` (the default): action 0 holds the previous residual on IK,
+the action moves it by at most `increment_limit` per step, and the observation carries it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crawler_rl.rl.config import EnvConfig
+from crawler_rl.rl.envs import describe_env, make_env_factory
+from crawler_rl.sim.action import (
+    ActionSpec,
+    incremental_action_for_wheel_speeds,
+    incremental_wheel_speeds,
+    inverse_kinematics,
+)
+from crawler_rl.sim.config import load_crawler_config
+from crawler_rl.sim.observation import ACTOR_OBS_DIM, OBS_DIM, OBS_NAMES, ObservationBuilder
+
+RESIDUAL = OBS_NAMES.index("prev_residual_left")
+WHEEL_CMD = OBS_NAMES.index("prev_wheel_cmd_left")
+
+
+def test_default_env_is_incremental_and_its_residual_integrates() -> None:
+    env = make_env_factory(EnvConfig())()
+    try:
+        base = env.unwrapped
+        assert base.increment_limit == 1.0  # config/crawler.yaml
+        assert describe_env(env, "CrawlerVelocity-v0")["increment_limit"] == 1.0
+        obs, _ = env.reset(seed=2)
+        spec = base.sim.action_spec
+        np.testing.assert_array_equal(obs[RESIDUAL:RESIDUAL + 2], 0.0)
+        pushes = np.array([[0.5, -0.25]] * 4 + [[0.0, 0.0]] * 20, dtype=np.float32)
+        expected_residual = np.zeros(2)
+        for push in pushes:
+            command = base.commanded_twist
+            obs, *_ = env.step(push)
+            ik = inverse_kinematics(command, spec)
+            residual = obs[WHEEL_CMD:WHEEL_CMD + 2] - ik
+            expected_residual = np.clip(expected_residual + push, -spec.residual_limit,
+                                        spec.residual_limit)
+            np.testing.assert_allclose(residual, expected_residual, atol=1e-5)
+            np.testing.assert_allclose(obs[RESIDUAL:RESIDUAL + 2], residual, atol=1e-5)
+        # action 0 held the residual through command changes: IK + (2, -1) rad/s
+        np.testing.assert_allclose(expected_residual, [2.0, -1.0])
+    finally:
+        env.close()
+
+
+def test_the_actor_does_not_read_the_residual_and_the_model_input_is_the_whole_observation(
+) -> None:
+    import torch
+
+    from crawler_rl.rl.config import ModelConfig
+    from crawler_rl.rl.policy import ActorCritic
+
+    env = make_env_factory(EnvConfig())()
+    try:
+        info = describe_env(env, "CrawlerVelocity-v0")
+    finally:
+        env.close()
+    assert (info["actor_obs_dim"], info["model_obs_dim"]) == (ACTOR_OBS_DIM, OBS_DIM)
+    assert ACTOR_OBS_DIM == RESIDUAL == OBS_DIM - 2
+    policy = ActorCritic.for_env(info, OBS_DIM, 2, ModelConfig())
+    obs = torch.randn(8, OBS_DIM)
+    moved = obs.clone()
+    moved[:, RESIDUAL:] += 3.0
+    with torch.no_grad():
+        assert torch.equal(policy.action_mean(obs), policy.action_mean(moved))
+        assert not torch.equal(policy.value(obs), policy.value(moved))  # the critic reads it
+
+
+def test_residual_is_limited_around_ik_and_does_not_wind_up() -> None:
+    spec = ActionSpec()
+    obs = np.zeros(OBS_DIM)
+    obs[0:2] = (0.1, 0.0)
+    obs[RESIDUAL:RESIDUAL + 2] = (spec.residual_limit, -spec.residual_limit)
+    wheels = incremental_wheel_speeds(obs, np.array([1.0, -1.0]), 1.0, spec)
+    ik = inverse_kinematics(obs[0:2], spec)
+    np.testing.assert_allclose(wheels - ik, [spec.residual_limit, -spec.residual_limit])
+    back = incremental_wheel_speeds(obs, np.array([-1.0, 1.0]), 1.0, spec)
+    np.testing.assert_allclose(back - ik, [spec.residual_limit - 1, 1 - spec.residual_limit])
+    with pytest.raises(ValueError, match="non-finite action"):
+        incremental_wheel_speeds(obs, np.array([np.nan, 0.0]), 1.0, spec)
+
+
+def test_inverse_mapping_reproduces_reachable_wheel_speeds_and_clips_the_rest() -> None:
+    spec = ActionSpec()
+    rng = np.random.default_rng(0)
+    obs = np.zeros((64, OBS_DIM))
+    obs[:, 0] = rng.uniform(-0.15, 0.15, 64)
+    obs[:, 1] = rng.uniform(-0.8, 0.8, 64)
+    obs[:, RESIDUAL:RESIDUAL + 2] = rng.uniform(-3, 3, (64, 2))
+    action = rng.uniform(-1, 1, (64, 2))
+    wheels = incremental_wheel_speeds(obs, action, 0.5, spec)
+    np.testing.assert_allclose(incremental_action_for_wheel_speeds(obs, wheels, 0.5, spec),
+                               action, atol=1e-9)
+    far = wheels + 10.0
+    np.testing.assert_array_equal(incremental_action_for_wheel_speeds(obs, far, 0.5, spec), 1.0)
+
+
+def test_observation_builder_records_the_residual_on_the_commands_ik() -> None:
+    spec = ActionSpec()
+    builder = ObservationBuilder(0.05, spec)
+    inputs = dict(measured_twist=(0.0, 0.0), gravity_body=(0.0, 0.0, -1.0),
+                  wheel_speeds=(0.0, 0.0), tether_tension=0.0, tether_tension_valid=1)
+    builder.build(commanded_twist=(0.1, 0.2), **inputs)
+    ik = inverse_kinematics(np.array([0.1, 0.2]), spec)
+    builder.record_wheel_command(ik + (0.3, -0.4))
+    # the next command differs: the residual stays relative to the command it answered
+    obs = builder.build(commanded_twist=(-0.05, 0.0), **inputs)
+    np.testing.assert_allclose(obs[RESIDUAL:RESIDUAL + 2], [0.3, -0.4], atol=1e-6)
+    builder.reset()
+    obs = builder.build(commanded_twist=(-0.05, 0.0), **inputs)
+    np.testing.assert_array_equal(obs[RESIDUAL:RESIDUAL + 2], 0.0)
+
+
+def test_bad_increment_limit_is_a_clear_error() -> None:
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="increment_limit"):
+            load_crawler_config(overrides={"motor.increment_limit": bad})
