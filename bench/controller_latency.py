@@ -50,9 +50,10 @@ def default_policy(tmp: Path) -> Path:
 
 def bench_core(policy_path: Path, n: int) -> None:
     from crawler_rl.control.onnx_runner import OnnxPolicy, RobotState, VelocityController
+    from crawler_rl.sim.observation import OBS_DIM
 
     policy = OnnxPolicy(policy_path)
-    obs = np.linspace(-0.5, 0.5, 14).astype(np.float32)
+    obs = np.linspace(-0.5, 0.5, OBS_DIM).astype(np.float32)
     percentiles("onnx_call", timed(lambda: policy.wheel_speeds(obs), n))
     controller = VelocityController(policy, policy.action_spec, 0.05, 240.0)
     state = RobotState(np.array([0.05, 0.0]), np.array([-1.0, 0.0, 0.0]), np.ones(2), 20.0, 1.0)

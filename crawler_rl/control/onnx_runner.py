@@ -234,6 +234,8 @@ class VelocityController:
         self.fallback = fallback
         self.pi = PIController(pi_gains or load_gains(), action_spec, control_dt)
         self.observation = ObservationBuilder(control_dt, action_spec)
+        # the residual as the model's graph adds it: against IK clipped at the model's limit
+        self.observation.residual_spec = policy.action_spec if policy is not None else None
         self.limiter = WheelCommandLimiter(
             action_spec.max_wheel_speed, max_wheel_acceleration, control_dt
         )
@@ -285,5 +287,5 @@ class VelocityController:
             if not np.all(np.isfinite(target)):
                 return self.stop(f"non-finite model output {target!r}")
         wheel_speeds = self.limiter.limit(target)
-        self.observation.record_wheel_command(wheel_speeds)
+        self.observation.record_wheel_command(wheel_speeds, intended=target)
         return ControlOutput(wheel_speeds, source)

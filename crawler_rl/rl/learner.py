@@ -169,16 +169,16 @@ class Learner:
         if changed:  # refused before anything is loaded: the learner stays as it was
             raise ValueError(f"{path} was trained with another model ({'; '.join(changed)}): "
                              "resume with the checkpoint's values")
-        mapping = action_mapping_difference(state.env_info, self.env_info)
-        if mapping:
-            raise ValueError(f"{path} was trained with another action mapping "
-                             f"({'; '.join(mapping)}): its actions would mean other wheel "
-                             "speeds here; resume with the checkpoint's motor.residual_base")
         if (state.obs_dim, state.action_dim) != (self.obs_dim, self.action_dim):
             raise ValueError(
                 f"{path}: checkpoint is for obs/action dims {(state.obs_dim, state.action_dim)}, "
                 f"env has {(self.obs_dim, self.action_dim)}"
             )
+        mapping = action_mapping_difference(state.env_info, self.env_info)
+        if mapping:
+            raise ValueError(f"{path} was trained with another action mapping "
+                             f"({'; '.join(mapping)}): its actions would mean other wheel "
+                             "speeds here; resume with the checkpoint's motor.residual_base")
         self.policy.load_state_dict(state.model)
         self.ppo.load_optimizer_state(state.optimizer)
         self.ppo.set_learning_rate(state.learning_rate)

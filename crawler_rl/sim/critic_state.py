@@ -2,7 +2,7 @@
 
 With `env.privileged_critic: true` the training env's observation is the controller's
 observation (OBS_FIELDS, what the actor and the deployed model see) followed by CRITIC_FIELDS.
-The actor reads only the first OBS_DIM entries; the value function reads all of them, so it
+The actor reads only the first ACTOR_OBS_DIM entries; the value function reads all of them, so it
 can predict the reward, which is computed from the true twist, not the noisy measured one, and
 the coming command change, which the controller cannot know. Nothing here reaches the exported
 model or the robot.

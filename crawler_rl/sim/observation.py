@@ -106,6 +106,10 @@ class ObservationBuilder:
             raise ValueError(f"control_dt must be > 0, got {control_dt!r}")
         self.control_dt = control_dt
         self.action_spec = action_spec
+        self.residual_spec: Any = None
+        """ActionSpec whose clipped IK the previous residual is measured against (None:
+        `action_spec`); the controller node sets the model's, which its graph adds the residual
+        to, whatever the node's own wheel speed limit."""
         self.integral_decay = float(np.exp(-integral_leak * control_dt))
         self.integral_limit = integral_limit
         from crawler_rl.sim.action import (  # action.py imports this module
@@ -128,12 +132,21 @@ class ObservationBuilder:
         """Per wheel: +1 / -1 if the last command sat at its upper / lower limit, else 0."""
         self._command = np.zeros(2)
 
-    def record_wheel_command(self, wheel_speeds: np.ndarray) -> None:
-        """Remember the wheel speed command just sent (enters the next observation)."""
+    def record_wheel_command(self, wheel_speeds: np.ndarray,
+                             intended: np.ndarray | None = None) -> None:
+        """Remember the wheel speed command just sent (enters the next observation).
+
+        `intended`: the controller's command before a rate limiter the simulator does not have
+        (the controller node's); the previous residual is taken from it, so a limiter that
+        binds does not leave its shortfall in the residual, which the policy never saw in
+        training. None: the command sent. The residual is measured against the IK of
+        `residual_spec` (the model's limits; default `action_spec`).
+        """
         self.prev_wheel_cmd = np.asarray(wheel_speeds, dtype=np.float64).copy()
         spec = self.action_spec
-        self.prev_residual = self.prev_wheel_cmd - self._inverse_kinematics(
-            self._command, spec or self._nominal_spec)
+        source = self.prev_wheel_cmd if intended is None else np.asarray(intended, np.float64)
+        self.prev_residual = source - self._inverse_kinematics(
+            self._command, self.residual_spec or spec or self._nominal_spec)
         if spec is not None:
             low, high = self._output_limits(self._command, spec)
             tolerance = 1e-6 * spec.max_wheel_speed

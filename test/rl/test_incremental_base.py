@@ -30,19 +30,21 @@ def test_default_env_is_incremental_and_its_residual_integrates() -> None:
         obs, _ = env.reset(seed=2)
         spec = base.sim.action_spec
         np.testing.assert_array_equal(obs[RESIDUAL:RESIDUAL + 2], 0.0)
-        pushes = np.array([[0.5, -0.25]] * 4 + [[0.0, 0.0]] * 20, dtype=np.float32)
-        expected_residual = np.zeros(2)
-        for push in pushes:
+        schedule = base.command_schedule
+        change = int(np.flatnonzero(np.any(schedule[1:] != schedule[:-1], axis=1))[0]) + 1
+        pushes = [np.array([0.5, -0.25])] * 4 + [np.zeros(2)] * (change + 5 - 4)
+        expected = np.zeros(2)
+        for step, push in enumerate(pushes):
             command = base.commanded_twist
-            obs, *_ = env.step(push)
-            ik = inverse_kinematics(command, spec)
-            residual = obs[WHEEL_CMD:WHEEL_CMD + 2] - ik
-            expected_residual = np.clip(expected_residual + push, -spec.residual_limit,
-                                        spec.residual_limit)
-            np.testing.assert_allclose(residual, expected_residual, atol=1e-5)
+            obs, *_ = env.step(push.astype(np.float32))
+            expected = np.clip(expected + push, -spec.residual_limit, spec.residual_limit)
+            residual = obs[WHEEL_CMD:WHEEL_CMD + 2] - inverse_kinematics(command, spec)
+            np.testing.assert_allclose(residual, expected, atol=1e-5, err_msg=f"step {step}")
             np.testing.assert_allclose(obs[RESIDUAL:RESIDUAL + 2], residual, atol=1e-5)
-        # action 0 held the residual through command changes: IK + (2, -1) rad/s
-        np.testing.assert_allclose(expected_residual, [2.0, -1.0])
+        # action 0 held the residual (2, -1) rad/s across the command change at step `change`,
+        # while the wheel commands followed the new command's IK at once
+        assert change < len(pushes) - 1
+        np.testing.assert_allclose(obs[RESIDUAL:RESIDUAL + 2], [2.0, -1.0], atol=1e-5)
     finally:
         env.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +166,44 @@ def test_limiter_clamps_speed_and_rate() -> None:
     np.testing.assert_allclose(steps[0], [1.0, -1.0])
     np.testing.assert_allclose(steps[-1], [5.0, -3.0])
     assert np.all(np.abs(np.diff(np.array(steps), axis=0)) <= 1.0 + 1e-12)
+
+
+
+TRAINED_MODEL = Path(__file__).resolve().parents[1] / "data" / "controller.onnx"
+
+
+def _intended_residual(controller: VelocityController, command: np.ndarray) -> np.ndarray:
+    """The model's own command for the last observation, minus the model's clipped IK."""
+    policy = controller.policy
+    return policy.wheel_speeds(controller.last_obs) - inverse_kinematics(command,
+                                                                          policy.action_spec)
+
+
+def test_a_binding_rate_limiter_does_not_wind_into_the_incremental_residual() -> None:
+    # The trained model's graph adds the previous residual to IK (motor.residual_base:
+    # incremental). The node's rate limiter, which training never had, holds a command reversal
+    # back; the residual must be the one the model intended, not the limited command's.
+    policy = OnnxPolicy(TRAINED_MODEL)
+    assert policy.metadata["action_mapping"] == "incremental_residual_on_inverse_kinematics"
+    controller = VelocityController(policy, policy.action_spec, 0.05, max_wheel_acceleration=40.0)
+    forward, reverse = np.array([0.15, 0.8]), np.array([-0.15, -0.8])
+    for _ in range(30):
+        controller.step(forward, flat_state(v=0.15))
+    output = controller.step(reverse, flat_state(v=0.15))
+    intended = _intended_residual(controller, reverse)
+    sent = output.wheel_speeds - inverse_kinematics(reverse, policy.action_spec)
+    assert np.abs(sent - intended).max() > 5.0  # the limiter (2 rad/s per step) binds
+    np.testing.assert_allclose(controller.observation.prev_residual, intended, atol=1e-5)
+
+
+def test_the_residual_is_measured_against_the_models_ik_whatever_the_node_limit() -> None:
+    policy = OnnxPolicy(TRAINED_MODEL)
+    node_spec = replace(policy.action_spec, max_wheel_speed=6.0)  # a lower safety clamp
+    controller = VelocityController(policy, node_spec, 0.05, 1e6)
+    command = np.array([0.15, 0.8])  # right wheel IK 8.2 rad/s: above the node's clamp
+    for _ in range(20):
+        output = controller.step(command, flat_state(v=0.1))
+        assert np.abs(output.wheel_speeds).max() <= 6.0 + 1e-9
+        # the graph adds the residual to IK clipped at the model's 12 rad/s, not at 6
+        np.testing.assert_allclose(controller.observation.prev_residual,
+                                   _intended_residual(controller, command), atol=1e-5)

@@ -31,7 +31,9 @@ from crawler_rl.ros.process_graph import ProcessGraph
 from crawler_rl.ros.training.graph import training_graph, write_run_config
 from crawler_rl.ros.training.learner_node import LearnerNode
 
-ACTORS, ENVS, STEPS, ITERATIONS, KILLS = 2, 4, 16, 24, 3
+ACTORS, ENVS, STEPS, ITERATIONS, KILLS = 2, 4, 16, 80, 3
+# 80 iterations: on an idle machine a toy head can run several iterations between the
+# monitor seeing its target and the kill (the schedule asserts it kills before the end)
 STEPS_PER_ITERATION = ACTORS * ENVS * STEPS
 
 
