@@ -121,3 +121,21 @@ def test_bad_increment_limit_is_a_clear_error() -> None:
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="increment_limit"):
             load_crawler_config(overrides={"motor.increment_limit": bad})
+
+
+def test_the_mirror_image_swaps_the_residuals_as_it_swaps_the_wheels() -> None:
+    from crawler_rl.sim.observation import mirror_spec
+
+    spec = mirror_spec()
+    left, right = RESIDUAL, RESIDUAL + 1
+    assert (spec["obs_perm"][left], spec["obs_perm"][right]) == (right, left)
+    assert spec["obs_sign"][left] == spec["obs_sign"][right] == 1.0
+    # a state and its mirror: the mirrored residual is the residual of the mirrored command
+    obs = np.zeros(OBS_DIM)
+    obs[0:2] = (0.1, 0.4)
+    obs[RESIDUAL:RESIDUAL + 2] = (0.7, -0.2)
+    mirrored = np.asarray(spec["obs_sign"]) * obs[spec["obs_perm"]]
+    ik_spec = ActionSpec()
+    wheels = incremental_wheel_speeds(obs, np.array([0.3, -0.1]), 1.0, ik_spec)
+    mirrored_wheels = incremental_wheel_speeds(mirrored, np.array([-0.1, 0.3]), 1.0, ik_spec)
+    np.testing.assert_allclose(mirrored_wheels, wheels[::-1], atol=1e-12)
