@@ -19,7 +19,7 @@ import yaml
 from crawler_rl.calibration.excitation import excitation_command, excitation_seconds
 from crawler_rl.calibration.fit import with_values
 from crawler_rl.calibration.recorded_run import RecordedRun
-from crawler_rl.control.episode import WheelSpeedController, run_episodes
+from crawler_rl.control.episode import WheelSpeedController, on_ik_base, run_episodes
 from crawler_rl.paths import config_path
 from crawler_rl.rl.evaluate import (
     build_controllers,
@@ -89,10 +89,9 @@ def evaluate_on_true_robot(policies: dict[str, Path], episodes: int, seed: int,
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     from crawler_rl.control.onnx_runner import OnnxPolicy
 
-    config = config_from_dict(true_robot_config() if robot is None else robot)
     # the controllers output wheel speeds, which run_episode maps onto the IK residual base
-    env = CrawlerEnv(dataclasses.replace(
-        config, motor=dataclasses.replace(config.motor, residual_base="ik")))
+    env = CrawlerEnv(on_ik_base(config_from_dict(
+        true_robot_config() if robot is None else robot)))
     try:
         controllers: dict[str, WheelSpeedController] = {
             **build_controllers(None, list(baselines), env, None),

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 
-from crawler_rl.control.episode import OpenLoopIK, run_episode
+from crawler_rl.control.episode import OpenLoopIK, on_ik_base, run_episode
 from crawler_rl.sim.config import (
     HULL_RADIUS_M,
     SURFACE_SLOPES_DEG,
@@ -82,10 +82,8 @@ def drive_baseline(
     if not seconds > 0:
         raise ValueError(f"seconds must be > 0, got {seconds!r}")
     config = config or load_crawler_config()
-    config = dataclasses.replace(  # action 0 = IK whatever the configured residual base
-        config, task=dataclasses.replace(config.task, episode_seconds=float(seconds)),
-        motor=dataclasses.replace(config.motor, residual_base="ik"),
-    )
+    config = on_ik_base(dataclasses.replace(
+        config, task=dataclasses.replace(config.task, episode_seconds=float(seconds))))
     env = CrawlerEnv(config)
     try:
         episode = run_baseline_episode(env, baseline_scenario(surface, tether_length), seed)

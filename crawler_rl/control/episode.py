@@ -52,6 +52,18 @@ def action_for_wheel_speeds(
     return np.clip((np.asarray(wheel_speeds, dtype=np.float64) - ik) / spec.residual_limit, -1, 1)
 
 
+def on_ik_base(config: Any) -> Any:
+    """Return `config` (a CrawlerConfig) with `motor.residual_base: ik`.
+
+    Action 0 is then IK whatever the configured base, so wheel speeds map onto actions exactly
+    (`action_for_wheel_speeds`).
+    """
+    import dataclasses
+
+    return dataclasses.replace(config, motor=dataclasses.replace(config.motor,
+                                                                 residual_base="ik"))
+
+
 def driving_env(config: Any = None, **kwargs: Any) -> Any:
     """`CrawlerVelocity-v0` for driving with wheel speed controllers: the IK residual base.
 
@@ -59,17 +71,13 @@ def driving_env(config: Any = None, **kwargs: Any) -> Any:
     residual base inside the graph), which `run_episode` maps exactly onto the env's IK-based
     action; `config` None loads config/crawler.yaml, whatever its `motor.residual_base`.
     """
-    import dataclasses
-
     import gymnasium as gym
 
     import crawler_rl.sim  # noqa: F401 - registers CrawlerVelocity-v0
     from crawler_rl.sim.config import load_crawler_config
 
     config = config if config is not None else load_crawler_config()
-    config = dataclasses.replace(config, motor=dataclasses.replace(config.motor,
-                                                                   residual_base="ik"))
-    return gym.make("CrawlerVelocity-v0", config=config, **kwargs)
+    return gym.make("CrawlerVelocity-v0", config=on_ik_base(config), **kwargs)
 
 
 def run_episode(

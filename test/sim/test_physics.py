@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from crawler_rl.control.drive import drive_baseline, run_baseline_episode
+from crawler_rl.control.episode import on_ik_base
 from crawler_rl.sim.crawler import CrawlerSim
 from crawler_rl.sim.env import CrawlerEnv
 from crawler_rl.sim.scenario import Scenario
@@ -83,9 +84,7 @@ def test_lumped_tether_direction_turns_as_robot_moves(config):
 
 
 def test_ik_baseline_drifts_on_vertical_long_tether(with_episode_seconds):
-    config = with_episode_seconds(8.0)
-    env = CrawlerEnv(dataclasses.replace(  # run_episode drives wheel speeds on the IK base
-        config, motor=dataclasses.replace(config.motor, residual_base="ik")))
+    env = CrawlerEnv(on_ik_base(with_episode_seconds(8.0)))  # run_episode drives wheel speeds
     try:
         errors = {}
         for name, scenario in {
