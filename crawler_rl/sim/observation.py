@@ -62,8 +62,9 @@ _RESIDUAL = OBS_NAMES.index("prev_residual_left")
 ACTOR_OBS_DIM = _RESIDUAL
 """Leading entries the policy network's actor reads. The previous residual (the last ones) is
 the `incremental` action base's state: the exported graph's mapping and the critic read it, the
-actor does not (an actor that reads it learns to leak it away, undoing the integration:
-docs/baseline.md)."""
+actor does not (an actor that reads it learns to leak it away, undoing the integration).
+The actor can still rebuild it from `prev_wheel_cmd` and the encoders, and trained models do:
+they keep about half of it per step (bench/residual_retention.py, docs/baseline.md)."""
 _SENSED = np.r_[0:9, _TENSION]  # entries copied from the inputs (finite-checked)
 
 # The left/right mirror image of a state (body y -> -y): yaw quantities and the lateral gravity
