@@ -127,8 +127,10 @@ def model_input_dim(checkpoint: Checkpoint) -> int:
 
 def deployable_module(checkpoint: Checkpoint) -> tuple[nn.Module, str]:
     """Return the graph to export and its output name (wheel speeds for the crawler)."""
-    policy = policy_from_checkpoint(checkpoint)
     spec = checkpoint.env_info.get("action_spec")
+    if spec is not None:
+        check_observation_layout(checkpoint)
+    policy = policy_from_checkpoint(checkpoint)
     if spec is not None:
         gains = checkpoint.env_info.get("residual_base_gains")
         increment = checkpoint.env_info.get("increment_limit")  # absent before layout 4
@@ -136,6 +138,23 @@ def deployable_module(checkpoint: Checkpoint) -> tuple[nn.Module, str]:
     info = checkpoint.env_info
     module = ScaledActionPolicy(policy, info["action_low"], info["action_high"])
     return module.eval(), GENERIC_OUTPUT
+
+
+def check_observation_layout(checkpoint: Checkpoint) -> None:
+    """Raise ValueError if a crawler checkpoint's model input is not this version's observation.
+
+    An older layout (e.g. 15 inputs before layout 4's previous residual) would be exported into
+    a graph stamped with the current layout, which the controller refuses only by its shape.
+    """
+    from crawler_rl.sim.observation import OBS_DIM, OBS_LAYOUT_VERSION
+
+    width = model_input_dim(checkpoint)
+    if width != OBS_DIM:
+        raise ValueError(
+            f"the checkpoint's model reads {width} observation entries; this version of "
+            f"crawler_rl builds {OBS_DIM} (observation layout {OBS_LAYOUT_VERSION}, "
+            "crawler_rl/sim/observation.py): it was trained on another layout and cannot be "
+            "exported for this controller; retrain: crawler-rl train --run-dir RUN")
 
 
 def action_mapping(env_info: dict[str, Any]) -> str:

@@ -10,7 +10,9 @@ import torch
 from rl_fixtures import random_checkpoint
 
 from crawler_rl.rl.checkpoint import Checkpoint, save_checkpoint
+from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.export import OnnxController, deployable_module, export_checkpoint
+from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.sim.action import (
     ActionSpec,
     incremental_wheel_speeds,
@@ -134,6 +136,22 @@ def test_wrong_shape_input_fails_clearly(crawler_export) -> None:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     with pytest.raises(Exception, match="obs"):
         session.run(None, {"obs": np.zeros((1, OBS_DIM - 1), dtype=np.float32)})
+
+
+def test_a_checkpoint_of_an_older_layout_is_refused_with_a_retrain_hint(tmp_path: Path) -> None:
+    checkpoint = random_checkpoint(crawler=True)
+    # A layout-3 checkpoint: 15 inputs, no model_obs_dim in its env_info.
+    older = OBS_NAMES.index("prev_residual_left")
+    checkpoint.env_info.pop("model_obs_dim")
+    checkpoint.env_info["actor_obs_dim"] = None
+    checkpoint.obs_dim = older
+    config = TrainConfig.from_dict(checkpoint.config)
+    checkpoint.model = ActorCritic(older, 2, config.model).state_dict()
+    path = save_checkpoint(tmp_path / "old.pt", checkpoint)
+    with pytest.raises(ValueError, match=rf"reads {older} observation entries.*builds {OBS_DIM}"
+                       r".*retrain"):
+        export_checkpoint(path, tmp_path / "controller.onnx")
+    assert not (tmp_path / "controller.onnx").exists()
 
 
 def test_generic_env_exports_scaled_action(tmp_path: Path) -> None:
