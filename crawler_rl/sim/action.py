@@ -20,7 +20,7 @@ from typing import TypeVar
 import numpy as np
 
 from crawler_rl.sim.config import MotorConfig, RobotConfig
-from crawler_rl.sim.observation import OBS_NAMES
+from crawler_rl.sim.observation import OBS_DIM, OBS_NAMES
 
 _CMD = OBS_NAMES.index("cmd_v")
 _MEAS = OBS_NAMES.index("meas_v")
@@ -95,16 +95,16 @@ def limit_around_feed_forward(
     feed_forward: np.ndarray, desired: np.ndarray, spec: ActionSpec
 ) -> np.ndarray:
     """Clip wheel speeds to within residual_limit of the IK feed-forward and the speed limit."""
-    return np.clip(desired, *_limits_around(feed_forward, spec))
+    return np.clip(desired, *limits_around(feed_forward, spec))
 
 
 def output_limits(commanded_twist: np.ndarray, spec: ActionSpec) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) wheel speeds every controller may command for this twist. Shape: (2,) each."""
-    return _limits_around(
+    return limits_around(
         inverse_kinematics(np.asarray(commanded_twist, dtype=np.float64), spec), spec)
 
 
-def _limits_around(feed_forward: np.ndarray, spec: ActionSpec) -> tuple[np.ndarray, np.ndarray]:
+def limits_around(feed_forward: np.ndarray, spec: ActionSpec) -> tuple[np.ndarray, np.ndarray]:
     """(low, high): within residual_limit of the feed-forward and within the speed limit."""
     return (np.maximum(feed_forward - spec.residual_limit, -spec.max_wheel_speed),
             np.minimum(feed_forward + spec.residual_limit, spec.max_wheel_speed))
@@ -145,11 +145,30 @@ def incremental_wheel_speeds(
     action = np.asarray(action, dtype=np.float64)
     if not np.isfinite(action).all():
         raise ValueError(f"non-finite action {action!r}: refusing to command the wheels")
+    if action.shape == (2,) and np.shape(obs) == (OBS_DIM,):
+        return _single_incremental_wheel_speeds(obs, action, increment_limit, spec)
     obs = np.asarray(obs, dtype=np.float64)
     feed_forward = inverse_kinematics(obs[..., _CMD:_CMD + 2], spec)
     desired = (feed_forward + obs[..., _RESIDUAL:_RESIDUAL + 2]
                + increment_limit * np.clip(action, -1.0, 1.0))
     return limit_around_feed_forward(feed_forward, desired, spec)
+
+
+def _single_incremental_wheel_speeds(
+    obs: np.ndarray, action: np.ndarray, increment_limit: float, spec: ActionSpec
+) -> np.ndarray:
+    """Compute the array path's result for one observation with float math (env hot path)."""
+    v, omega = float(obs[_CMD]), float(obs[_CMD + 1])
+    residuals = (float(obs[_RESIDUAL]), float(obs[_RESIDUAL + 1]))
+    limit, band = spec.max_wheel_speed, spec.residual_limit
+    feed_forward = differential_drive_wheel_speeds(v, omega, spec.wheel_radius, spec.track_width)
+    wheels = []
+    for speed, residual, step in zip(feed_forward, residuals, action.tolist(), strict=True):
+        speed = min(max(speed, -limit), limit)
+        desired = speed + residual + increment_limit * min(max(step, -1.0), 1.0)
+        low, high = max(speed - band, -limit), min(speed + band, limit)
+        wheels.append(min(max(desired, low), high))
+    return np.array(wheels)
 
 
 def incremental_action_for_wheel_speeds(

@@ -116,10 +116,10 @@ class ObservationBuilder:
         from crawler_rl.sim.action import (  # action.py imports this module
             ActionSpec,
             inverse_kinematics,
-            output_limits,
+            limits_around,
         )
 
-        self._output_limits = output_limits
+        self._limits_around = limits_around
         self._inverse_kinematics = inverse_kinematics
         self._nominal_spec = ActionSpec()
         self.reset()
@@ -146,10 +146,13 @@ class ObservationBuilder:
         self.prev_wheel_cmd = np.asarray(wheel_speeds, dtype=np.float64).copy()
         spec = self.action_spec
         source = self.prev_wheel_cmd if intended is None else np.asarray(intended, np.float64)
-        self.prev_residual = source - self._inverse_kinematics(
-            self._command, self.residual_spec or spec or self._nominal_spec)
+        residual_spec = self.residual_spec or spec or self._nominal_spec
+        feed_forward = self._inverse_kinematics(self._command, residual_spec)
+        self.prev_residual = source - feed_forward
         if spec is not None:
-            low, high = self._output_limits(self._command, spec)
+            if residual_spec is not spec:
+                feed_forward = self._inverse_kinematics(self._command, spec)
+            low, high = self._limits_around(feed_forward, spec)
             tolerance = 1e-6 * spec.max_wheel_speed
             self.saturation = (np.where(self.prev_wheel_cmd >= high - tolerance, 1.0, 0.0)
                                - np.where(self.prev_wheel_cmd <= low + tolerance, 1.0, 0.0))

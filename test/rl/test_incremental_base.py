@@ -139,3 +139,16 @@ def test_the_mirror_image_swaps_the_residuals_as_it_swaps_the_wheels() -> None:
     wheels = incremental_wheel_speeds(obs, np.array([0.3, -0.1]), 1.0, ik_spec)
     mirrored_wheels = incremental_wheel_speeds(mirrored, np.array([-0.1, 0.3]), 1.0, ik_spec)
     np.testing.assert_allclose(mirrored_wheels, wheels[::-1], atol=1e-12)
+
+
+def test_the_single_observation_path_is_the_array_path_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    spec = ActionSpec(wheel_radius=0.03, track_width=0.15, max_wheel_speed=10.0,
+                      residual_limit=4.0)
+    for _ in range(500):
+        obs = rng.normal(0.0, 3.0, OBS_DIM).astype(np.float32)
+        obs[0], obs[1] = rng.uniform(-0.5, 0.5), rng.uniform(-2.0, 2.0)  # some at the limit
+        action = rng.normal(0.0, 1.0, 2).astype(np.float32)  # some beyond +-1
+        single = incremental_wheel_speeds(obs, action, 0.7, spec)
+        batch = incremental_wheel_speeds(obs[None], action[None], 0.7, spec)[0]
+        assert single.shape == (2,) and np.array_equal(single, batch)
