@@ -12,9 +12,9 @@ tuning's), driving the model itself:
 
 by finite differences: the previous residual, the previous wheel command and the encoder
 reading move together by `--delta` [rad/s] (the state of a robot whose last command was that
-much higher and whose wheel followed it), for both wheels at once (common) and for the left
-wheel only (left on left, left on right). Prints one JSON line with the median and the 10th /
-90th percentiles. Usage:
+much higher and whose wheel followed it), for both wheels alike (common: the v mode), apart
+(differential: the yaw mode) and for the left wheel only (left on left, left on right).
+Prints one JSON line with the median and the 10th / 90th percentiles. Usage:
 PYTHONPATH=. python bench/residual_retention.py --policy runs/x/controller.onnx [--episodes 8]
 """
 
@@ -34,7 +34,6 @@ from crawler_rl.sim.action import ActionSpec, output_limits
 from crawler_rl.sim.observation import OBS_NAMES
 
 SEED_OFFSET = 2000
-SIDES = ("left", "right")
 CARRIERS = ("prev_residual", "prev_wheel_cmd", "wheel_speed")
 """Observation fields that move with the previous residual (per side: `<name>_<side>`)."""
 
@@ -54,10 +53,10 @@ class RecordingPolicy:
         return self.policy(obs)
 
 
-def shifted(observations: np.ndarray, sides: tuple[str, ...], delta: float) -> np.ndarray:
-    """Copy of `observations` (N, OBS_DIM) with the residual's carriers of `sides` moved."""
+def shifted(observations: np.ndarray, moves: dict[str, float]) -> np.ndarray:
+    """Copy of `observations` (N, OBS_DIM) with the residual's carriers of each side moved."""
     result = observations.copy()
-    for side in sides:
+    for side, delta in moves.items():
         for name in CARRIERS:
             result[:, OBS_NAMES.index(f"{name}_{side}")] += delta
     return result
@@ -83,7 +82,9 @@ def summary(values: np.ndarray) -> dict[str, float]:
 
 def measure(wheels_of: Callable[[np.ndarray], np.ndarray], observations: np.ndarray,
             spec: ActionSpec, delta: float) -> dict[str, dict[str, float]]:
-    """Retention summaries (common, left_on_left, left_on_right) of a controller.
+    """Retention summaries of a controller: both wheels' residuals moved alike (common, read
+    on the left wheel: the v mode), apart (differential: half the change of right minus left,
+    the yaw mode), and the left one alone (read on the left and on the right wheel).
 
     `wheels_of`: observations (N, OBS_DIM) -> wheel speeds (N, 2); `spec` gives its output
     limits. States where a limit binds, before or after the shift, are left out.
@@ -91,13 +92,16 @@ def measure(wheels_of: Callable[[np.ndarray], np.ndarray], observations: np.ndar
     base = wheels_of(observations)
     limits = np.stack([np.stack(output_limits(row[0:2], spec)) for row in observations])
     results: dict[str, dict[str, float]] = {}
-    for label, sides, wheel in (("common", SIDES, 0), ("left_on_left", ("left",), 0),
-                                ("left_on_right", ("left",), 1)):
-        moved = wheels_of(shifted(observations, sides, delta))
+    for label, moves, read in (
+            ("common", {"left": delta, "right": delta}, (1.0, 0.0)),
+            ("differential", {"left": -delta, "right": delta}, (-0.5, 0.5)),
+            ("left_on_left", {"left": delta}, (1.0, 0.0)),
+            ("left_on_right", {"left": delta}, (0.0, 1.0))):
+        moved = wheels_of(shifted(observations, moves))
         unclipped = free_of_limits(base, limits) & free_of_limits(moved, limits)
         if not unclipped.any():
             raise ValueError("every state sits at an output limit: nothing to measure")
-        retention = (moved[unclipped, wheel] - base[unclipped, wheel]) / delta
+        retention = (moved[unclipped] - base[unclipped]) @ np.array(read) / delta
         results[label] = {**summary(retention), "states_used": int(unclipped.sum())}
     return results
 

@@ -60,6 +60,21 @@ def test_a_controller_that_keeps_a_share_of_the_residual_measures_that_share(ben
     assert result["common"]["median"] == pytest.approx(keep, abs=1e-6)
     assert result["left_on_left"]["median"] == pytest.approx(keep, abs=1e-6)
     assert result["left_on_right"]["median"] == pytest.approx(0.0, abs=1e-6)
+    assert result["differential"]["median"] == pytest.approx(keep, abs=1e-6)
+
+
+def test_the_yaw_mode_and_the_v_mode_are_told_apart(bench) -> None:
+    spec = ActionSpec()
+
+    def v_leaks(obs: np.ndarray) -> np.ndarray:  # keeps the yaw mode, leaks half the v mode
+        residual = obs[:, RESIDUAL:RESIDUAL + 2].astype(np.float64)
+        common = residual.mean(axis=1, keepdims=True)
+        return (inverse_kinematics(obs[:, 0:2].astype(np.float64), spec)
+                + residual - 0.5 * common)
+
+    result = bench.measure(v_leaks, states(), spec, 0.1)
+    assert result["common"]["median"] == pytest.approx(0.5, abs=1e-6)
+    assert result["differential"]["median"] == pytest.approx(1.0, abs=1e-6)
 
 
 def test_a_residual_rebuilt_from_the_encoders_is_a_leak_too(bench) -> None:
