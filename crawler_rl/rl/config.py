@@ -112,6 +112,12 @@ class PPOConfig(_Section):
     """Stop the update early once approx_kl exceeds this (None: never)."""
     normalize_advantages: bool = True
     """Normalize advantages per minibatch."""
+    yaw_leak_penalty: float = 1.0
+    """Weight of a loss term on the share of the previous residual's yaw mode the actor takes
+    back each step (the env's `yaw_residual_probe`: the crawler on the incremental base; other
+    envs declare none and the term is off). The actor cannot read the residual but can rebuild
+    it from the previous command and the encoders; 1 keeps the yaw mode integrating
+    (docs/baseline.md)."""
     mirror_augmentation: bool | Literal["auto"] = "auto"
     """Train each minibatch with its left/right mirror image too (rl/symmetry.py): "auto" when
     the env declares a `mirror_spec` (the crawler does), true to require one, false never."""
@@ -131,6 +137,8 @@ class PPOConfig(_Section):
         _require(self.num_minibatches >= 1, "ppo.num_minibatches", self.num_minibatches, ">= 1")
         _require(self.value_coef >= 0.0, "ppo.value_coef", self.value_coef, ">= 0")
         _require(self.entropy_coef >= 0.0, "ppo.entropy_coef", self.entropy_coef, ">= 0")
+        _require(self.yaw_leak_penalty >= 0.0, "ppo.yaw_leak_penalty", self.yaw_leak_penalty,
+                 ">= 0")
         if self.target_kl is not None:
             _require(self.target_kl > 0.0, "ppo.target_kl", self.target_kl, "> 0 or null")
 

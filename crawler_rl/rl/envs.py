@@ -102,12 +102,20 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
         "increment_limit": None,
         "actor_obs_dim": None,
         "model_obs_dim": None,
+        "yaw_residual_probe": None,
     }
     base = env.unwrapped
     actor_dim = _wrapper_attr(env, "actor_observation_dim")  # None: the actor sees all
     info["actor_obs_dim"] = None if actor_dim is None else int(actor_dim)
     model_dim = _wrapper_attr(env, "model_observation_dim")  # None: what the actor reads
     info["model_obs_dim"] = None if model_dim is None else int(model_dim)
+    probe = _wrapper_attr(env, "yaw_residual_probe")
+    if probe is not None:  # the shift padded with zeros over entries a wrapper appends
+        width = int(np.prod(env.observation_space.shape))
+        shift = [float(x) for x in probe["obs_shift"]]
+        info["yaw_residual_probe"] = {
+            "obs_shift": shift + [0.0] * (width - len(shift)),
+            "action_weights": [float(x) for x in probe["action_weights"]]}
     mirror = _wrapper_attr(env, "mirror_spec")  # checked where it is used (rl/symmetry.py)
     if mirror is not None:  # plain ints / floats, so env_info stays JSON
         keys = {"obs_perm", "obs_sign", "action_perm", "action_sign"}

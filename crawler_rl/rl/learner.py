@@ -126,7 +126,7 @@ class Learner:
         self.policy = ActorCritic.for_env(env_info, obs_dim, action_dim, cfg.model).to(device)
         mirror = configured_mirror(cfg.ppo.mirror_augmentation, env_info, obs_dim, action_dim,
                                    device)
-        self.ppo = PPO(self.policy, cfg.ppo, mirror)
+        self.ppo = PPO(self.policy, cfg.ppo, mirror, env_info.get("yaw_residual_probe"))
         self.iteration = 0
         """PPO updates completed."""
         self.global_step = 0

@@ -109,7 +109,8 @@ class PPO:
     `symmetry.configured_mirror`).
     """
 
-    def __init__(self, policy: ActorCritic, cfg: PPOConfig, mirror: Mirror | None = None) -> None:
+    def __init__(self, policy: ActorCritic, cfg: PPOConfig, mirror: Mirror | None = None,
+                 yaw_probe: dict[str, list[float]] | None = None) -> None:
         wanted = cfg.mirror_augmentation
         if (wanted is True and mirror is None) or (wanted is False and mirror is not None):
             raise ValueError(f"ppo.mirror_augmentation is {str(wanted).lower()} but a mirror "
@@ -117,12 +118,30 @@ class PPO:
         self.policy = policy
         self.cfg = cfg
         self.mirror = mirror
+        self.yaw_probe: tuple[torch.Tensor, torch.Tensor] | None = None
+        """(observation shift, action weights) of `yaw_leak_loss`; None: the term is off."""
+        if yaw_probe is not None and cfg.yaw_leak_penalty > 0.0:
+            device = next(policy.parameters()).device
+            self.yaw_probe = (torch.tensor(yaw_probe["obs_shift"], device=device),
+                              torch.tensor(yaw_probe["action_weights"], device=device))
         self.learning_rate = cfg.learning_rate
         # fused: one kernel per step for all parameters, on the CPU too (torch's default there
         # is a Python loop over them; the foreach step used before takes 3x as long for these
         # small networks, the whole update 1.1x: bench/update_cost.py); the same arithmetic.
         self.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate, eps=1e-5,
                                           fused=True)
+
+    def yaw_leak_loss(self, obs: torch.Tensor) -> torch.Tensor:
+        """Mean squared share of the residual's yaw mode the actor's mean takes back per step.
+
+        The change of the mean action when the observation moves by the probe's shift, read
+        through its action weights: 0 for an actor that keeps the residual (an integrator),
+        -1 for one that cancels it each step. Shape: (batch, obs_dim) -> ().
+        """
+        assert self.yaw_probe is not None
+        shift, weights = self.yaw_probe
+        change = self.policy.action_mean(obs + shift) - self.policy.action_mean(obs)
+        return (change @ weights).square().mean()
 
     def load_optimizer_state(self, state: dict) -> None:
         """Restore the optimizer from a checkpoint (fused, whatever the checkpoint's says)."""
@@ -216,6 +235,8 @@ class PPO:
                 )
                 entropy_loss = entropy.mean()
                 loss = pg_loss - cfg.entropy_coef * entropy_loss + cfg.value_coef * v_loss
+                if self.yaw_probe is not None:
+                    loss = loss + cfg.yaw_leak_penalty * self.yaw_leak_loss(batch.obs[:rows])
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"non-finite PPO loss (pg={pg_loss.item()}, v={v_loss.item()})"

@@ -23,7 +23,13 @@ from crawler_rl.sim.action import (
 )
 from crawler_rl.sim.config import CrawlerConfig, TaskConfig, load_crawler_config
 from crawler_rl.sim.crawler import CrawlerSim
-from crawler_rl.sim.observation import ACTOR_OBS_DIM, OBS_DIM, ObservationBuilder, mirror_spec
+from crawler_rl.sim.observation import (
+    ACTOR_OBS_DIM,
+    OBS_DIM,
+    ObservationBuilder,
+    mirror_spec,
+    yaw_residual_probe,
+)
 from crawler_rl.sim.scenario import Scenario, sample_scenario
 
 PENALTY_SPEEDS = (0.05, 0.25)
@@ -71,6 +77,9 @@ class CrawlerEnv(gym.Env):
         self.actor_observation_dim = ACTOR_OBS_DIM
         """The actor reads the leading entries (`ACTOR_OBS_DIM`), the critic all of them."""
         self.model_observation_dim = OBS_DIM
+        self.yaw_residual_probe = (
+            yaw_residual_probe() if self.increment_limit is not None else None)
+        """The residual's yaw mode (`ppo.yaw_leak_penalty`); the incremental base only."""
         """The exported controller's input: the whole observation (its mapping reads the rest)."""
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         # Left/right symmetry (ppo.mirror_augmentation), unless overrides skew the yaw commands.

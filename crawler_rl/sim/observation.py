@@ -75,6 +75,27 @@ _MIRROR_SWAPPED = (("wheel_speed_left", "wheel_speed_right"),
                    ("prev_residual_left", "prev_residual_right"))
 
 
+YAW_LEAK_SHIFT = 0.5
+"""[rad/s] by which `yaw_residual_probe` moves each wheel's residual (apart)."""
+
+
+def yaw_residual_probe() -> dict[str, list[float]]:
+    """Return the yaw mode of the previous residual, as `ppo.yaw_leak_penalty` probes it.
+
+    obs_shift: the observation of a robot whose previous residual was YAW_LEAK_SHIFT lower on
+    the left wheel and higher on the right (its previous command and encoder reading with
+    it), minus the observation itself; action_weights: the action's yaw mode per unit of that
+    shift, so action change . action_weights is the share of the residual's yaw mode the
+    actor takes back each step (bench/residual_retention.py, docs/baseline.md).
+    """
+    shift = [0.0] * OBS_DIM
+    for side, sign in (("left", -1.0), ("right", 1.0)):
+        for name in ("prev_wheel_cmd", "wheel_speed", "prev_residual"):
+            shift[OBS_NAMES.index(f"{name}_{side}")] = sign * YAW_LEAK_SHIFT
+    half = 0.5 / YAW_LEAK_SHIFT
+    return {"obs_shift": shift, "action_weights": [-half, half]}
+
+
 def mirror_spec() -> dict[str, list[float]]:
     """Return the crawler's left/right mirror: observation and action (wheel) maps.
 
