@@ -45,7 +45,7 @@ from crawler_rl.rl.symmetry import configured_mirror
 ONNX_NAME = "controller.onnx"
 """File name of the exported controller in a run directory."""
 LOSS_METRICS = frozenset({"pg_loss", "v_loss", "entropy", "approx_kl", "clipfrac",
-                          "explained_variance"})
+                          "explained_variance", "yaw_leak"})
 """Metrics logged as TensorBoard `losses/<name>`; every other one is `charts/<name>`."""
 
 

@@ -202,6 +202,8 @@ class PPO:
         lag_kl, _ = approx_kl_and_clipfrac(anchor - storage.log_probs.reshape(-1), cfg.clip_coef)
 
         stats = {"pg_loss": 0.0, "v_loss": 0.0, "entropy": 0.0, "clipfrac": 0.0}
+        if self.yaw_probe is not None:
+            stats["yaw_leak"] = 0.0
         kl_values: list[float] = []
         num_updates = 0
         stopped_early = False
@@ -236,7 +238,9 @@ class PPO:
                 entropy_loss = entropy.mean()
                 loss = pg_loss - cfg.entropy_coef * entropy_loss + cfg.value_coef * v_loss
                 if self.yaw_probe is not None:
-                    loss = loss + cfg.yaw_leak_penalty * self.yaw_leak_loss(batch.obs[:rows])
+                    yaw_leak = self.yaw_leak_loss(batch.obs[:rows])
+                    loss = loss + cfg.yaw_leak_penalty * yaw_leak
+                    stats["yaw_leak"] += yaw_leak.item()
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"non-finite PPO loss (pg={pg_loss.item()}, v={v_loss.item()})"

@@ -137,6 +137,35 @@ def test_ppo_update_moves_policy_towards_better_actions() -> None:
         assert math.isfinite(stats[key]), key
 
 
+def test_the_yaw_leak_term_is_trained_and_reported() -> None:
+    from crawler_rl.rl.config import ModelConfig, PPOConfig
+    from crawler_rl.rl.policy import ActorCritic
+    from crawler_rl.rl.ppo import PPO
+
+    # The third input plays the residual's carrier; the rewarded action does not depend on it.
+    probe = {"obs_shift": [0.0, 0.0, 1.0], "action_weights": [1.0]}
+    states = torch.randn(256, 3, generator=torch.Generator().manual_seed(1))
+    leaks = {}
+    for weight in (0.0, 10.0):
+        torch.manual_seed(0)
+        policy = ActorCritic(3, 1, ModelConfig(actor_hidden=(16,), critic_hidden=(16,),
+                                               init_std=0.5))
+        with torch.no_grad():  # start with a clear dependence on the carrier
+            policy.actor_trunk[0].weight[:, 2] += 1.0
+            torch.nn.init.normal_(policy.actor_head.weight, std=0.5)
+        cfg = PPOConfig(gamma=0.01, lr_schedule="constant", learning_rate=3e-3, target_kl=None,
+                        num_epochs=4, yaw_leak_penalty=weight)
+        ppo = PPO(policy, cfg, yaw_probe=probe)
+        measure = PPO(policy, PPOConfig(yaw_leak_penalty=1.0), yaw_probe=probe)
+        for _ in range(10):
+            stats = ppo.update(_filled_storage(policy), torch.zeros(4))
+        assert ("yaw_leak" in stats) == (weight > 0.0)
+        leaks[weight] = measure.yaw_leak_loss(states).item()
+        if weight > 0.0:
+            assert math.isfinite(stats["yaw_leak"])
+    assert leaks[10.0] < 0.5 * leaks[0.0], leaks
+
+
 def test_kl_early_stop_also_lowers_an_adaptive_learning_rate() -> None:
     from crawler_rl.rl.config import ModelConfig, PPOConfig
     from crawler_rl.rl.policy import ActorCritic
