@@ -31,11 +31,9 @@ from crawler_rl.control.episode import driving_env, run_episode
 from crawler_rl.control.onnx_runner import OnnxPolicy
 from crawler_rl.control.tuning import episode_seeds
 from crawler_rl.sim.action import ActionSpec, output_limits
-from crawler_rl.sim.observation import OBS_NAMES
+from crawler_rl.sim.observation import OBS_NAMES, RESIDUAL_CARRIERS
 
 SEED_OFFSET = 2000
-CARRIERS = ("prev_residual", "prev_wheel_cmd", "wheel_speed")
-"""Observation fields that move with the previous residual (per side: `<name>_<side>`)."""
 
 
 class RecordingPolicy:
@@ -57,7 +55,7 @@ def shifted(observations: np.ndarray, moves: dict[str, float]) -> np.ndarray:
     """Copy of `observations` (N, OBS_DIM) with the residual's carriers of each side moved."""
     result = observations.copy()
     for side, delta in moves.items():
-        for name in CARRIERS:
+        for name in RESIDUAL_CARRIERS:
             result[:, OBS_NAMES.index(f"{name}_{side}")] += delta
     return result
 

@@ -75,6 +75,9 @@ _MIRROR_SWAPPED = (("wheel_speed_left", "wheel_speed_right"),
                    ("prev_residual_left", "prev_residual_right"))
 
 
+RESIDUAL_CARRIERS = ("prev_wheel_cmd", "wheel_speed", "prev_residual")
+"""Entries (`<name>_left`, `<name>_right`) that move with the previous residual: the command
+it was part of, the encoder reading that followed it, and the residual itself."""
 YAW_LEAK_SHIFT = 0.5
 """[rad/s] by which `yaw_residual_probe` moves each wheel's residual (apart)."""
 
@@ -90,7 +93,7 @@ def yaw_residual_probe() -> dict[str, list[float]]:
     """
     shift = [0.0] * OBS_DIM
     for side, sign in (("left", -1.0), ("right", 1.0)):
-        for name in ("prev_wheel_cmd", "wheel_speed", "prev_residual"):
+        for name in RESIDUAL_CARRIERS:
             shift[OBS_NAMES.index(f"{name}_{side}")] = sign * YAW_LEAK_SHIFT
     half = 0.5 / YAW_LEAK_SHIFT
     return {"obs_shift": shift, "action_weights": [-half, half]}
