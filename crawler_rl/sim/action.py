@@ -6,9 +6,10 @@ slope, slip and motor droop. The base is inverse kinematics (`motor.residual_bas
 a PI on the observation's tracking error and its anti-windup error integral (`pi`,
 `observation_pi_wheel_speeds`), or IK + the previous residual (`incremental`,
 `incremental_wheel_speeds`: the action moves the residual by at most `increment_limit` per
-control step, so the residual integrates and a constant load is rejected without the policy
-computing it). Either way the wheel speeds stay within `residual_limit` of the IK feed-forward
-and within the wheel speed limit.
+control step, so action 0 holds it; a trained policy may still take it back step by step, which
+`bench/residual_retention.py` measures and `ppo.yaw_leak_penalty` discourages). Either way
+the wheel speeds stay within `residual_limit` of the IK feed-forward and within the wheel speed
+limit.
 """
 
 from __future__ import annotations
