@@ -1,14 +1,16 @@
-"""CPU cost of one PPO update on the default config, per Adam implementation, as JSON lines.
+"""CPU cost of one PPO update on the default config, as JSON lines.
 
-The local trainer's ceiling is CPU per env step (docs/speed.md): the simulator's ~0.65 ms
-and the update's share of it. This times `PPO.update` alone (default `config/train.yaml`:
-16 envs x 32 steps, 5 epochs x 4 minibatches, mirror augmentation, the default 64x64
-networks, one torch thread), every minibatch run (no KL early stop), on a rollout of random
-observations acted by the policy itself. Forms, in alternating rounds so machine noise hits
-both alike:
-- `foreach`: `torch.optim.Adam(foreach=True)`, the optimizer before;
-- `fused`: `torch.optim.Adam(fused=True)`, the one `PPO` uses now.
-One line per round and form, then a summary with the medians and fused / foreach.
+The local trainer's ceiling is CPU per env step (docs/speed.md): the simulator's and the
+update's share of it. This times `PPO.update` alone (default `config/train.yaml`: 16 envs x 32
+steps, 5 epochs x 4 minibatches, mirror augmentation, the yaw leak penalty's probe, the
+default networks, fused Adam, one torch thread), every minibatch run (no KL early stop), on a
+rollout of random observations acted by the policy itself. Forms, in alternating rounds so
+machine noise hits both alike:
+- `one_pass`: the update as it is: the probe's shifted rows ride in the minibatch's actor
+  pass (`ActorCritic.evaluate_with_probe`);
+- `separate_passes`: the update before: `evaluate`, then two more actor passes for the probe
+  (`PPO.yaw_leak_loss`'s own form; the same loss to float rounding).
+One line per round and form, then a summary with the medians and one_pass / separate_passes.
 
     PYTHONPATH=. python bench/update_cost.py [--rounds 5] [--updates 10]
 """
@@ -21,6 +23,7 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -29,10 +32,21 @@ from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.ppo import PPO
 from crawler_rl.rl.storage import RolloutStorage
 from crawler_rl.rl.symmetry import Mirror, MirrorSpec
-from crawler_rl.sim.observation import OBS_DIM, mirror_spec
+from crawler_rl.sim.observation import ACTOR_OBS_DIM, OBS_DIM, mirror_spec, yaw_residual_probe
 
 ACTION_DIM = 2
-FORMS = {"foreach": {"foreach": True}, "fused": {"fused": True}}
+FORMS = ("one_pass", "separate_passes")
+
+
+def separate_passes(policy: ActorCritic) -> Callable[..., tuple[torch.Tensor, ...]]:
+    """`evaluate_with_probe` as the update computed it before: three actor passes."""
+    def evaluate_with_probe(obs: torch.Tensor, actions: torch.Tensor,
+                            probe_obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        log_probs, entropy, values = policy.evaluate(obs, actions)
+        rows = probe_obs.shape[0]
+        return (log_probs, entropy, values, policy.action_mean(obs[:rows]),
+                policy.action_mean(probe_obs))
+    return evaluate_with_probe
 
 
 def filled_storage(policy: ActorCritic, num_steps: int, num_envs: int,
@@ -60,15 +74,17 @@ def main() -> None:
     num_steps, num_envs = cfg.ppo.num_steps, cfg.env.num_envs
     minibatch_steps = ppo_cfg.num_epochs * ppo_cfg.num_minibatches
     torch.manual_seed(0)
-    policy = ActorCritic(OBS_DIM, ACTION_DIM, cfg.model)
-    ppo = PPO(policy, ppo_cfg, Mirror(MirrorSpec.from_dict(mirror_spec()), OBS_DIM, ACTION_DIM))
+    policy = ActorCritic(OBS_DIM, ACTION_DIM, cfg.model, ACTOR_OBS_DIM)
+    ppo = PPO(policy, ppo_cfg, Mirror(MirrorSpec.from_dict(mirror_spec()), OBS_DIM, ACTION_DIM),
+              yaw_residual_probe())
+    one_pass = policy.evaluate_with_probe
     generator = torch.Generator().manual_seed(0)
     storages = [filled_storage(policy, num_steps, num_envs, generator) for _ in range(2)]
     times: dict[str, list[float]] = {form: [] for form in FORMS}
     for round_index in range(args.rounds):
-        for form, options in FORMS.items():
-            ppo.optimizer = torch.optim.Adam(policy.parameters(), lr=ppo_cfg.learning_rate,
-                                             eps=1e-5, **options)
+        for form in FORMS:
+            policy.evaluate_with_probe = (  # type: ignore[method-assign]
+                one_pass if form == "one_pass" else separate_passes(policy))
             ppo.update(storages[0], torch.zeros(num_envs), generator)  # warm-up
             start = time.process_time()
             for update in range(args.updates):
@@ -86,7 +102,8 @@ def main() -> None:
         "summary": True, "rounds": args.rounds, "updates_per_round": args.updates,
         "transitions_per_update": num_steps * num_envs, "minibatch_steps": minibatch_steps,
         **{f"{form}_cpu_ms_per_update": round(value * 1e3, 2) for form, value in medians.items()},
-        "fused_over_foreach": round(medians["fused"] / medians["foreach"], 3),
+        "one_pass_over_separate_passes": round(medians["one_pass"]
+                                               / medians["separate_passes"], 3),
         "load_average": round(os.getloadavg()[0], 2),
         "torch": torch.__version__,
     }), flush=True)

@@ -133,7 +133,10 @@ class ActorCritic(nn.Module):
         return self._distribution(self._normalize(obs))
 
     def _distribution(self, normalized: torch.Tensor) -> Normal:
-        mean = self.actor_head(self.actor_trunk(normalized[..., :self.actor_obs_dim]))
+        actor_in = normalized[..., :self.actor_obs_dim]
+        return self._gaussian(self.actor_head(self.actor_trunk(actor_in)))
+
+    def _gaussian(self, mean: torch.Tensor) -> Normal:
         # No argument validation (it was ~40% of a PPO update): observations are checked for
         # NaN before they get here, and a non-finite loss stops the update before it can make
         # the parameters non-finite.
@@ -173,3 +176,18 @@ class ActorCritic(nn.Module):
         normalized = self._normalize(obs)
         dist = self._distribution(normalized)
         return dist.log_prob(actions).sum(-1), dist.entropy().sum(-1), self._value(normalized)
+
+    def evaluate_with_probe(
+        self, obs: torch.Tensor, actions: torch.Tensor, probe_obs: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`evaluate`, plus the mean actions on `obs` (B, A) and on `probe_obs` (P, A).
+
+        One actor pass over both batches (an update's probe term, e.g. `PPO.yaw_leak_loss`,
+        costs no forward of its own); the critic sees `obs` only.
+        """
+        rows = obs.shape[0]
+        normalized = self._normalize(torch.cat([obs, probe_obs]))
+        means = self.actor_head(self.actor_trunk(normalized[..., :self.actor_obs_dim]))
+        dist = self._gaussian(means[:rows])
+        return (dist.log_prob(actions).sum(-1), dist.entropy().sum(-1),
+                self._value(normalized[:rows]), means[:rows], means[rows:])

@@ -138,10 +138,18 @@ class PPO:
         through its action weights: 0 for an actor that keeps the residual (an integrator),
         -1 for one that cancels it each step. Shape: (batch, obs_dim) -> ().
         """
+        return self.yaw_leak(self.policy.action_mean(obs),
+                             self.policy.action_mean(self.yaw_probe_obs(obs)))
+
+    def yaw_probe_obs(self, obs: torch.Tensor) -> torch.Tensor:
+        """Return the observations moved by the probe's shift. Shape: (batch, obs_dim)."""
         assert self.yaw_probe is not None
-        shift, weights = self.yaw_probe
-        change = self.policy.action_mean(obs + shift) - self.policy.action_mean(obs)
-        return (change @ weights).square().mean()
+        return obs + self.yaw_probe[0]
+
+    def yaw_leak(self, mean: torch.Tensor, probe_mean: torch.Tensor) -> torch.Tensor:
+        """`yaw_leak_loss` from the mean actions on the observations and on the shifted ones."""
+        assert self.yaw_probe is not None
+        return ((probe_mean - mean) @ self.yaw_probe[1]).square().mean()
 
     def load_optimizer_state(self, state: dict) -> None:
         """Restore the optimizer from a checkpoint (fused, whatever the checkpoint's says)."""
@@ -212,7 +220,13 @@ class PPO:
                 rows = batch.log_probs.shape[0]
                 if self.mirror is not None:
                     batch = self.mirror.augment(batch)
-                new_log_probs, entropy, new_values = self.policy.evaluate(batch.obs, batch.actions)
+                if self.yaw_probe is None:
+                    new_log_probs, entropy, new_values = self.policy.evaluate(batch.obs,
+                                                                              batch.actions)
+                else:
+                    new_log_probs, entropy, new_values, means, probe_means = (
+                        self.policy.evaluate_with_probe(batch.obs, batch.actions,
+                                                        self.yaw_probe_obs(batch.obs[:rows])))
                 log_ratio = new_log_probs - batch.log_probs
                 # KL and clip fraction of the collected rows only: a mirrored row has no
                 # anchor of its own (its log-probs are the original's).
@@ -238,7 +252,7 @@ class PPO:
                 entropy_loss = entropy.mean()
                 loss = pg_loss - cfg.entropy_coef * entropy_loss + cfg.value_coef * v_loss
                 if self.yaw_probe is not None:
-                    yaw_leak = self.yaw_leak_loss(batch.obs[:rows])
+                    yaw_leak = self.yaw_leak(means[:rows], probe_means)
                     loss = loss + cfg.yaw_leak_penalty * yaw_leak
                     stats["yaw_leak"] += yaw_leak.item()
                 if not torch.isfinite(loss):

@@ -115,3 +115,32 @@ def test_the_shift_covers_a_privileged_critics_longer_observation() -> None:
     assert width > OBS_DIM and len(probe["obs_shift"]) == width
     assert probe["obs_shift"][:OBS_DIM] == yaw_residual_probe()["obs_shift"]
     assert not any(probe["obs_shift"][OBS_DIM:])
+
+
+def test_the_update_s_one_actor_pass_equals_separate_passes() -> None:
+    """`evaluate_with_probe` (what the update runs) = `evaluate` + two `action_mean` calls."""
+    config = load_train_config(None)
+    torch.manual_seed(0)
+    policy = ActorCritic(OBS_DIM, 2, config.model, ACTOR_OBS_DIM)
+    policy.obs_normalizer.update(torch.randn(256, OBS_DIM))
+    ppo = PPO(policy, config.ppo, yaw_probe=yaw_residual_probe())
+    obs, actions = torch.randn(64, OBS_DIM), torch.randn(64, 2)
+    probe_rows = 32  # the collected rows of a mirror-augmented minibatch
+
+    def gradients(loss: torch.Tensor) -> list[torch.Tensor]:
+        policy.zero_grad()
+        loss.backward()
+        return [p.grad.clone() for p in policy.parameters() if p.grad is not None]
+
+    log_probs, entropy, values, means, probe_means = policy.evaluate_with_probe(
+        obs, actions, ppo.yaw_probe_obs(obs[:probe_rows]))
+    one_pass = (log_probs.sum() + entropy.sum() + values.sum()
+                + ppo.yaw_leak(means[:probe_rows], probe_means))
+    separate = policy.evaluate(obs, actions)
+    torch.testing.assert_close(log_probs, separate[0])
+    torch.testing.assert_close(values, separate[2])
+    two_passes = (sum(part.sum() for part in separate)
+                  + ppo.yaw_leak_loss(obs[:probe_rows]))
+    torch.testing.assert_close(one_pass, two_passes)
+    for a, b in zip(gradients(one_pass), gradients(two_passes), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-4)  # float32 sums of ~20
