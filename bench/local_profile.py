@@ -3,7 +3,9 @@
 Rounds alternate (so machine noise hits every form alike):
 - ceiling: `core_bound.py`'s env mode, one SyncVecEnv process per core, nothing else;
 - local training with the default config (`config/train.yaml`), `run.overlap_update` off;
-- the same with `run.overlap_update` on (workers collect rollout k+1 during update k).
+- the same with `run.overlap_update` on (workers collect rollout k+1 during update k);
+- with `--forms`, other shapes of the rollout: ENVSxSTEPS (`env.num_envs` x `ppo.num_steps`),
+  `+overlap` for the overlap on it, e.g. `--forms default 32x16 32x16+overlap`.
 A training round runs `--iterations` PPO iterations; the first `--warmup` are left out (they
 pay process start-up and the first weights). Per training round the time split is given per
 process: the trainer (waiting for the rollout, copying it into the storage, the PPO update,
@@ -27,6 +29,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from core_bound import VEC_ENVS, parallel_rate
@@ -36,7 +39,7 @@ from crawler_rl.rl.envs import make_env_factory
 from crawler_rl.rl.trainer import run_training
 from crawler_rl.sim.vec_env import SyncVecEnv
 
-FORMS = {"default": False, "overlap_update": True}
+FORMS = ("default", "overlap_update")
 TRAINER_PARTS = ("rollout_wait_s", "fill_s", "update_s")
 WORKER_PARTS = ("load", "sim", "policy", "busy", "cpu")
 
@@ -55,11 +58,27 @@ def ceiling_cpu_per_step(seconds: float) -> float:
     return cpu / steps
 
 
-def train_round(overlap: bool, iterations: int, warmup: int) -> dict:
+def form_overrides(form: str) -> dict[str, Any]:
+    """Config overrides of a form: default, overlap_update or ENVSxSTEPS[+overlap]."""
+    overrides: dict[str, Any] = {}
+    shape = form.removesuffix("+overlap")
+    if form == "overlap_update" or shape != form:
+        overrides["run.overlap_update"] = True
+    if shape not in FORMS:
+        try:
+            envs, steps = (int(part) for part in shape.split("x"))
+        except ValueError as error:
+            raise SystemExit(f"form {form!r}: expected default, overlap_update or "
+                             f"ENVSxSTEPS[+overlap], e.g. 32x16") from error
+        overrides |= {"env.num_envs": envs, "ppo.num_steps": steps}
+    return overrides
+
+
+def train_round(overrides: dict[str, Any], iterations: int, warmup: int) -> dict:
     """Steps/s of the local trainer after `warmup` iterations, its time split and CPU/step."""
-    base = load_train_config()
+    base = load_train_config(None, overrides)
     batch = base.ppo.num_steps * base.env.num_envs
-    cfg = load_train_config(None, {"run.overlap_update": overlap, "run.export_onnx": False,
+    cfg = load_train_config(None, {**overrides, "run.export_onnx": False,
                                    "run.checkpoint_every": 10**6,
                                    "run.total_steps": batch * (iterations + warmup)})
     metrics: list[dict[str, float]] = []
@@ -96,10 +115,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="iterations left out")
     parser.add_argument("--seconds", type=float, default=6.0, help="ceiling, per round")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--forms", nargs="+", default=list(FORMS),
+                        help="default, overlap_update, ENVSxSTEPS[+overlap]")
     args = parser.parse_args()
+    forms = {form: form_overrides(form) for form in args.forms}
     load_before = os.getloadavg()
-    rates: dict[str, list[float]] = {"ceiling": [], **{form: [] for form in FORMS}}
-    cpu_ratios: dict[str, list[float]] = {form: [] for form in FORMS}
+    rates: dict[str, list[float]] = {"ceiling": [], **{form: [] for form in forms}}
+    cpu_ratios: dict[str, list[float]] = {form: [] for form in forms}
     for round_index in range(args.rounds):
         ceiling = sum(parallel_rate("env", args.cores, args.seconds))
         ceiling_cpu = ceiling_cpu_per_step(args.seconds / 2)
@@ -108,8 +130,8 @@ def main() -> None:
                           "processes": args.cores, "steps_per_s": round(ceiling),
                           "cpu_s_per_step": ceiling_cpu,
                           "load_avg_1min": os.getloadavg()[0]}), flush=True)
-        for form, overlap in FORMS.items():
-            result = train_round(overlap, args.iterations, args.warmup)
+        for form, overrides in forms.items():
+            result = train_round(overrides, args.iterations, args.warmup)
             rates[form].append(result["steps_per_s"])
             result["steps_per_s"] = round(result["steps_per_s"])
             result["cpu_ratio_to_ceiling"] = round(ceiling_cpu / result["cpu_s_per_step"], 3)
@@ -128,7 +150,8 @@ def main() -> None:
                                     for form, values in per_round.items()},
         "ratio_rounds": {form: [round(value, 3) for value in values]
                          for form, values in per_round.items()},
-        "overlap_over_default": round(medians["overlap_update"] / medians["default"], 3),
+        **({"overlap_over_default": round(medians["overlap_update"] / medians["default"], 3)}
+           if {"default", "overlap_update"} <= set(medians) else {}),
         "median_cpu_ratio_to_ceiling": {form: statistics.median(values)
                                         for form, values in cpu_ratios.items()},
         "target_ratio": 0.85,
