@@ -108,6 +108,36 @@ def config_difference(saved: dict[str, Any], current: dict[str, Any],
             for key in keys if value(saved, key) != value(current, key)]
 
 
+RESUME_FREE_KEYS = ("run.total_steps", "run.checkpoint_every", "run.keep_checkpoints",
+                    "run.run_name", "run.export_onnx", "run.device", "run.torch_threads",
+                    "run.seed", "env.num_workers")
+"""Settings a resume may change without a word: budget, bookkeeping, hardware (run.seed has a
+warning of its own). Any other setting that differs from the checkpoint's is named."""
+
+
+def settings_difference(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """`key: checkpoint X, this run Y` for each dotted setting a resume silently changes.
+
+    Leaves out RESUME_FREE_KEYS and MODEL_KEYS (refused by `Learner.restore`). A key missing
+    from `saved` (a checkpoint of an older version) reads "absent": the run takes today's
+    default for it.
+    """
+    differences = []
+    for section, values in current.items():
+        for name, value in values.items():
+            key = f"{section}.{name}"
+            if key in RESUME_FREE_KEYS or key in MODEL_KEYS:
+                continue
+            saved_section = saved.get(section, {})
+            if name not in saved_section:
+                differences.append(f"{key}: checkpoint absent (an older version), this run "
+                                   f"{value!r}")
+            elif saved_section[name] != value:
+                differences.append(f"{key}: checkpoint {saved_section[name]!r}, this run "
+                                   f"{value!r}")
+    return differences
+
+
 class Learner:
     """Policy + PPO + counters + checkpoints + export + metrics of one training run.
 
@@ -152,7 +182,12 @@ class Learner:
         """
         found = latest_good_checkpoint(self.run_dir, warn=warn)
         if found is not None:
-            saved_seed = self.restore(found).config.get("run", {}).get("seed")
+            saved = self.restore(found).config
+            changed = settings_difference(saved, self.cfg.to_dict())
+            if warn is not None and changed:
+                warn(f"{found} was trained with other settings; this run continues with its "
+                     f"own: {'; '.join(changed)}")
+            saved_seed = saved.get("run", {}).get("seed")
             if warn is not None and saved_seed is not None and saved_seed != self.cfg.run.seed:
                 warn(f"{found} was trained with run.seed {saved_seed}, this run uses "
                      f"{self.cfg.run.seed} for its env and noise seeds from here on: pass "

@@ -9,7 +9,13 @@ import pytest
 import torch
 from rl_fixtures import toy_config
 
-from crawler_rl.rl.learner import Learner, config_difference, metric_tag, seed_everything
+from crawler_rl.rl.learner import (
+    Learner,
+    config_difference,
+    metric_tag,
+    seed_everything,
+    settings_difference,
+)
 from crawler_rl.rl.storage import RolloutStorage
 
 OBS_DIM, ACTION_DIM, STEPS, ENVS = 3, 1, 16, 4
@@ -166,3 +172,30 @@ def test_config_difference_counts_a_key_an_older_checkpoint_lacks_as_its_default
     current["env"]["privileged_critic"] = True
     assert config_difference(older, current) == [
         "env.privileged_critic: checkpoint False, this run True"]
+
+
+def test_a_resume_names_the_settings_it_changes_and_those_the_checkpoint_lacks(
+        tmp_path: Path) -> None:
+    def learner(**ppo: object) -> Learner:
+        cfg = toy_config(ppo={"num_steps": STEPS, **ppo},
+                         run={"total_steps": 10 * STEPS * ENVS})
+        return Learner(cfg, OBS_DIM, ACTION_DIM, ENV_INFO, tmp_path, torch.device("cpu"))
+
+    first = learner(gamma=0.97)
+    first.update(*filled_storage(1))
+    first.save()
+    messages: list[str] = []
+    assert learner(gamma=0.97).restore_latest(warn=messages.append) is not None
+    assert messages == []  # the same settings, nothing to say
+    assert learner(gamma=0.9).restore_latest(warn=messages.append) is not None
+    assert len(messages) == 1 and "ppo.gamma: checkpoint 0.97, this run 0.9" in messages[0]
+    # A checkpoint of an older version lacks a key: the run takes today's default, and says so.
+    saved = {section: dict(values) for section, values in first.cfg.to_dict().items()}
+    del saved["ppo"]["yaw_leak_penalty"]
+    assert settings_difference(saved, first.cfg.to_dict()) == [
+        f"ppo.yaw_leak_penalty: checkpoint absent (an older version), this run "
+        f"{first.cfg.ppo.yaw_leak_penalty!r}"]
+    # Budget and bookkeeping may change on a resume without a word.
+    longer = first.cfg.to_dict()
+    longer["run"] = {**longer["run"], "total_steps": 10**9, "keep_checkpoints": 1}
+    assert settings_difference(first.cfg.to_dict(), longer) == []
