@@ -81,12 +81,17 @@ def test_a_negative_weight_is_a_clear_error() -> None:
         load_train_config(None, {"ppo.yaw_leak_penalty": -1.0})
 
 
-def test_the_penalty_trains_the_leak_out_of_a_leaking_actor() -> None:
+def seeded_actor_and_ppo() -> tuple[ActorCritic, PPO]:
+    """A freshly initialized default actor-critic (seed 0) and its PPO with the yaw probe."""
     config = load_train_config(None)
     torch.manual_seed(0)
     policy = ActorCritic(OBS_DIM, 2, config.model, ACTOR_OBS_DIM)
     policy.obs_normalizer.update(torch.randn(256, OBS_DIM))
-    ppo = PPO(policy, config.ppo, yaw_probe=yaw_residual_probe())
+    return policy, PPO(policy, config.ppo, yaw_probe=yaw_residual_probe())
+
+
+def test_the_penalty_trains_the_leak_out_of_a_leaking_actor() -> None:
+    policy, ppo = seeded_actor_and_ppo()
     obs = torch.randn(256, OBS_DIM) * 2.0
     # Teach the actor a leak first (as PPO does on the crawler), then only the penalty.
     left, right = OBS_NAMES.index("prev_wheel_cmd_left"), OBS_NAMES.index("prev_wheel_cmd_right")
@@ -119,11 +124,7 @@ def test_the_shift_covers_a_privileged_critics_longer_observation() -> None:
 
 def test_the_update_s_one_actor_pass_equals_separate_passes() -> None:
     """`evaluate_with_probe` (what the update runs) = `evaluate` + two `action_mean` calls."""
-    config = load_train_config(None)
-    torch.manual_seed(0)
-    policy = ActorCritic(OBS_DIM, 2, config.model, ACTOR_OBS_DIM)
-    policy.obs_normalizer.update(torch.randn(256, OBS_DIM))
-    ppo = PPO(policy, config.ppo, yaw_probe=yaw_residual_probe())
+    policy, ppo = seeded_actor_and_ppo()
     obs, actions = torch.randn(64, OBS_DIM), torch.randn(64, 2)
     probe_rows = 32  # the collected rows of a mirror-augmented minibatch
 
