@@ -2,11 +2,15 @@
 
 The fitted YAML is the base config with the fitted values, and each fitted parameter's
 randomization range centred on the fit: half as wide as the base range, or +-3 standard
-deviations where the fit is less certain than that. It is written only for a converged fit.
+deviations where the fit is less certain than that. It is written only for a converged fit,
+and holds only what differs from the package's defaults (the fit, its ranges, and whatever the
+base config changed): every other key keeps following the package, so a later default (a
+reward term, a sensor assumption) reaches a model trained on an older fit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +20,7 @@ import yaml
 
 from crawler_rl.calibration.fit import FITTABLE, FitResult, with_values
 from crawler_rl.calibration.recorded_run import RecordedRun
-from crawler_rl.sim.config import config_from_dict
+from crawler_rl.sim.config import CrawlerConfig, config_from_dict
 
 NARROWING = 0.5
 """Width of a fitted parameter's randomization range relative to the base range's."""
@@ -60,14 +64,43 @@ def fitted_config_data(base: dict[str, Any], result: FitResult) -> dict[str, Any
     return data
 
 
+def _plain(value: Any) -> Any:
+    """Tuples as lists, recursively: a dataclass default compared with a YAML value."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def beyond_defaults(data: dict[str, Any], keep: set[str]) -> dict[str, Any]:
+    """Return the entries of a nested config dict that differ from the package's defaults.
+
+    Compared per `section.key` (a dict-valued key whole); the dotted keys in `keep` are kept
+    whatever their value.
+    """
+    defaults = _plain(dataclasses.asdict(CrawlerConfig()))
+    kept: dict[str, Any] = {}
+    for section, values in data.items():
+        for key, value in values.items():
+            if f"{section}.{key}" in keep or _plain(value) != defaults[section].get(key):
+                kept.setdefault(section, {})[key] = value
+    return kept
+
+
 def write_fitted_config(path: Path, base: dict[str, Any], result: FitResult,
                         header: list[str]) -> Path:
     """Write the fitted crawler YAML (refuses a fit that did not converge)."""
     if not result.converged:
         raise ValueError("refusing to write the config of a fit that did not converge")
     path = Path(path)
-    text = "".join(f"# {line}\n" for line in header)
-    text += yaml.safe_dump(fitted_config_data(base, result), sort_keys=False)
+    keep = {*result.values, *(f"randomization.{name}"
+                              for name in centred_randomization(base, result))}
+    text = "".join(f"# {line}\n" for line in [
+        *header, "Only what differs from the package's config/crawler.yaml: every other key",
+        "takes the installed package's default."])
+    text += yaml.safe_dump(beyond_defaults(fitted_config_data(base, result), keep),
+                           sort_keys=False)
     path.write_text(text, encoding="utf-8")
     return path
 

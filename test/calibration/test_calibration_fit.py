@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from calibration_fixtures import DECK, TRUE_VALUES, base_config, record_in_sim
 
 from crawler_rl.calibration.command import calibrate
@@ -18,10 +19,14 @@ from crawler_rl.calibration.fit import (
     fit_parameters,
     with_values,
 )
-from crawler_rl.calibration.report import write_fitted_config
+from crawler_rl.calibration.report import (
+    centred_randomization,
+    fitted_config_data,
+    write_fitted_config,
+)
 from crawler_rl.rl.config import EnvConfig
 from crawler_rl.rl.envs import make_env_factory
-from crawler_rl.sim.config import load_crawler_config
+from crawler_rl.sim.config import config_from_dict, load_crawler_config
 
 TOLERANCE = 0.10
 """Largest relative error of a recovered parameter (measured: 2.4 % at most)."""
@@ -63,6 +68,12 @@ def test_fitted_yaml_centres_randomization_and_trains(fitted: dict[str, Any],
     path = write_fitted_config(tmp_path / "crawler_fit.yaml", base_config(), result, ["test"])
     assert path.read_text().startswith("# test\n")
     config = load_crawler_config(path)
+    # The file holds the fit and its ranges only; every other key is the package's default.
+    assert config == config_from_dict(fitted_config_data(base_config(), result))
+    written = yaml.safe_load(path.read_text())
+    assert {f"{section}.{key}" for section, keys in written.items() for key in keys} == {
+        *result.values, *(f"randomization.{name}"
+                          for name in centred_randomization(base_config(), result))}
     assert config.motor.lag_time == pytest.approx(result.values["motor.lag_time"])
     assert config.tether.drag_per_metre == pytest.approx(result.values["tether.drag_per_metre"])
     ranges = config.randomization
