@@ -119,6 +119,11 @@ def main() -> None:
                         help="default, overlap_update, ENVSxSTEPS[+overlap]")
     args = parser.parse_args()
     forms = {form: form_overrides(form) for form in args.forms}
+    for form, overrides in forms.items():  # refuse a form the trainer cannot run, before round 0
+        try:
+            load_train_config(None, overrides)
+        except ValueError as error:
+            raise SystemExit(f"form {form!r}: {error}") from error
     load_before = os.getloadavg()
     rates: dict[str, list[float]] = {"ceiling": [], **{form: [] for form in forms}}
     cpu_ratios: dict[str, list[float]] = {form: [] for form in forms}

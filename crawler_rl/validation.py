@@ -6,6 +6,7 @@ and a node parameter (`ros/params.py`) raises or returns this one message shape:
     config key 'ppo.gamma' must be in (0, 1], got 1.5
     parameter 'max_wait' must be in [0.0, 10.0], got -0.5
 
+Also the plain form both config modules write and compare: `plain` (YAML's lists for tuples).
 No ROS and no torch here.
 """
 
@@ -40,3 +41,12 @@ def unknown_message(kind: str, names: list[str], known: list[str] | None = None)
     listed = ", ".join(repr(name) for name in names)
     suffix = f" (known: {', '.join(known)})" if known is not None else ""
     return f"unknown {kind}{'s' if len(names) > 1 else ''} {listed}{suffix}"
+
+
+def plain(value: Any) -> Any:
+    """Return nested dicts / lists / tuples as dicts and lists (a config as YAML holds it)."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value

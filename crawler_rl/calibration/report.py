@@ -21,6 +21,7 @@ import yaml
 from crawler_rl.calibration.fit import FITTABLE, FitResult, with_values
 from crawler_rl.calibration.recorded_run import RecordedRun
 from crawler_rl.sim.config import CrawlerConfig, config_from_dict
+from crawler_rl.validation import plain
 
 NARROWING = 0.5
 """Width of a fitted parameter's randomization range relative to the base range's."""
@@ -64,26 +65,17 @@ def fitted_config_data(base: dict[str, Any], result: FitResult) -> dict[str, Any
     return data
 
 
-def _plain(value: Any) -> Any:
-    """Tuples as lists, recursively: a dataclass default compared with a YAML value."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    return value
-
-
 def beyond_defaults(data: dict[str, Any], keep: set[str]) -> dict[str, Any]:
     """Return the entries of a nested config dict that differ from the package's defaults.
 
     Compared per `section.key` (a dict-valued key whole); the dotted keys in `keep` are kept
     whatever their value.
     """
-    defaults = _plain(dataclasses.asdict(CrawlerConfig()))
+    defaults = plain(dataclasses.asdict(CrawlerConfig()))
     kept: dict[str, Any] = {}
     for section, values in data.items():
         for key, value in values.items():
-            if f"{section}.{key}" in keep or _plain(value) != defaults[section].get(key):
+            if f"{section}.{key}" in keep or plain(value) != defaults[section].get(key):
                 kept.setdefault(section, {})[key] = value
     return kept
 

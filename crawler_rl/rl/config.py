@@ -17,7 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from crawler_rl.rl.device import DEVICE_FORMS, is_device_spec
-from crawler_rl.validation import CONFIG_KEY, invalid, require, unknown_message
+from crawler_rl.validation import CONFIG_KEY, invalid, plain, require, unknown_message
 
 DEFAULT_CONFIG_NAME = "train.yaml"
 
@@ -261,7 +261,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (tuples as lists), suitable for YAML/JSON."""
-        return _plain(dataclasses.asdict(self))
+        return plain(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -429,9 +429,3 @@ def _require(ok: bool, key: str, value: Any, expectation: str) -> None:
     require(ok, CONFIG_KEY, key, value, expectation)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value

@@ -118,23 +118,25 @@ warning of its own). Any other setting that differs from the checkpoint's is nam
 def settings_difference(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """`key: checkpoint X, this run Y` for each dotted setting a resume silently changes.
 
-    Leaves out RESUME_FREE_KEYS and MODEL_KEYS (refused by `Learner.restore`). A key missing
-    from `saved` (a checkpoint of an older version) reads "absent": the run takes today's
-    default for it.
+    Leaves out RESUME_FREE_KEYS and MODEL_KEYS (refused by `Learner.restore`). A key on one
+    side only reads "absent" there: a checkpoint of an older version lacks a newer key (the run
+    takes today's default for it), or this version dropped the checkpoint's. (`config_difference`
+    reads a missing key as its default instead: a refusal must not hit an old checkpoint whose
+    value is today's default; a warning may name it.)
     """
+    absent = object()
+
+    def shown(value: Any) -> str:
+        return "absent" if value is absent else repr(value)
+
     differences = []
-    for section, values in current.items():
-        for name, value in values.items():
+    for section in dict.fromkeys([*current, *saved]):
+        ours, theirs = current.get(section, {}), saved.get(section, {})
+        for name in dict.fromkeys([*ours, *theirs]):
             key = f"{section}.{name}"
-            if key in RESUME_FREE_KEYS or key in MODEL_KEYS:
-                continue
-            saved_section = saved.get(section, {})
-            if name not in saved_section:
-                differences.append(f"{key}: checkpoint absent (an older version), this run "
-                                   f"{value!r}")
-            elif saved_section[name] != value:
-                differences.append(f"{key}: checkpoint {saved_section[name]!r}, this run "
-                                   f"{value!r}")
+            value, old = ours.get(name, absent), theirs.get(name, absent)
+            if key not in RESUME_FREE_KEYS and key not in MODEL_KEYS and value != old:
+                differences.append(f"{key}: checkpoint {shown(old)}, this run {shown(value)}")
     return differences
 
 

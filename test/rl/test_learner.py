@@ -193,8 +193,12 @@ def test_a_resume_names_the_settings_it_changes_and_those_the_checkpoint_lacks(
     saved = {section: dict(values) for section, values in first.cfg.to_dict().items()}
     del saved["ppo"]["yaw_leak_penalty"]
     assert settings_difference(saved, first.cfg.to_dict()) == [
-        f"ppo.yaw_leak_penalty: checkpoint absent (an older version), this run "
-        f"{first.cfg.ppo.yaw_leak_penalty!r}"]
+        f"ppo.yaw_leak_penalty: checkpoint absent, this run {first.cfg.ppo.yaw_leak_penalty!r}"]
+    # ... and a key this version dropped is named too.
+    saved = first.cfg.to_dict()
+    saved["ppo"] = {**saved["ppo"], "retired_option": 3}
+    assert settings_difference(saved, first.cfg.to_dict()) == [
+        "ppo.retired_option: checkpoint 3, this run absent"]
     # Budget and bookkeeping may change on a resume without a word.
     longer = first.cfg.to_dict()
     longer["run"] = {**longer["run"], "total_steps": 10**9, "keep_checkpoints": 1}
