@@ -427,5 +427,3 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
 
 def _require(ok: bool, key: str, value: Any, expectation: str) -> None:
     require(ok, CONFIG_KEY, key, value, expectation)
-
-

@@ -77,10 +77,10 @@ class CrawlerEnv(gym.Env):
         self.actor_observation_dim = ACTOR_OBS_DIM
         """The actor reads the leading entries (`ACTOR_OBS_DIM`), the critic all of them."""
         self.model_observation_dim = OBS_DIM
+        """The exported controller's input: the whole observation (its mapping reads the rest)."""
         self.yaw_residual_probe = (
             yaw_residual_probe() if self.increment_limit is not None else None)
         """The residual's yaw mode (`ppo.yaw_leak_penalty`); the incremental base only."""
-        """The exported controller's input: the whole observation (its mapping reads the rest)."""
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         # Left/right symmetry (ppo.mirror_augmentation), unless overrides skew the yaw commands.
         low, high = self.config.task.omega_range
