@@ -106,6 +106,7 @@ def run_episode(
     while not done:
         commanded = np.asarray(obs[0:2], dtype=np.float64)
         action = action_for_wheel_speeds(commanded, controller(obs), spec)
+        base.next_intended = getattr(controller, "carried", None)  # set-anew corrections
         obs, _, terminated, truncated, info = env.step(action.astype(np.float32))
         v, omega = sim.true_twist()
         step += 1

@@ -16,6 +16,7 @@ import numpy as np
 from crawler_rl.control.pi import PIController, PIGains, load_gains
 from crawler_rl.sim.action import ActionSpec, inverse_kinematics
 from crawler_rl.sim.observation import (
+    MODEL_CARRIED_OUTPUT_NAME,
     MODEL_INPUT_NAME,
     MODEL_OUTPUT_NAME,
     OBS_DIM,
@@ -48,7 +49,9 @@ def _check_shape(label: str, shape: list, width: int, path: Path) -> None:
 class OnnxPolicy:
     """A loaded, checked controller.onnx: `obs` (batch, OBS_DIM) float32 -> `wheel_speeds`.
 
-    `wheel_speeds`: float32 (batch, 2) [rad/s].
+    `wheel_speeds`: float32 (batch, 2) [rad/s]. A model with set-anew corrections
+    (`motor.direct_limit`) also outputs `carried_wheel_speeds`: after each call `carried` holds
+    it (None for other models), the command whose residual the next observation must carry.
 
     Raises ModelContractError naming the file and the mismatch. Also a stateless
     `crawler_rl.control.episode.WheelSpeedController` (`reset`, call), as evaluation drives it.
@@ -78,6 +81,9 @@ class OnnxPolicy:
         self.action_spec = self._action_spec()
         self.control_dt = self._optional_float("control_dt")
         self._input = np.zeros((1, OBS_DIM), dtype=np.float32)
+        self._outputs = [OUTPUT_NAME] + ([MODEL_CARRIED_OUTPUT_NAME] if self.carries else [])
+        self.carried: np.ndarray | None = None
+        """The last call's carried_wheel_speeds (2,) [rad/s]; None without that output."""
 
     def _check_io(self) -> None:
         inputs = {node.name: node for node in self.session.get_inputs()}
@@ -96,6 +102,16 @@ class OnnxPolicy:
             )
         _check_shape(f"input {INPUT_NAME!r}", inputs[INPUT_NAME].shape, OBS_DIM, self.path)
         _check_shape(f"output {OUTPUT_NAME!r}", outputs[OUTPUT_NAME].shape, 2, self.path)
+        unknown = sorted(set(outputs) - {OUTPUT_NAME, MODEL_CARRIED_OUTPUT_NAME})
+        if unknown:
+            raise ModelContractError(f"{self.path}: unknown outputs {unknown}; expected "
+                                     f"{OUTPUT_NAME!r} and optionally "
+                                     f"{MODEL_CARRIED_OUTPUT_NAME!r}")
+        self.carries = MODEL_CARRIED_OUTPUT_NAME in outputs
+        """The model outputs carried_wheel_speeds (set-anew corrections, `carried`)."""
+        if self.carries:
+            _check_shape(f"output {MODEL_CARRIED_OUTPUT_NAME!r}",
+                         outputs[MODEL_CARRIED_OUTPUT_NAME].shape, 2, self.path)
 
     def _check_layout_version(self) -> None:
         found_version = self.metadata.get("obs_layout_version", "")
@@ -139,11 +155,14 @@ class OnnxPolicy:
     def wheel_speeds(self, obs: np.ndarray) -> np.ndarray:
         """Run the network on one observation (OBS_DIM,) -> wheel speeds (2,) [rad/s]."""
         self._input[0] = obs
-        (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: self._input})
+        out, *carried = self.session.run(self._outputs, {INPUT_NAME: self._input})
+        if carried:
+            self.carried = np.asarray(carried[0], dtype=np.float64).reshape(2)
         return np.asarray(out, dtype=np.float64).reshape(2)
 
     def reset(self) -> None:
-        """Stateless (the observation carries the history): nothing to forget."""
+        """Stateless (the observation carries the history): forget only the last output."""
+        self.carried = None
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """Return `wheel_speeds(obs)`: the evaluation's controller interface."""
@@ -287,5 +306,7 @@ class VelocityController:
             if not np.all(np.isfinite(target)):
                 return self.stop(f"non-finite model output {target!r}")
         wheel_speeds = self.limiter.limit(target)
-        self.observation.record_wheel_command(wheel_speeds, intended=target)
+        # The residual the model carries to its next step: without its set-anew corrections.
+        intended = self.policy.carried if source == "policy" and self.policy.carries else target
+        self.observation.record_wheel_command(wheel_speeds, intended=intended)
         return ControlOutput(wheel_speeds, source)

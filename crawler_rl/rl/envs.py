@@ -100,6 +100,7 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
         "mirror": None,
         "residual_base_gains": None,
         "increment_limit": None,
+        "direct_limit": None,
         "actor_obs_dim": None,
         "model_obs_dim": None,
         "yaw_residual_probe": None,
@@ -140,6 +141,8 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
         info["residual_base_gains"] = None if gains is None else [float(g) for g in gains]
         increment = getattr(base, "increment_limit", None)
         info["increment_limit"] = None if increment is None else float(increment)
+        direct = getattr(base, "direct_limit", None)
+        info["direct_limit"] = None if direct is None else float(direct)
     return info
 
 

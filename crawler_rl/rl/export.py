@@ -4,8 +4,11 @@ For the crawler the graph is obs (batch, OBS_DIM) -> wheel_speeds (batch, 2) [ra
 `crawler_rl.sim.action.wheel_speeds_from_action` mapping, computing its base from the
 observation: IK of the commanded twist in obs[:, 0:2], or with `motor.residual_base: pi` IK + the
 PI on the observation's error and error integral (`observation_pi_wheel_speeds`), or with
-`incremental` IK + the observation's previous residual (`incremental_wheel_speeds`). For other
-envs it is obs -> action, scaled to the action space.
+`incremental` IK + the observation's previous residual (`incremental_wheel_speeds`). With
+`motor.direct_limit` the graph has a second output, carried_wheel_speeds (batch, 2): the
+command without the set-anew corrections, whose residual the next observation carries
+(`incremental_direct_wheel_speeds`). For other envs it is obs -> action, scaled to the action
+space.
 """
 
 from __future__ import annotations
@@ -25,7 +28,12 @@ from crawler_rl.rl.checkpoint import Checkpoint, load_checkpoint
 from crawler_rl.rl.config import TrainConfig
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.sim.action import differential_drive_wheel_speeds
-from crawler_rl.sim.observation import MODEL_INPUT_NAME, MODEL_OUTPUT_NAME, OBS_NAMES
+from crawler_rl.sim.observation import (
+    MODEL_CARRIED_OUTPUT_NAME,
+    MODEL_INPUT_NAME,
+    MODEL_OUTPUT_NAME,
+    OBS_NAMES,
+)
 
 COMMAND, MEASURED, ERROR_INTEGRAL, PREV_RESIDUAL = (
     OBS_NAMES.index(name) for name in ("cmd_v", "meas_v", "err_int_v", "prev_residual_left"))
@@ -47,12 +55,15 @@ class WheelSpeedPolicy(nn.Module):
     sum are each limited to within residual_limit of the clipped IK (as
     `observation_pi_wheel_speeds` and `wheel_speeds_from_action`). With `increment_limit`:
     clip(IK) + the observation's previous residual + increment_limit * a, limited the same way
-    (`incremental_wheel_speeds`).
+    (`incremental_wheel_speeds`); with `direct_limit` as well, (sent, carried):
+    carried = that on a[:, :2], sent = carried + direct_limit * a[:, 2:], limited the same way
+    (`incremental_direct_wheel_speeds`).
     """
 
     def __init__(self, policy: ActorCritic, action_spec: dict[str, float],
                  residual_base_gains: list[float] | None = None,
-                 increment_limit: float | None = None) -> None:
+                 increment_limit: float | None = None,
+                 direct_limit: float | None = None) -> None:
         super().__init__()
         self.policy = policy
         self.track_width = float(action_spec["track_width"])
@@ -62,14 +73,17 @@ class WheelSpeedPolicy(nn.Module):
         self.base_gains = None if residual_base_gains is None else [
             float(gain) for gain in residual_base_gains]
         self.increment_limit = None if increment_limit is None else float(increment_limit)
+        self.direct_limit = None if direct_limit is None else float(direct_limit)
+        if self.direct_limit is not None and self.increment_limit is None:
+            raise ValueError("direct_limit needs the incremental base (increment_limit)")
 
     def wheels(self, v: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
         """Unclipped differential-drive IK (the sim's). Shape: (batch, 1) x 2 -> (batch, 2)."""
         return torch.cat(differential_drive_wheel_speeds(
             v, omega, self.wheel_radius, self.track_width), dim=1)
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """Shape: (batch, obs_dim) -> (batch, 2)."""
+    def forward(self, obs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Shape: (batch, obs_dim) -> (batch, 2); with direct_limit (sent, carried), each so."""
         action = torch.clamp(self.policy.action_mean(obs), -1.0, 1.0)
         limit = self.max_wheel_speed
         cmd_v, cmd_omega = obs[:, COMMAND:COMMAND + 1], obs[:, COMMAND + 1:COMMAND + 2]
@@ -78,8 +92,13 @@ class WheelSpeedPolicy(nn.Module):
             low = torch.clamp(ik - self.residual_limit, min=-limit)
             high = torch.clamp(ik + self.residual_limit, max=limit)
             residual = obs[:, PREV_RESIDUAL:PREV_RESIDUAL + 2]
-            return torch.minimum(torch.maximum(
-                ik + residual + self.increment_limit * action, low), high)
+            carried = torch.minimum(torch.maximum(
+                ik + residual + self.increment_limit * action[:, :2], low), high)
+            if self.direct_limit is None:
+                return carried
+            sent = torch.minimum(torch.maximum(
+                carried + self.direct_limit * action[:, 2:], low), high)
+            return sent, carried
         if self.base_gains is None:
             return torch.clamp(ik + self.residual_limit * action, -limit, limit)
         kp_v, ki_v, kp_omega, ki_omega = self.base_gains
@@ -125,8 +144,8 @@ def model_input_dim(checkpoint: Checkpoint) -> int:
     return int(info.get("model_obs_dim") or info.get("actor_obs_dim") or checkpoint.obs_dim)
 
 
-def deployable_module(checkpoint: Checkpoint) -> tuple[nn.Module, str]:
-    """Return the graph to export and its output name (wheel speeds for the crawler)."""
+def deployable_module(checkpoint: Checkpoint) -> tuple[nn.Module, list[str]]:
+    """Return the graph to export and its output names (wheel speeds for the crawler)."""
     spec = checkpoint.env_info.get("action_spec")
     if spec is not None:
         check_observation_layout(checkpoint)
@@ -134,10 +153,12 @@ def deployable_module(checkpoint: Checkpoint) -> tuple[nn.Module, str]:
     if spec is not None:
         gains = checkpoint.env_info.get("residual_base_gains")
         increment = checkpoint.env_info.get("increment_limit")  # absent before layout 4
-        return WheelSpeedPolicy(policy, spec, gains, increment).eval(), CRAWLER_OUTPUT
+        direct = checkpoint.env_info.get("direct_limit")  # absent before set-anew corrections
+        outputs = [CRAWLER_OUTPUT] + ([MODEL_CARRIED_OUTPUT_NAME] if direct is not None else [])
+        return WheelSpeedPolicy(policy, spec, gains, increment, direct).eval(), outputs
     info = checkpoint.env_info
     module = ScaledActionPolicy(policy, info["action_low"], info["action_high"])
-    return module.eval(), GENERIC_OUTPUT
+    return module.eval(), [GENERIC_OUTPUT]
 
 
 def check_observation_layout(checkpoint: Checkpoint) -> None:
@@ -159,6 +180,8 @@ def check_observation_layout(checkpoint: Checkpoint) -> None:
 
 def action_mapping(env_info: dict[str, Any]) -> str:
     """Name the crawler model's action -> wheel speed mapping (metadata `action_mapping`)."""
+    if env_info.get("direct_limit") is not None:
+        return "incremental_and_direct_residual_on_inverse_kinematics"
     if env_info.get("increment_limit") is not None:
         return "incremental_residual_on_inverse_kinematics"
     if env_info.get("residual_base_gains") is not None:
@@ -166,7 +189,7 @@ def action_mapping(env_info: dict[str, Any]) -> str:
     return "residual_on_inverse_kinematics"
 
 
-def export_metadata(checkpoint: Checkpoint, output_name: str) -> dict[str, str]:
+def export_metadata(checkpoint: Checkpoint, output_names: list[str]) -> dict[str, str]:
     """Return the string key/values stored in the model's metadata_props."""
     info = checkpoint.env_info
     metadata = {
@@ -175,7 +198,7 @@ def export_metadata(checkpoint: Checkpoint, output_name: str) -> dict[str, str]:
         "export_format_version": str(EXPORT_FORMAT_VERSION),
         "env_id": str(info.get("env_id", "")),
         "input": INPUT_NAME,
-        "output": output_name,
+        "output": output_names[0],
         "obs_dim": str(model_input_dim(checkpoint)),
         "trained_steps": str(checkpoint.global_step),
         "iteration": str(checkpoint.iteration),
@@ -189,6 +212,7 @@ def export_metadata(checkpoint: Checkpoint, output_name: str) -> dict[str, str]:
             "action_mapping": action_mapping(info),
             "residual_base_gains": json.dumps(info.get("residual_base_gains")),
             "increment_limit": json.dumps(info.get("increment_limit")),
+            "direct_limit": json.dumps(info.get("direct_limit")),
             "output_names": "wheel_speed_left,wheel_speed_right",
             "output_units": "rad/s,rad/s",
             "action_spec": json.dumps(spec, sort_keys=True),
@@ -210,7 +234,7 @@ def export_checkpoint(checkpoint: Path, output: Path) -> Path:
     import onnx
 
     state = load_checkpoint(Path(checkpoint))
-    module, output_name = deployable_module(state)
+    module, output_names = deployable_module(state)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(2, model_input_dim(state))
@@ -222,14 +246,14 @@ def export_checkpoint(checkpoint: Path, output: Path) -> Path:
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         try:
             program = torch.onnx.export(
-                module, (example,), input_names=[INPUT_NAME], output_names=[output_name],
+                module, (example,), input_names=[INPUT_NAME], output_names=output_names,
                 dynamic_shapes={INPUT_NAME: {0: torch.export.Dim("batch")}},
                 opset_version=ONNX_OPSET, dynamo=True, verbose=False,
             )
         finally:
             logging.getLogger("torch.onnx").setLevel(previous)
     model = program.model_proto
-    for key, value in export_metadata(state, output_name).items():
+    for key, value in export_metadata(state, output_names).items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     model.producer_name = "crawler_rl"

@@ -7,7 +7,9 @@ a PI on the observation's tracking error and its anti-windup error integral (`pi
 `observation_pi_wheel_speeds`), or IK + the previous residual (`incremental`,
 `incremental_wheel_speeds`: the action moves the residual by at most `increment_limit` per
 control step, so action 0 holds it; a trained policy may still take it back step by step, which
-`bench/residual_retention.py` measures and `ppo.yaw_leak_penalty` discourages). Either way
+`bench/residual_retention.py` measures and `ppo.yaw_leak_penalty` discourages; with
+`motor.direct_limit` two more actions add a correction for one step only,
+`incremental_direct_wheel_speeds`). Either way
 the wheel speeds stay within `residual_limit` of the IK feed-forward and within the wheel speed
 limit.
 """
@@ -153,6 +155,41 @@ def incremental_wheel_speeds(
     desired = (feed_forward + obs[..., _RESIDUAL:_RESIDUAL + 2]
                + increment_limit * np.clip(action, -1.0, 1.0))
     return limit_around_feed_forward(feed_forward, desired, spec)
+
+
+def incremental_direct_wheel_speeds(
+    obs: np.ndarray, action: np.ndarray, increment_limit: float, direct_limit: float,
+    spec: ActionSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """(carried, sent): the `incremental` base on a[:2], plus set-anew corrections a[2:].
+
+    carried = `incremental_wheel_speeds(obs, a[:2])`, the command whose residual the next
+    observation carries; sent = carried + direct_limit * clip(a[2:]), limited the same way
+    (within `residual_limit` of the clipped IK and the speed limit): the wheel command. So a
+    set-anew correction acts for one step and action 0 holds the carried residual only
+    (`motor.direct_limit`). Non-finite actions are an error.
+    Shape: (..., OBS_DIM), (..., 4) -> (..., 2) each.
+    """
+    action = np.asarray(action, dtype=np.float64)
+    if not np.isfinite(action).all():
+        raise ValueError(f"non-finite action {action!r}: refusing to command the wheels")
+    carried = incremental_wheel_speeds(obs, action[..., :2], increment_limit, spec)
+    if action.shape == (4,) and np.shape(obs) == (OBS_DIM,):  # the env's hot path, float math
+        limit, band = spec.max_wheel_speed, spec.residual_limit
+        feed_forward = differential_drive_wheel_speeds(
+            float(obs[_CMD]), float(obs[_CMD + 1]), spec.wheel_radius, spec.track_width)
+        sent = []
+        for speed, kept, step in zip(feed_forward, carried.tolist(), action[2:].tolist(),
+                                     strict=True):
+            speed = min(max(speed, -limit), limit)
+            low, high = max(speed - band, -limit), min(speed + band, limit)
+            sent.append(min(max(kept + direct_limit * min(max(step, -1.0), 1.0), low), high))
+        return carried, np.array(sent)
+    obs = np.asarray(obs, dtype=np.float64)
+    feed_forward = inverse_kinematics(obs[..., _CMD:_CMD + 2], spec)
+    sent = limit_around_feed_forward(
+        feed_forward, carried + direct_limit * np.clip(action[..., 2:], -1.0, 1.0), spec)
+    return carried, sent
 
 
 def _single_incremental_wheel_speeds(

@@ -39,9 +39,9 @@ _SWAPPED = (("wheel_speed_left", "wheel_speed_right"), ("motor_state_left", "mot
             ("wheel_radius_scale_left", "wheel_radius_scale_right"))
 
 
-def privileged_mirror_spec() -> dict[str, list[float]]:
+def privileged_mirror_spec(action_dim: int = 2) -> dict[str, list[float]]:
     """Return the left/right mirror of observation + critic state (rl/symmetry.py's form)."""
-    base = mirror_spec()
+    base = mirror_spec(action_dim)
     perm = list(range(CRITIC_DIM))
     for left, right in _SWAPPED:
         i, j = CRITIC_FIELDS.index(left), CRITIC_FIELDS.index(right)
@@ -73,7 +73,8 @@ class PrivilegedCriticObservation(gym.ObservationWrapper):
         super().__init__(env)
         self.actor_observation_dim = ACTOR_OBS_DIM
         self.model_observation_dim = OBS_DIM
-        self.mirror_spec = privileged_mirror_spec() if env.unwrapped.mirror_spec else None
+        self.mirror_spec = (privileged_mirror_spec(len(env.unwrapped.mirror_spec["action_perm"]))
+                            if env.unwrapped.mirror_spec else None)
         high = np.full(OBS_DIM + CRITIC_DIM, np.inf, dtype=np.float32)
         self.observation_space = gym.spaces.Box(-high, high, dtype=np.float32)
         self._following = np.zeros(0, dtype=np.int64)

@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from crawler_rl.sim.action import (
+    incremental_direct_wheel_speeds,
     incremental_wheel_speeds,
     observation_pi_wheel_speeds,
     wheel_speeds_from_action,
@@ -78,13 +79,20 @@ class CrawlerEnv(gym.Env):
         """The actor reads the leading entries (`ACTOR_OBS_DIM`), the critic all of them."""
         self.model_observation_dim = OBS_DIM
         """The exported controller's input: the whole observation (its mapping reads the rest)."""
+        self.direct_limit = (
+            motor.direct_limit if self.increment_limit is not None and motor.direct_limit > 0
+            else None)
+        """The `incremental` base's set-anew correction limit [rad/s]; None: no such actions."""
+        action_dim = 2 if self.direct_limit is None else 4
         self.yaw_residual_probe = (
-            yaw_residual_probe() if self.increment_limit is not None else None)
+            yaw_residual_probe(0.0 if self.direct_limit is None
+                               else self.direct_limit / self.increment_limit)
+            if self.increment_limit is not None else None)
         """The residual's yaw mode (`ppo.yaw_leak_penalty`); the incremental base only."""
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
         # Left/right symmetry (ppo.mirror_augmentation), unless overrides skew the yaw commands.
         low, high = self.config.task.omega_range
-        self.mirror_spec = mirror_spec() if low == -high else None
+        self.mirror_spec = mirror_spec(action_dim) if low == -high else None
         self.scenario = Scenario(surface="deck", randomize=False)
         self.sim = CrawlerSim(self.config, self.scenario, self.np_random)
         self.control_dt = self.sim.control_dt
@@ -92,10 +100,13 @@ class CrawlerEnv(gym.Env):
         self.observation_builder = ObservationBuilder(self.control_dt, self.sim.action_spec)
         self._commands = np.zeros((self.max_steps + 1, 2))
         self._step = 0
-        self._prev_action = (0.0, 0.0)
+        self._prev_action = (0.0,) * self.action_space.shape[0]
         self._error_mean = (0.0, 0.0)
         """Running mean (EMA) of the true tracking error (v, omega) since the command changed."""
         self._obs = np.zeros(OBS_DIM, dtype=np.float32)
+        self.next_intended: np.ndarray | None = None
+        """Wheel speeds whose residual the next observation carries instead of the command sent,
+        for one step (a driving controller with set-anew corrections: `OnnxPolicy.carried`)."""
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -114,8 +125,9 @@ class CrawlerEnv(gym.Env):
             self.config.task, self.max_steps, self.control_dt, self.np_random
         )
         self._step = 0
-        self._prev_action = (0.0, 0.0)
+        self._prev_action = (0.0,) * self.action_space.shape[0]
         self._error_mean = (0.0, 0.0)
+        self.next_intended = None
         self.observation_builder.reset()
         return self._observe(self._commands[0]), {"scenario": scenario.label}
 
@@ -125,7 +137,11 @@ class CrawlerEnv(gym.Env):
         """Apply the residual action for one control period (0.05 s)."""
         sim, reward_cfg = self.sim, self.config.reward
         command = self._commands[self._step]
-        if self.increment_limit is not None:
+        intended, self.next_intended = self.next_intended, None
+        if self.direct_limit is not None:
+            intended, wheel_speeds = incremental_direct_wheel_speeds(
+                self._obs, action, self.increment_limit, self.direct_limit, sim.action_spec)
+        elif self.increment_limit is not None:
             wheel_speeds = incremental_wheel_speeds(self._obs, action, self.increment_limit,
                                                     sim.action_spec)
         else:
@@ -134,17 +150,16 @@ class CrawlerEnv(gym.Env):
                 base = observation_pi_wheel_speeds(self._obs, self.residual_base_gains,
                                                    sim.action_spec)
             wheel_speeds = wheel_speeds_from_action(command, action, sim.action_spec, base)
-        self.observation_builder.record_wheel_command(wheel_speeds)
+        self.observation_builder.record_wheel_command(wheel_speeds, intended)
         sim.apply_wheel_speeds(wheel_speeds)
         sim.step_control()
         self._step += 1
 
         true_v, true_omega = sim.true_twist()
         error_v, error_omega = command[0] - true_v, command[1] - true_omega
-        action_left, action_right = (min(max(float(a), -1.0), 1.0) for a in action)
-        delta_left = action_left - self._prev_action[0]
-        delta_right = action_right - self._prev_action[1]
-        self._prev_action = (action_left, action_right)
+        clipped = [min(max(float(a), -1.0), 1.0) for a in action]
+        deltas = [a - b for a, b in zip(clipped, self._prev_action, strict=True)]
+        self._prev_action = tuple(clipped)
         terminated = sim.detached
         mean_v, mean_omega = self._advance_error_mean(command, error_v, error_omega)
         normalized_v = error_v * error_v / reward_cfg.tracking_v_sigma
@@ -157,8 +172,9 @@ class CrawlerEnv(gym.Env):
             "rew_tracking_v": reward_cfg.tracking_v_scale * tracking_v,
             "rew_tracking_omega": reward_cfg.tracking_omega_scale * tracking_omega,
             "rew_action_rate": -reward_cfg.action_rate_scale
-            * (delta_left * delta_left + delta_right * delta_right),
+            * sum(delta * delta for delta in deltas),
             "rew_energy": -reward_cfg.energy_scale * sim.wheel_power,
+            "rew_direct": -reward_cfg.direct_scale * sum(a * a for a in clipped[2:]),
             "rew_termination": -reward_cfg.termination_penalty if terminated else 0.0,
             "rew_offset": -reward_cfg.offset_scale
             * (reward_cfg.offset_v_weight * abs(mean_v) / PENALTY_SPEEDS[0]

@@ -49,6 +49,10 @@ MODEL_INPUT_NAME = "obs"
 """Name of the exported controller's input, float32 (batch, OBS_DIM) in this layout."""
 MODEL_OUTPUT_NAME = "wheel_speeds"
 """Name of the exported controller's output, float32 (batch, 2): left, right [rad/s]."""
+MODEL_CARRIED_OUTPUT_NAME = "carried_wheel_speeds"
+"""Second output of a model with set-anew corrections (`motor.direct_limit`), float32 (batch,
+2) [rad/s]: the command without them, whose residual the next observation carries
+(`ObservationBuilder.record_wheel_command`'s `intended`)."""
 OBS_DIM = len(OBS_FIELDS)
 OBS_LAYOUT_VERSION = 4
 """Bump whenever OBS_FIELDS or their meaning changes; exported models carry it and the controller
@@ -82,7 +86,7 @@ YAW_LEAK_SHIFT = 0.5
 """[rad/s] by which `yaw_residual_probe` moves each wheel's residual (apart)."""
 
 
-def yaw_residual_probe() -> dict[str, list[float]]:
+def yaw_residual_probe(direct_ratio: float = 0.0) -> dict[str, list[float]]:
     """Return the yaw mode of the previous residual, as `ppo.yaw_leak_penalty` probes it.
 
     obs_shift: the observation of a robot whose previous residual was YAW_LEAK_SHIFT lower on
@@ -96,10 +100,13 @@ def yaw_residual_probe() -> dict[str, list[float]]:
         for name in RESIDUAL_CARRIERS:
             shift[OBS_NAMES.index(f"{name}_{side}")] = sign * YAW_LEAK_SHIFT
     half = 0.5 / YAW_LEAK_SHIFT
-    return {"obs_shift": shift, "action_weights": [-half, half]}
+    weights = [-half, half]
+    if direct_ratio > 0.0:
+        weights += [-half * direct_ratio, half * direct_ratio]
+    return {"obs_shift": shift, "action_weights": weights}
 
 
-def mirror_spec() -> dict[str, list[float]]:
+def mirror_spec(action_dim: int = 2) -> dict[str, list[float]]:
     """Return the crawler's left/right mirror: observation and action (wheel) maps.
 
     mirrored[i] = sign[i] * x[perm[i]] (the form rl/symmetry.py's MirrorSpec reads).
@@ -110,7 +117,7 @@ def mirror_spec() -> dict[str, list[float]]:
         obs_perm[i], obs_perm[j] = j, i
     obs_sign = [-1.0 if name in _MIRROR_NEGATED else 1.0 for name in OBS_NAMES]
     return {"obs_perm": obs_perm, "obs_sign": obs_sign,
-            "action_perm": [1, 0], "action_sign": [1.0, 1.0]}
+            "action_perm": [1, 0, 3, 2][:action_dim], "action_sign": [1.0] * action_dim}
 
 
 class ObservationBuilder:

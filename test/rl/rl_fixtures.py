@@ -20,8 +20,11 @@ def toy_config(**sections: dict) -> TrainConfig:
     return TrainConfig.from_dict(data)
 
 
-def random_checkpoint(crawler: bool = True, seed: int = 0):
-    """A Checkpoint of an untrained (but non-trivial) policy, without running an env."""
+def random_checkpoint(crawler: bool = True, seed: int = 0, crawler_actions: int = 2):
+    """A Checkpoint of an untrained (but non-trivial) policy, without running an env.
+
+    `crawler_actions`: 4 for a crawler with set-anew corrections (`motor.direct_limit`).
+    """
     import torch
 
     from crawler_rl.rl.checkpoint import Checkpoint, capture_rng_state
@@ -31,7 +34,7 @@ def random_checkpoint(crawler: bool = True, seed: int = 0):
     from crawler_rl.sim.observation import ACTOR_OBS_DIM, OBS_DIM
 
     torch.manual_seed(seed)
-    obs_dim, action_dim = (OBS_DIM, 2) if crawler else (3, 1)
+    obs_dim, action_dim = (OBS_DIM, crawler_actions) if crawler else (3, 1)
     actor_obs_dim = ACTOR_OBS_DIM if crawler else None  # as the crawler env describes itself
     cfg = toy_config()
     policy = ActorCritic(obs_dim, action_dim, cfg.model, actor_obs_dim)
