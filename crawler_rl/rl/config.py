@@ -118,8 +118,6 @@ class PPOConfig(_Section):
     envs declare none and the term is off). The actor cannot read the residual but can rebuild
     it from the previous command and the encoders; 1 keeps the yaw mode integrating
     (docs/baseline.md)."""
-    v_leak_penalty: float = 0.0
-    """The same for the residual's forward mode (both wheels alike); 0: off."""
     mirror_augmentation: bool | Literal["auto"] = "auto"
     """Train each minibatch with its left/right mirror image too (rl/symmetry.py): "auto" when
     the env declares a `mirror_spec` (the crawler does), true to require one, false never."""
@@ -141,7 +139,6 @@ class PPOConfig(_Section):
         _require(self.entropy_coef >= 0.0, "ppo.entropy_coef", self.entropy_coef, ">= 0")
         _require(self.yaw_leak_penalty >= 0.0, "ppo.yaw_leak_penalty", self.yaw_leak_penalty,
                  ">= 0")
-        _require(self.v_leak_penalty >= 0.0, "ppo.v_leak_penalty", self.v_leak_penalty, ">= 0")
         if self.target_kl is not None:
             _require(self.target_kl > 0.0, "ppo.target_kl", self.target_kl, "> 0 or null")
 

@@ -113,10 +113,10 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
     probe = _wrapper_attr(env, "yaw_residual_probe")
     if probe is not None:  # the shift padded with zeros over entries a wrapper appends
         width = int(np.prod(env.observation_space.shape))
+        shift = [float(x) for x in probe["obs_shift"]]
         info["yaw_residual_probe"] = {
-            key: ([float(x) for x in values] + [0.0] * (width - len(values))
-                  if key.endswith("obs_shift") else [float(x) for x in values])
-            for key, values in probe.items()}
+            "obs_shift": shift + [0.0] * (width - len(shift)),
+            "action_weights": [float(x) for x in probe["action_weights"]]}
     mirror = _wrapper_attr(env, "mirror_spec")  # checked where it is used (rl/symmetry.py)
     if mirror is not None:  # plain ints / floats, so env_info stays JSON
         keys = {"obs_perm", "obs_sign", "action_perm", "action_sign"}

@@ -120,15 +120,10 @@ class PPO:
         self.mirror = mirror
         self.yaw_probe: tuple[torch.Tensor, torch.Tensor] | None = None
         """(observation shift, action weights) of `yaw_leak_loss`; None: the term is off."""
-        self.v_probe: tuple[torch.Tensor, torch.Tensor] | None = None
-        """The forward mode's (shift, weights) (`ppo.v_leak_penalty`); None: off."""
-        device = next(policy.parameters()).device
         if yaw_probe is not None and cfg.yaw_leak_penalty > 0.0:
+            device = next(policy.parameters()).device
             self.yaw_probe = (torch.tensor(yaw_probe["obs_shift"], device=device),
                               torch.tensor(yaw_probe["action_weights"], device=device))
-        if yaw_probe is not None and cfg.v_leak_penalty > 0.0 and "v_obs_shift" in yaw_probe:
-            self.v_probe = (torch.tensor(yaw_probe["v_obs_shift"], device=device),
-                            torch.tensor(yaw_probe["v_action_weights"], device=device))
         self.learning_rate = cfg.learning_rate
         # fused: one kernel per step for all parameters, on the CPU too (torch's default there
         # is a Python loop over them; the foreach step used before takes 3x as long for these
@@ -225,15 +220,13 @@ class PPO:
                 rows = batch.log_probs.shape[0]
                 if self.mirror is not None:
                     batch = self.mirror.augment(batch)
-                probes = [probe for probe in (self.yaw_probe, self.v_probe) if probe is not None]
-                if not probes:
+                if self.yaw_probe is None:
                     new_log_probs, entropy, new_values = self.policy.evaluate(batch.obs,
                                                                               batch.actions)
                 else:
                     new_log_probs, entropy, new_values, means, probe_means = (
-                        self.policy.evaluate_with_probe(
-                            batch.obs, batch.actions,
-                            torch.cat([batch.obs[:rows] + shift for shift, _ in probes])))
+                        self.policy.evaluate_with_probe(batch.obs, batch.actions,
+                                                        self.yaw_probe_obs(batch.obs[:rows])))
                 log_ratio = new_log_probs - batch.log_probs
                 # KL and clip fraction of the collected rows only: a mirrored row has no
                 # anchor of its own (its log-probs are the original's).
@@ -259,14 +252,9 @@ class PPO:
                 entropy_loss = entropy.mean()
                 loss = pg_loss - cfg.entropy_coef * entropy_loss + cfg.value_coef * v_loss
                 if self.yaw_probe is not None:
-                    yaw_leak = self.yaw_leak(means[:rows], probe_means[:rows])
+                    yaw_leak = self.yaw_leak(means[:rows], probe_means)
                     loss = loss + cfg.yaw_leak_penalty * yaw_leak
                     stats["yaw_leak"] += yaw_leak.item()
-                if self.v_probe is not None:
-                    v_change = probe_means[-rows:] - means[:rows]
-                    v_leak = (v_change @ self.v_probe[1]).square().mean()
-                    loss = loss + cfg.v_leak_penalty * v_leak
-                    stats["v_leak"] = stats.get("v_leak", 0.0) + v_leak.item()
                 if not torch.isfinite(loss):
                     raise FloatingPointError(
                         f"non-finite PPO loss (pg={pg_loss.item()}, v={v_loss.item()})"

@@ -94,22 +94,16 @@ def yaw_residual_probe(direct_ratio: float = 0.0) -> dict[str, list[float]]:
     it), minus the observation itself; action_weights: the action's yaw mode per unit of that
     shift, so action change . action_weights is the share of the residual's yaw mode the
     actor takes back each step (bench/residual_retention.py, docs/baseline.md).
-    `direct_ratio`: direct_limit / increment_limit of a model with set-anew corrections
-    (`motor.direct_limit`), whose two extra actions weigh that much more per unit.
-    With `v_obs_shift` and `v_action_weights` the same for the forward mode (both wheels
-    moved alike; `ppo.v_leak_penalty`).
     """
-    probe: dict[str, list[float]] = {}
-    for prefix, signs in (("", (-1.0, 1.0)), ("v_", (1.0, 1.0))):
-        shift = [0.0] * OBS_DIM
-        for side, sign in zip(("left", "right"), signs, strict=True):
-            for name in RESIDUAL_CARRIERS:
-                shift[OBS_NAMES.index(f"{name}_{side}")] = sign * YAW_LEAK_SHIFT
-        weights = [0.5 * sign / YAW_LEAK_SHIFT for sign in signs]
-        if direct_ratio > 0.0:
-            weights += [weight * direct_ratio for weight in weights]
-        probe[f"{prefix}obs_shift"], probe[f"{prefix}action_weights"] = shift, weights
-    return probe
+    shift = [0.0] * OBS_DIM
+    for side, sign in (("left", -1.0), ("right", 1.0)):
+        for name in RESIDUAL_CARRIERS:
+            shift[OBS_NAMES.index(f"{name}_{side}")] = sign * YAW_LEAK_SHIFT
+    half = 0.5 / YAW_LEAK_SHIFT
+    weights = [-half, half]
+    if direct_ratio > 0.0:
+        weights += [-half * direct_ratio, half * direct_ratio]
+    return {"obs_shift": shift, "action_weights": weights}
 
 
 def mirror_spec(action_dim: int = 2) -> dict[str, list[float]]:
