@@ -48,7 +48,7 @@ from crawler_rl.rl.envs import make_env_factory, probe_env
 from crawler_rl.rl.learner import Learner, seed_everything
 from crawler_rl.rl.policy import ActorCritic
 from crawler_rl.rl.symmetry import Mirror, configured_mirror
-from crawler_rl.sim.action import incremental_action_for_wheel_speeds
+from crawler_rl.sim.action import incremental_action_for_wheel_speeds, incremental_wheel_speeds
 
 BATCH = 512
 LEARNING_RATE = 1e-3
@@ -81,7 +81,13 @@ def label_for(env: Any, obs: np.ndarray, wheel_speeds: np.ndarray) -> np.ndarray
         raise ValueError("bench/distill_oracle.py labels for the ik or incremental residual "
                          "base, not motor.residual_base: pi")
     if env.increment_limit is not None:
-        return incremental_action_for_wheel_speeds(obs, wheel_speeds, env.increment_limit, spec)
+        action = incremental_action_for_wheel_speeds(obs, wheel_speeds, env.increment_limit, spec)
+        if env.direct_limit is None:
+            return action
+        # what the increment cannot reach goes to the set-anew corrections (motor.direct_limit)
+        carried = incremental_wheel_speeds(obs, action, env.increment_limit, spec)
+        direct = np.clip((wheel_speeds - carried) / env.direct_limit, -1.0, 1.0)
+        return np.concatenate([action, direct])
     return action_for_wheel_speeds(obs[0:2], wheel_speeds, spec)
 
 
@@ -114,7 +120,7 @@ def label_episodes(job: Job) -> tuple[np.ndarray, np.ndarray]:
                 with torch.no_grad():
                     action = student.act_deterministic(
                         torch.from_numpy(np.asarray(obs, np.float32)[None]))[0].numpy()
-            action = np.clip(action + rng.normal(0.0, job.noise, 2), -1.0, 1.0)
+            action = np.clip(action + rng.normal(0.0, job.noise, action.shape), -1.0, 1.0)
             obs, _, terminated, truncated, _ = env.step(action.astype(np.float32))
             done = terminated or truncated
     env.close()

@@ -46,7 +46,12 @@ from crawler_rl.rl.ppo import (
 )
 from crawler_rl.rl.symmetry import Mirror, configured_mirror
 from crawler_rl.rl.trainer import env_reset_seed
-from crawler_rl.sim.action import ActionSpec, incremental_wheel_speeds, wheel_speeds_from_action
+from crawler_rl.sim.action import (
+    ActionSpec,
+    incremental_direct_wheel_speeds,
+    incremental_wheel_speeds,
+    wheel_speeds_from_action,
+)
 from crawler_rl.sim.vec_env import SyncVecEnv
 
 MODEL_FILE = "gru.pt"
@@ -326,6 +331,7 @@ def train(config: Path | None, seed: int, total_steps: int | None, run_dir: Path
     torch.save({"model": policy.state_dict(), "hidden": hidden, "obs_dim": obs_dim,
                 "action_dim": action_dim, "action_spec": info["action_spec"],
                 "increment_limit": info.get("increment_limit"),
+                "direct_limit": info.get("direct_limit"),
                 "obs_clip": cfg.model.obs_clip, "critic_hidden": list(cfg.model.critic_hidden),
                 "activation": cfg.model.activation}, path)
     return path
@@ -343,11 +349,15 @@ class RecurrentController:
         self.policy.load_state_dict(saved["model"])
         self.spec = ActionSpec(**saved["action_spec"])
         self.increment_limit = saved.get("increment_limit")  # None: the IK base
+        self.direct_limit = saved.get("direct_limit")  # None: no set-anew corrections
+        self.carried: np.ndarray | None = None
+        """The command whose residual the next observation carries (`OnnxPolicy.carried`)."""
         self.reset()
 
     def reset(self) -> None:
         """Forget the hidden state (an episode starts)."""
         self.state = self.policy.initial_state(1)
+        self.carried = None
 
     @torch.no_grad()
     def __call__(self, obs: np.ndarray) -> np.ndarray:
@@ -355,6 +365,10 @@ class RecurrentController:
         raw = torch.from_numpy(np.asarray(obs, np.float32).reshape(1, -1))
         mean, self.state = self.policy.actor_step(self.policy.obs_normalizer(raw), self.state)
         action = mean.numpy()[0].astype(np.float64)
+        if self.direct_limit is not None:
+            self.carried, sent = incremental_direct_wheel_speeds(
+                obs, action, self.increment_limit, self.direct_limit, self.spec)
+            return sent
         if self.increment_limit is not None:
             return incremental_wheel_speeds(obs, action, self.increment_limit, self.spec)
         return wheel_speeds_from_action(np.asarray(obs[0:2], np.float64), action, self.spec)

@@ -146,6 +146,8 @@ def incremental_wheel_speeds(
     Non-finite actions are an error. Shape: (..., OBS_DIM), (..., 2) -> (..., 2).
     """
     action = np.asarray(action, dtype=np.float64)
+    if action.shape[-1:] != (2,):
+        raise ValueError(f"expected 2 actions per step, got shape {action.shape}")
     if not np.isfinite(action).all():
         raise ValueError(f"non-finite action {action!r}: refusing to command the wheels")
     if action.shape == (2,) and np.shape(obs) == (OBS_DIM,):
@@ -171,6 +173,9 @@ def incremental_direct_wheel_speeds(
     Shape: (..., OBS_DIM), (..., 4) -> (..., 2) each.
     """
     action = np.asarray(action, dtype=np.float64)
+    if action.shape[-1:] != (4,):
+        raise ValueError(f"expected 4 actions per step (2 incremental, 2 set-anew: "
+                         f"motor.direct_limit), got shape {action.shape}")
     if not np.isfinite(action).all():
         raise ValueError(f"non-finite action {action!r}: refusing to command the wheels")
     carried = incremental_wheel_speeds(obs, action[..., :2], increment_limit, spec)

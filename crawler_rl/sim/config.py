@@ -130,7 +130,7 @@ class MotorConfig:
     """(kp_v, ki_v, kp_omega, ki_omega) of the `pi` residual base."""
     increment_limit: float = _num(1.0, 0.0, gt=True)
     """`incremental` base: the largest change of the residual per control step [rad/s]."""
-    direct_limit: float = _num(0.0, 0.0)
+    direct_limit: float = _num(4.0, 0.0)
     """`incremental` base: largest set-anew correction per step [rad/s] (two more actions that
     are added to the output but not carried in the residual); 0 = none."""
 
@@ -242,9 +242,6 @@ class RewardConfig:
     tracking_omega_scale: float = _num(0.5, 0.0)
     tracking_omega_sigma: float = _num(0.0625, 0.0, gt=True)
     action_rate_scale: float = _num(0.02, 0.0)
-    direct_scale: float = _num(0.0, 0.0)
-    """Penalty on the set-anew corrections' size, |a[2:]|^2 (`motor.direct_limit`): makes a
-    steady load the carried residual's job, a kick the direct part's."""
     energy_scale: float = _num(0.001, 0.0)
     stand_still_scale: float = _num(0.5, 0.0)
     termination_penalty: float = _num(10.0, 0.0)

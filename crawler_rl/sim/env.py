@@ -174,7 +174,6 @@ class CrawlerEnv(gym.Env):
             "rew_action_rate": -reward_cfg.action_rate_scale
             * sum(delta * delta for delta in deltas),
             "rew_energy": -reward_cfg.energy_scale * sim.wheel_power,
-            "rew_direct": -reward_cfg.direct_scale * sum(a * a for a in clipped[2:]),
             "rew_termination": -reward_cfg.termination_penalty if terminated else 0.0,
             "rew_offset": -reward_cfg.offset_scale
             * (reward_cfg.offset_v_weight * abs(mean_v) / PENALTY_SPEEDS[0]

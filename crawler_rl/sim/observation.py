@@ -39,8 +39,9 @@ OBS_FIELDS: tuple[ObsField, ...] = (
              "reading (0 before the first one or without a load cell)"),
     ObsField("tether_tension_valid", "1", "1 while the load cell reading is fresh, else 0 "
              "(no load cell, an outage or a stale reading: tether_tension holds its last value)"),
-    ObsField("prev_residual_left", "rad/s", "previous left wheel speed command minus the "
-             "inverse kinematics of the command it was sent for (the incremental base's state)"),
+    ObsField("prev_residual_left", "rad/s", "previous left wheel speed command (without a "
+             "one-step correction, motor.direct_limit) minus the inverse kinematics of the "
+             "command it was sent for (the incremental base's state)"),
     ObsField("prev_residual_right", "rad/s", "previous right wheel speed command minus the "
              "inverse kinematics of the command it was sent for"),
 )
@@ -125,10 +126,12 @@ class ObservationBuilder:
 
     Used identically by `CrawlerEnv` and by the controller node on the robot. The previous
     residual is the last wheel command minus the clipped IK of the command of the observation it
-    answered (nominal geometry when `action_spec` is None). The error integral
-    is a true integral with the PI baseline's anti-windup (`crawler_rl.control.pi`): a channel
-    holds while the last wheel command sat at an output limit (within `residual_limit` of IK, or
-    the wheel speed limit, `ActionSpec`) and its error would push that wheel further out.
+    answered (nominal geometry when `action_spec` is None); the command without its one-step
+    correction where the controller made one (`record_wheel_command`'s `intended`). The error
+    integral is a true integral with the PI baseline's anti-windup (`crawler_rl.control.pi`): a
+    channel holds while the last wheel command sat at an output limit (within `residual_limit`
+    of IK, or the wheel speed limit, `ActionSpec`) and its error would push that wheel further
+    out.
     `action_spec` None: no output limits known, the integral only clamps at `integral_limit`.
     """
 
@@ -169,9 +172,10 @@ class ObservationBuilder:
         """Remember the wheel speed command just sent (enters the next observation).
 
         `intended`: the controller's command before a rate limiter the simulator does not have
-        (the controller node's); the previous residual is taken from it, so a limiter that
-        binds does not leave its shortfall in the residual, which the policy never saw in
-        training. None: the command sent. The residual is measured against the IK of
+        (the controller node's), and without its one-step correction (`motor.direct_limit`:
+        the exported graph's carried_wheel_speeds); the previous residual is taken from it, so
+        a limiter that binds does not leave its shortfall in the residual, which the policy
+        never saw in training. None: the command sent. The residual is measured against the IK of
         `residual_spec` (the model's limits; default `action_spec`).
         """
         self.prev_wheel_cmd = np.asarray(wheel_speeds, dtype=np.float64).copy()

@@ -39,7 +39,9 @@ def test_smoke_config_trains_the_crawler_and_exports_a_wheel_speed_controller(
     assert props["obs_names"] == observation_metadata()["obs_names"]
     assert float(props["residual_limit"]) == ActionSpec().residual_limit
     assert props["env_id"] == "CrawlerVelocity-v0"
-    assert [o.name for o in model.graph.output] == ["wheel_speeds"]
+    # the default's set-anew corrections (motor.direct_limit) add the carried command
+    assert [o.name for o in model.graph.output] == ["wheel_speeds", "carried_wheel_speeds"]
+    assert props["action_mapping"] == "incremental_and_direct_residual_on_inverse_kinematics"
 
 
 def test_inverse_action_mapping_reproduces_wheel_speeds() -> None:

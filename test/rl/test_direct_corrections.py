@@ -61,11 +61,18 @@ def test_the_direct_part_is_sent_once_and_not_carried() -> None:
     finally:
         env.close()
     default = make_env_factory(EnvConfig())()
-    try:
-        assert default.action_space.shape == (2,)
-        assert describe_env(default, "CrawlerVelocity-v0")["direct_limit"] is None
+    try:  # config/crawler.yaml
+        assert default.action_space.shape == (4,)
+        assert describe_env(default, "CrawlerVelocity-v0")["direct_limit"] == 4.0
     finally:
         default.close()
+    none = _direct_env(0.0)
+    try:
+        assert none.action_space.shape == (2,)
+        info = describe_env(none, "CrawlerVelocity-v0")
+        assert info["direct_limit"] is None and info["mirror"]["action_perm"] == [1, 0]
+    finally:
+        none.close()
 
 
 def test_the_mapping_limits_the_sum_around_ik_and_refuses_nan() -> None:
@@ -181,3 +188,12 @@ def test_the_single_observation_path_is_the_array_path_bit_for_bit() -> None:
             obs[None], action[None], 0.8, 2.5, spec)
         np.testing.assert_array_equal(carried, batch_carried[0])
         np.testing.assert_array_equal(sent, batch_sent[0])
+
+
+def test_a_wrong_number_of_actions_is_a_clear_error() -> None:
+    spec = ActionSpec()
+    obs = np.zeros(OBS_DIM)
+    with pytest.raises(ValueError, match="expected 4 actions"):
+        incremental_direct_wheel_speeds(obs, np.zeros(2), 1.0, 3.0, spec)
+    with pytest.raises(ValueError, match="expected 2 actions"):
+        incremental_wheel_speeds(obs, np.zeros(4), 1.0, spec)

@@ -25,7 +25,7 @@ def bench() -> ModuleType:
 
 def test_labels_are_the_oracles_residuals(bench) -> None:
     observations, labels = bench.label_episodes(bench.Job(0, 0, 1, None, 0.0))
-    assert observations.shape == (400, observations.shape[1]) and labels.shape == (400, 2)
+    assert observations.shape == (400, observations.shape[1]) and labels.shape == (400, 4)
     assert np.isfinite(labels).all() and np.abs(labels).max() <= 1.0
     assert labels.std(axis=0).min() > 0.01  # the oracle corrects IK, it does not return it
 
@@ -40,7 +40,11 @@ def test_labels_on_the_incremental_base_reproduce_the_oracles_wheel_speeds(bench
         assert env.unwrapped.increment_limit == 1.0 and isinstance(spec, ActionSpec)
         wheels = incremental_wheel_speeds(obs, np.array([0.3, -0.6]), 1.0, spec)
         label = bench.label_for(env.unwrapped, obs, wheels)
-        np.testing.assert_allclose(label, [0.3, -0.6], atol=1e-5)
+        np.testing.assert_allclose(label, [0.3, -0.6, 0.0, 0.0], atol=1e-5)
+        # beyond the increment's reach the rest is a set-anew correction (direct_limit 4)
+        far = incremental_wheel_speeds(obs, np.array([1.0, -1.0]), 1.0, spec) + (2.0, -1.0)
+        label = bench.label_for(env.unwrapped, obs, far)
+        np.testing.assert_allclose(label, [1.0, -1.0, 0.5, -0.25], atol=1e-5)
     finally:
         env.close()
 

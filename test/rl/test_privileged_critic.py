@@ -21,8 +21,8 @@ def test_the_env_description_names_the_actor_part_and_the_extended_mirror() -> N
     cfg = load_train_config(None, {"env.privileged_critic": True})
     info, obs_dim, action_dim = probe_env(cfg.env)
     assert (obs_dim, action_dim, info["actor_obs_dim"], info["model_obs_dim"]) == (
-        OBS_DIM + CRITIC_DIM, 2, ACTOR_OBS_DIM, OBS_DIM)
-    assert info["mirror"]["obs_perm"] == privileged_mirror_spec()["obs_perm"]
+        OBS_DIM + CRITIC_DIM, 4, ACTOR_OBS_DIM, OBS_DIM)
+    assert info["mirror"] == privileged_mirror_spec(action_dim)
     plain, plain_dim, _ = probe_env(load_train_config(None).env)
     # the actor never reads the action base's state (the previous residual), the critic does
     assert (plain["actor_obs_dim"], plain["model_obs_dim"], plain_dim) == (

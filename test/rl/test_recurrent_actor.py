@@ -81,9 +81,9 @@ def test_rollout_log_probs_and_mirror_state_are_reproduced_across_episode_ends(b
     collector = bench.RecurrentCollector(cfg, policy, envs,
                                          ActionScaler(info["action_low"], info["action_high"]),
                                          mirror)
-    collector.collect(torch.randn(7, 3, 2))  # the next rollout starts mid-episode
-    rollout = collector.collect(torch.randn(24, 3, 2))
-    following = collector.collect(torch.randn(1, 3, 2))
+    collector.collect(torch.randn(7, 3, envs.action_dim))  # the next rollout starts mid-episode
+    rollout = collector.collect(torch.randn(24, 3, envs.action_dim))
+    following = collector.collect(torch.randn(1, 3, envs.action_dim))
     envs.close()
     assert rollout.starts.any() and rollout.state.abs().sum() > 0
     normalized = policy.obs_normalizer(rollout.obs)

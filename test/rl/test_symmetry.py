@@ -75,8 +75,10 @@ def test_the_crawler_env_declares_its_mirror() -> None:
         info = describe_env(env, "CrawlerVelocity-v0")
     finally:
         env.close()
-    assert info["mirror"] == MirrorSpec.from_dict(mirror_spec()).as_dict()
-    assert configured_mirror(True, info, OBS_DIM, 2) is not None
+    # the set-anew corrections (motor.direct_limit) swap sides as the increments do
+    assert info["mirror"] == MirrorSpec.from_dict(mirror_spec(4)).as_dict()
+    assert info["mirror"]["action_perm"] == [1, 0, 3, 2]
+    assert configured_mirror(True, info, OBS_DIM, 4) is not None
 
 
 def _storage(num_envs: int, mirror: Mirror | None, seed: int = 0) -> RolloutStorage:

@@ -34,7 +34,8 @@ def test_the_probe_moves_the_residual_apart_with_its_command_and_encoders() -> N
 def test_the_crawler_declares_it_on_the_incremental_base_only() -> None:
     config = load_train_config(None)
     env = make_env_factory(config.env)()
-    assert describe_env(env, config.env.env_id)["yaw_residual_probe"] == yaw_residual_probe()
+    # the set-anew corrections weigh direct_limit / increment_limit (4) more per unit of action
+    assert describe_env(env, config.env.env_id)["yaw_residual_probe"] == yaw_residual_probe(4.0)
     env.close()
     ik = EnvConfig(crawler_overrides={"motor.residual_base": "ik"})
     env = make_env_factory(ik)()

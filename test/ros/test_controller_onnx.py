@@ -173,10 +173,15 @@ TRAINED_MODEL = Path(__file__).resolve().parents[1] / "data" / "controller.onnx"
 
 
 def _intended_residual(controller: VelocityController, command: np.ndarray) -> np.ndarray:
-    """The model's own command for the last observation, minus the model's clipped IK."""
+    """The model's carried command for the last observation, minus the model's clipped IK.
+
+    The carried command leaves out the set-anew corrections (`motor.direct_limit`): the graph's
+    second output, which the checked-in model has.
+    """
     policy = controller.policy
-    return policy.wheel_speeds(controller.last_obs) - inverse_kinematics(command,
-                                                                          policy.action_spec)
+    policy.wheel_speeds(controller.last_obs)
+    assert policy.carries and policy.carried is not None
+    return policy.carried - inverse_kinematics(command, policy.action_spec)
 
 
 def test_a_binding_rate_limiter_does_not_wind_into_the_incremental_residual() -> None:
@@ -184,7 +189,8 @@ def test_a_binding_rate_limiter_does_not_wind_into_the_incremental_residual() ->
     # incremental). The node's rate limiter, which training never had, holds a command reversal
     # back; the residual must be the one the model intended, not the limited command's.
     policy = OnnxPolicy(TRAINED_MODEL)
-    assert policy.metadata["action_mapping"] == "incremental_residual_on_inverse_kinematics"
+    assert (policy.metadata["action_mapping"]
+            == "incremental_and_direct_residual_on_inverse_kinematics")
     controller = VelocityController(policy, policy.action_spec, 0.05, max_wheel_acceleration=40.0)
     forward, reverse = np.array([0.15, 0.8]), np.array([-0.15, -0.8])
     for _ in range(30):

@@ -26,7 +26,7 @@ def _drive_randomly(env, scenario, seed, steps):
     top_v = top_omega = 0.0
     for step in range(steps):
         observation, _, terminated, truncated, info = env.step(
-            rng.uniform(-1.0, 1.0, 2).astype(np.float32))
+            rng.uniform(-1.0, 1.0, env.action_space.shape).astype(np.float32))
         v, omega = env.sim.true_twist()
         assert np.isfinite(observation).all() and np.isfinite(info["tether_tension"])
         assert not terminated, f"{scenario.label}: detached at step {step}"

@@ -11,7 +11,7 @@ def test_vec_env_auto_resets_and_reports_final_obs(with_episode_seconds):
     try:
         obs = vec.reset(seed=5, options={"scenario": Scenario(surface="incline", slope_deg=30.0)})
         assert obs.shape == (2, vec.obs_dim)
-        actions = np.zeros((2, 2), dtype=np.float32)
+        actions = np.zeros((2, vec.action_dim), dtype=np.float32)
         for _ in range(4):
             obs, _, terminated, truncated, infos = vec.step(actions)
             assert not truncated.any() and not terminated.any()

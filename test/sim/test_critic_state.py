@@ -29,7 +29,7 @@ def _drive(env: gym.Env, steps: int) -> list[np.ndarray]:
     seen = [obs]
     rng = np.random.default_rng(0)
     for _ in range(steps):
-        obs, *_ = env.step(rng.uniform(-0.3, 0.3, 2).astype(np.float32))
+        obs, *_ = env.step(rng.uniform(-0.3, 0.3, env.action_space.shape).astype(np.float32))
         seen.append(obs)
     return seen
 
@@ -65,7 +65,7 @@ def test_time_to_next_command_counts_down_to_the_change() -> None:
             assert obs[OBS_DIM + index] == pytest.approx(expected, rel=1e-5)
             if step - 1 == change - 1:  # the last step before the change
                 assert obs[OBS_DIM:OBS_DIM + 2] == pytest.approx(commands[change], abs=1e-6)
-            obs, *_ = env.step(np.zeros(2, np.float32))
+            obs, *_ = env.step(np.zeros(env.action_space.shape, np.float32))
         assert obs[0:2] == pytest.approx(commands[change], abs=1e-6)  # now the command itself
     finally:
         env.close()
@@ -99,6 +99,6 @@ def test_the_command_schedule_is_read_only_and_follows_the_steps() -> None:
         for step in range(3):
             assert env.unwrapped.step_index == step
             np.testing.assert_array_equal(env.unwrapped.commanded_twist, schedule[step])
-            env.step(np.zeros(2, np.float32))
+            env.step(np.zeros(env.action_space.shape, np.float32))
     finally:
         env.close()

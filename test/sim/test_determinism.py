@@ -10,7 +10,8 @@ def _trajectory(env: CrawlerEnv, scenario, seed: int, steps: int = 15) -> np.nda
     obs, _ = env.reset(seed=seed, options={"scenario": scenario})
     observations = [obs]
     for step in range(steps):
-        action = np.array([0.4 * np.sin(0.5 * step), -0.3], dtype=np.float32)
+        action = np.array([0.4 * np.sin(0.5 * step), -0.3, 0.2 * np.cos(step), 0.0],
+                          dtype=np.float32)
         obs, *_ = env.step(action)
         observations.append(obs)
     return np.array(observations)

@@ -24,7 +24,7 @@ def test_registered_id_makes_the_env():
     try:
         obs, _ = env.reset(seed=3)
         assert obs.shape == (OBS_DIM,)
-        assert env.action_space.shape == (2,)
+        assert env.action_space.shape == (4,)  # incremental (2) and set-anew (2) corrections
     finally:
         env.close()
 
@@ -34,7 +34,7 @@ def _rollout(config, seed, steps=40):
     try:
         obs, _ = env.reset(seed=seed)
         trace = [obs]
-        actions = np.random.default_rng(seed).uniform(-1, 1, size=(steps, 2))
+        actions = np.random.default_rng(seed).uniform(-1, 1, size=(steps, *env.action_space.shape))
         for action in actions:
             obs, reward, _, _, info = env.step(action.astype(np.float32))
             trace.append(np.append(obs, [reward, info["tether_tension"]]))
@@ -54,7 +54,7 @@ def test_info_has_reward_terms_and_metrics(config):
                                                                             energy_scale=0.001)))
     try:
         env.reset(seed=0, options={"scenario": Scenario(surface="vertical", slope_deg=90.0)})
-        _, reward, _, _, info = env.step(np.zeros(2, dtype=np.float32))
+        _, reward, _, _, info = env.step(np.zeros(4, dtype=np.float32))
         for key in ("tracking_error_v", "tracking_error_omega", "tether_tension", "slip"):
             assert isinstance(info[key], float) and np.isfinite(info[key])
         terms = {k: v for k, v in info.items() if k.startswith("rew_")}
@@ -70,7 +70,7 @@ def test_episode_truncates_at_time_limit(with_episode_seconds):
     env = CrawlerEnv(with_episode_seconds(0.5))
     try:
         env.reset(seed=0, options={"scenario": Scenario(surface="deck")})
-        flags = [env.step(np.zeros(2, dtype=np.float32))[3] for _ in range(10)]
+        flags = [env.step(np.zeros(4, dtype=np.float32))[3] for _ in range(10)]
         assert flags == [False] * 9 + [True]
     finally:
         env.close()
@@ -80,8 +80,9 @@ def test_nan_action_raises_clear_error(config):
     env = CrawlerEnv(config)
     try:
         env.reset(seed=0)
-        with pytest.raises(ValueError, match="non-finite action"):
-            env.step(np.array([np.nan, 0.0], dtype=np.float32))
+        for bad in ([np.nan, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, np.inf]):  # either part
+            with pytest.raises(ValueError, match="non-finite action"):
+                env.step(np.array(bad, dtype=np.float32))
     finally:
         env.close()
 
@@ -142,7 +143,7 @@ def test_offset_penalty_is_on_by_default_and_zero_turns_it_off(config):
         try:
             env.reset(seed=0)
             for _ in range(5):
-                *_, info = env.step(np.array([0.5, -0.5], dtype=np.float32))
+                *_, info = env.step(np.array([0.5, -0.5, 0.0, 0.0], dtype=np.float32))
             assert (info["rew_offset"] < 0.0) == penalized
             assert penalized or info["rew_offset"] == 0.0
         finally:

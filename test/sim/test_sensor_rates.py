@@ -113,8 +113,8 @@ def test_a_slow_odometry_holds_in_the_env_observation():
     env = CrawlerEnv(config)
     try:
         env.reset(seed=0)
-        meas_v = [env.step(np.array([0.5, 0.5], np.float32))[0][OBS_NAMES.index("meas_v")]
-                  for _ in range(30)]
+        push = np.array([0.5, 0.5, 0.0, 0.0], np.float32)
+        meas_v = [env.step(push)[0][OBS_NAMES.index("meas_v")] for _ in range(30)]
     finally:
         env.close()
     # The reset reads sensor step 0 and settles one step, so env step k is sensor step k + 2;

@@ -76,7 +76,7 @@ def test_the_env_observation_carries_the_mask(mode):
         obs, _ = env.reset(seed=3)
         rows = [obs]
         for _ in range(200):
-            obs, *_ = env.step(np.zeros(2, np.float32))
+            obs, *_ = env.step(np.zeros(4, np.float32))
             rows.append(obs)
     finally:
         env.close()
