@@ -34,6 +34,10 @@ from crawler_rl.sim.action import ActionSpec, output_limits
 from crawler_rl.sim.observation import OBS_NAMES, RESIDUAL_CARRIERS
 
 SEED_OFFSET = 2000
+INCREMENTAL_MAPPINGS = ("incremental_residual_on_inverse_kinematics",
+                        "incremental_and_direct_residual_on_inverse_kinematics")
+"""Exported mappings on the incremental base (with one-step corrections or without: the
+retention is read on the wheel command sent, corrections included)."""
 
 
 class RecordingPolicy:
@@ -45,6 +49,12 @@ class RecordingPolicy:
 
     def reset(self) -> None:
         """Stateless, as the policy."""
+        self.policy.reset()
+
+    @property
+    def carried(self) -> np.ndarray | None:
+        """The policy's carried command (one-step corrections), for the next observation."""
+        return self.policy.carried
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         self.observations.append(np.asarray(obs, dtype=np.float32).copy())
@@ -114,7 +124,7 @@ def main() -> None:
     if args.episodes < 1 or not args.delta > 0.0:
         parser.error("--episodes must be >= 1 and --delta > 0")
     policy = OnnxPolicy(Path(args.policy))
-    if policy.metadata.get("action_mapping") != "incremental_residual_on_inverse_kinematics":
+    if policy.metadata.get("action_mapping") not in INCREMENTAL_MAPPINGS:
         parser.error(f"{args.policy} is not an incremental-base model "
                      f"(action_mapping {policy.metadata.get('action_mapping')!r})")
     recorder = RecordingPolicy(policy)
