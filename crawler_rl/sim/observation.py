@@ -95,6 +95,9 @@ def yaw_residual_probe(direct_ratio: float = 0.0) -> dict[str, list[float]]:
     it), minus the observation itself; action_weights: the action's yaw mode per unit of that
     shift, so action change . action_weights is the share of the residual's yaw mode the
     actor takes back each step (bench/residual_retention.py, docs/baseline.md).
+    `direct_ratio`: direct_limit / increment_limit of a policy with one-step corrections
+    (`motor.direct_limit`; 0: none), whose two extra actions move the wheels that much more per
+    unit, so taking the residual back through them counts alike.
     """
     shift = [0.0] * OBS_DIM
     for side, sign in (("left", -1.0), ("right", 1.0)):
@@ -111,7 +114,11 @@ def mirror_spec(action_dim: int = 2) -> dict[str, list[float]]:
     """Return the crawler's left/right mirror: observation and action (wheel) maps.
 
     mirrored[i] = sign[i] * x[perm[i]] (the form rl/symmetry.py's MirrorSpec reads).
+    `action_dim` 2: (left, right) increments; 4: the same, then the one-step corrections
+    (`motor.direct_limit`), each pair swapped.
     """
+    if action_dim not in (2, 4):
+        raise ValueError(f"the crawler has 2 or 4 actions, got {action_dim}")
     obs_perm = list(range(OBS_DIM))
     for left, right in _MIRROR_SWAPPED:
         i, j = OBS_NAMES.index(left), OBS_NAMES.index(right)
