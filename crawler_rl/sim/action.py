@@ -151,7 +151,7 @@ def incremental_wheel_speeds(
     if not np.isfinite(action).all():
         raise ValueError(f"non-finite action {action!r}: refusing to command the wheels")
     if action.shape == (2,) and np.shape(obs) == (OBS_DIM,):
-        return _single_incremental_wheel_speeds(obs, action, increment_limit, spec)
+        return np.array(_single_incremental(obs, action, increment_limit, 0.0, spec)[0])
     obs = np.asarray(obs, dtype=np.float64)
     feed_forward = inverse_kinematics(obs[..., _CMD:_CMD + 2], spec)
     desired = (feed_forward + obs[..., _RESIDUAL:_RESIDUAL + 2]
@@ -178,18 +178,10 @@ def incremental_direct_wheel_speeds(
                          f"motor.direct_limit), got shape {action.shape}")
     if not np.isfinite(action).all():
         raise ValueError(f"non-finite action {action!r}: refusing to command the wheels")
-    carried = incremental_wheel_speeds(obs, action[..., :2], increment_limit, spec)
     if action.shape == (4,) and np.shape(obs) == (OBS_DIM,):  # the env's hot path, float math
-        limit, band = spec.max_wheel_speed, spec.residual_limit
-        feed_forward = differential_drive_wheel_speeds(
-            float(obs[_CMD]), float(obs[_CMD + 1]), spec.wheel_radius, spec.track_width)
-        sent = []
-        for speed, kept, step in zip(feed_forward, carried.tolist(), action[2:].tolist(),
-                                     strict=True):
-            speed = min(max(speed, -limit), limit)
-            low, high = max(speed - band, -limit), min(speed + band, limit)
-            sent.append(min(max(kept + direct_limit * min(max(step, -1.0), 1.0), low), high))
-        return carried, np.array(sent)
+        carried, sent = _single_incremental(obs, action, increment_limit, direct_limit, spec)
+        return np.array(carried), np.array(sent)
+    carried = incremental_wheel_speeds(obs, action[..., :2], increment_limit, spec)
     obs = np.asarray(obs, dtype=np.float64)
     feed_forward = inverse_kinematics(obs[..., _CMD:_CMD + 2], spec)
     sent = limit_around_feed_forward(
@@ -197,21 +189,32 @@ def incremental_direct_wheel_speeds(
     return carried, sent
 
 
-def _single_incremental_wheel_speeds(
-    obs: np.ndarray, action: np.ndarray, increment_limit: float, spec: ActionSpec
-) -> np.ndarray:
-    """Compute the array path's result for one observation with float math (env hot path)."""
+def _single_incremental(
+    obs: np.ndarray, action: np.ndarray, increment_limit: float, direct_limit: float,
+    spec: ActionSpec
+) -> tuple[list[float], list[float]]:
+    """(carried, sent) of the array paths for one observation with float math (env hot path).
+
+    `action`: 2 increments, then (with `direct_limit`) 2 one-step corrections; without them
+    sent is carried.
+    """
     v, omega = float(obs[_CMD]), float(obs[_CMD + 1])
     residuals = (float(obs[_RESIDUAL]), float(obs[_RESIDUAL + 1]))
+    steps = action.tolist()
+    corrections = steps[2:] or [0.0, 0.0]
     limit, band = spec.max_wheel_speed, spec.residual_limit
     feed_forward = differential_drive_wheel_speeds(v, omega, spec.wheel_radius, spec.track_width)
-    wheels = []
-    for speed, residual, step in zip(feed_forward, residuals, action.tolist(), strict=True):
+    carried, sent = [], []
+    for speed, residual, step, correction in zip(feed_forward, residuals, steps[:2],
+                                                 corrections, strict=True):
         speed = min(max(speed, -limit), limit)
-        desired = speed + residual + increment_limit * min(max(step, -1.0), 1.0)
         low, high = max(speed - band, -limit), min(speed + band, limit)
-        wheels.append(min(max(desired, low), high))
-    return np.array(wheels)
+        kept = min(max(speed + residual + increment_limit * min(max(step, -1.0), 1.0), low),
+                   high)
+        carried.append(kept)
+        sent.append(min(max(kept + direct_limit * min(max(correction, -1.0), 1.0), low), high)
+                    if direct_limit else kept)
+    return carried, sent
 
 
 def incremental_action_for_wheel_speeds(
