@@ -1,5 +1,6 @@
 """The learned controller tracks a teleop-style square on a vertical wall with a long tether
-clearly better (RMSE) than the IK fallback, over real DDS between processes.
+clearly better (RMSE) than the IK fallback, and on the 45 deg plate better than the tuned PI
+fallback, over real DDS between processes.
 
 Needs the trained model at test/data/controller.onnx (provided with the repository).
 """
@@ -29,6 +30,7 @@ from crawler_rl.ros.robot.deploy_graph import SQUARE_PATH, sim_deploy_graph
 
 POLICY = Path(__file__).resolve().parents[1] / "data" / "controller.onnx"
 SCENARIO = {"surface": "vertical", "tether_length": 25.0, "seed": 3}
+PLATE = {**SCENARIO, "surface": "incline"}  # the 45 deg plate
 SPEED, TURN_RATE = 0.1, 0.6
 # Each command is held for seconds, as a person holds a teleop key. Every change of command
 # costs both controllers the same ~2 odometry samples of pure delay (the controller's next step,
@@ -85,13 +87,14 @@ class TrackingLog:
 
 
 def drive_square(policy: Path, use_ik_fallback: bool, domain: int,
-                 fallback: str | None = None) -> TrackingLog:
+                 fallback: str | None = None, scenario: dict | None = None) -> TrackingLog:
     """Run controller + simulated crawler + square driver as processes; log the tracking.
 
-    `fallback` ("ik" or "pi") drives with controller_node's classical fallback instead.
+    `fallback` ("ik" or "pi") drives with controller_node's classical fallback instead;
+    `scenario`: the simulator's parameters (default SCENARIO, the wall).
     """
-    graph = sim_deploy_graph(policy, use_ik_fallback=use_ik_fallback, scenario=SCENARIO,
-                             fallback=fallback)
+    graph = sim_deploy_graph(policy, use_ik_fallback=use_ik_fallback,
+                             scenario=scenario or SCENARIO, fallback=fallback)
     graph.nodes.append(NodeSpec(executable=SQUARE_PATH, name=SQUARE_PATH, parameters=SQUARE))
     processes = ProcessGraph(graph)
     processes.env["ROS_DOMAIN_ID"] = str(domain)
@@ -128,9 +131,15 @@ def drive_square(policy: Path, use_ik_fallback: bool, domain: int,
 
 
 MAX_RATIO_TO_IK = 0.5  # issue 5: learned RMSE at most half of the IK fallback's
-# Against the tuned PI fallback the checked-in model (one-step corrections, 2026-12-05) scored
-# 0.79-0.95x in five runs (the PI's figure moves with process timing: 0.201-0.218): ahead, but
-# too close to 1 in some runs for an assertion that would not flake (docs/baseline.md).
+MAX_RATIO_TO_PI = 0.97
+"""Against the tuned PI fallback on the plate: the checked-in model (one-step corrections,
+2026-12-05) scored 0.90-0.92x in five runs, the PI 0.199-0.200 (docs/baseline.md). On the wall
+it is ahead too (0.79-0.96x) but slips there make single runs chaotic: no assertion there."""
+
+
+def assert_drove(log: TrackingLog) -> None:
+    assert len(log.pairs) > 200, "too few odometry messages: the run did not happen"
+    assert np.max(log.pairs[:, 2]) > 0.3 * SPEED, "the crawler never moved forward"
 
 
 @pytest.mark.slow
@@ -139,9 +148,19 @@ def test_learned_controller_clearly_beats_ik_on_the_square(ros_domain: int) -> N
     learned = drive_square(POLICY, False, ros_domain)
     baseline = drive_square(POLICY, True, ros_domain)
     for log in (learned, baseline):
-        assert len(log.pairs) > 200, "too few odometry messages: the run did not happen"
-        moving = log.pairs
-        assert np.max(moving[:, 2]) > 0.3 * SPEED, "the crawler never moved forward"
+        assert_drove(log)
     rmse = f"learned RMSE {learned.normalized_rmse():.3f} vs IK {baseline.normalized_rmse():.3f}"
     print(rmse)
     assert learned.normalized_rmse() <= MAX_RATIO_TO_IK * baseline.normalized_rmse(), rmse
+
+
+@pytest.mark.slow
+def test_learned_controller_beats_the_pi_fallback_on_the_plate(ros_domain: int) -> None:
+    assert POLICY.is_file(), f"trained controller missing: {POLICY} (export one there)"
+    learned = drive_square(POLICY, False, ros_domain, scenario=PLATE)
+    pi = drive_square(POLICY, False, ros_domain, fallback="pi", scenario=PLATE)
+    for log in (learned, pi):
+        assert_drove(log)
+    rmse = f"learned RMSE {learned.normalized_rmse():.4f} vs PI {pi.normalized_rmse():.4f}"
+    print(rmse)
+    assert learned.normalized_rmse() <= MAX_RATIO_TO_PI * pi.normalized_rmse(), rmse

@@ -31,7 +31,8 @@ def run(graph: Graph, log_dir: Path) -> tuple[int, dict[str, int]]:
 
 def test_a_finished_required_node_ends_the_run_with_0(ros_domain: int, tmp_path: Path) -> None:
     square = NodeSpec(executable="square_path", name="square_path", required=True, parameters={
-        "side_seconds": 0.5, "turn_seconds": 0.5, "start_delay": 2.0})
+        "side_seconds": 0.5, "turn_seconds": 0.5, "start_delay": 2.0,
+        "controller_name": ""})  # no controller here: start at once
     code, codes = run(Graph([square, robot_sim()]), tmp_path / "logs")
     logs = {path.name: path.read_text()[-1500:] for path in (tmp_path / "logs").glob("*.log")}
     assert code == 0 and codes["square_path"] == 0, (codes, logs)

@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64MultiArray
 
 from crawler_rl.calibration.excitation import excitation_command, excitation_seconds
 from crawler_rl.ros.params import ParamSpec, declare_validated
@@ -40,22 +39,15 @@ class ExcitationDriver(TwistDriver):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("excitation_driver", **kwargs)
         self.params = declare_validated(self, PARAMETERS)
-        self.create_subscription(
-            Float64MultiArray, robot.wheel_command_topic(self.params["controller_name"]),
-            self.on_wheel_command, robot.command_qos())
+        self.watch_controller(self.params["controller_name"])
         self.create_subscription(JointState, robot.JOINT_STATES_TOPIC, self.on_joint_states,
                                  robot.sensor_subscription_qos())
-        self.robot_seen = self.controller_seen = False
+        self.robot_seen = False
         self.start: float | None = None
         self.create_timer(1.0 / self.params["rate_hz"], self.publish_current)
         self.get_logger().info(
             f"excitation of {excitation_seconds(self.params['time_scale']):.1f} s starts "
             f"{self.params['start_delay']:.1f} s after the controller's first wheel command")
-
-    def on_wheel_command(self, _: Float64MultiArray) -> None:
-        """Note that the controller drives."""
-        self.controller_seen = True
-        self.start_when_ready()
 
     def on_joint_states(self, _: JointState) -> None:
         """Note that the robot (its drivers) is up."""

@@ -1,7 +1,9 @@
 """square_path: drive a square on `cmd_vel` the way teleop_twist_keyboard does, then stop.
 
 Forward for `side_seconds`, turn in place for `turn_seconds`, four times; republishes the held
-key's Twist at `rate_hz` and always ends with a zero Twist (also on Ctrl-C).
+key's Twist at `rate_hz` and always ends with a zero Twist (also on Ctrl-C). The square starts
+`start_delay` s after the controller's first wheel command (`controller_name`; '': after
+start-up), so no side is cut short by a controller that came up late.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import rclpy.duration
 from geometry_msgs.msg import Twist
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+from std_msgs.msg import Float64MultiArray
 
 from crawler_rl.ros.params import ParamSpec, declare_validated
 from crawler_rl.ros.robot import robot_interface as robot
@@ -30,6 +33,9 @@ PARAMETERS = (
     ParamSpec("turn_seconds", math.pi / 2 / 0.5, "time per corner [s]", low=0.0, high=600.0),
     ParamSpec("start_delay", 1.0, "wait before the first side [s]", low=0.0, high=60.0),
     ParamSpec("rate_hz", 10.0, "republish rate [Hz]", low=1.0, high=100.0),
+    ParamSpec("controller_name", robot.DEFAULT_CONTROLLER_NAME,
+              "start once wheel commands appear on <name>/commands ('': at once)",
+              read_only=True),
 )
 
 
@@ -47,6 +53,20 @@ class TwistDriver(Node):
         super().__init__(name, **kwargs)
         self.publisher = self.create_publisher(Twist, robot.CMD_VEL_TOPIC, robot.command_qos())
         self.done = False
+        self.controller_seen = False
+
+    def watch_controller(self, controller_name: str) -> None:
+        """Watch <controller_name>/commands: its first wheel command sets `controller_seen`."""
+        self.create_subscription(Float64MultiArray, robot.wheel_command_topic(controller_name),
+                                 self.on_wheel_command, robot.command_qos())
+
+    def on_wheel_command(self, _: Float64MultiArray) -> None:
+        """Note that the controller drives."""
+        self.controller_seen = True
+        self.start_when_ready()
+
+    def start_when_ready(self) -> None:
+        """Start the manoeuvre's clock once what it waits for is up (drivers override)."""
 
     def publish_twist(self, v: float, omega: float) -> None:
         """Publish one Twist."""
@@ -65,8 +85,19 @@ class SquarePathDriver(TwistDriver):
         param = self.params.__getitem__
         self.schedule = square_schedule(param("speed"), param("turn_rate"),
                                         param("side_seconds"), param("turn_seconds"))
-        self.start = time.monotonic() + param("start_delay")
+        self.start: float | None = None
+        if param("controller_name"):
+            self.watch_controller(param("controller_name"))
+        else:
+            self.controller_seen = True
+            self.start_when_ready()
         self.create_timer(1.0 / param("rate_hz"), self.publish_current)
+
+    def start_when_ready(self) -> None:
+        """Start the square's clock at the controller's first wheel command."""
+        if self.start is None and self.controller_seen:
+            self.start = time.monotonic() + self.params["start_delay"]
+            self.get_logger().info("the controller drives: the square started")
 
     def current_command(self, elapsed: float) -> tuple[float, float] | None:
         """Return the held command `elapsed` s into the square (None after the last segment)."""
@@ -80,7 +111,8 @@ class SquarePathDriver(TwistDriver):
 
     def publish_current(self) -> None:
         """Publish the current segment's Twist (zero once the square is done)."""
-        command = self.current_command(time.monotonic() - self.start)
+        command = (0.0, 0.0) if self.start is None else self.current_command(
+            time.monotonic() - self.start)
         self.done = command is None
         self.publish_twist(*(command or (0.0, 0.0)))
 
