@@ -157,6 +157,11 @@ class ModelConfig(_Section):
     """Hidden activation."""
     init_std: float = 0.2
     """Initial standard deviation of the (state-independent) action noise."""
+    final_std: float | None = None
+    """None: the action noise's std is learned freely. A number: a ceiling on it that falls
+    geometrically from init_std to this at run.total_steps (the learned std stays where it is
+    below the ceiling): less exploration noise late in training, when the errors left are
+    smaller than the noise (docs/baseline.md)."""
     normalize_obs: bool = True
     """Normalize observations with running mean/var (updated from rollouts only)."""
     obs_clip: float = 10.0
@@ -169,6 +174,8 @@ class ModelConfig(_Section):
             _require(len(sizes) >= 1 and all(size >= 1 for size in sizes), f"model.{name}",
                      sizes, "a non-empty list of positive layer sizes")
         _require(self.init_std > 0.0, "model.init_std", self.init_std, "> 0")
+        _require(self.final_std is None or 0.0 < self.final_std <= self.init_std,
+                 "model.final_std", self.final_std, "null or in (0, model.init_std]")
         _require(self.obs_clip > 0.0, "model.obs_clip", self.obs_clip, "> 0")
 
 

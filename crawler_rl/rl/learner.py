@@ -258,6 +258,7 @@ class Learner:
         self.policy.obs_normalizer.update(storage.obs.reshape(-1, self.obs_dim))
         self.iteration += 1
         self.global_step += storage.num_steps * storage.num_envs
+        self.policy.cap_std(self.global_step / self.cfg.run.total_steps)
         self._boundary = self._capture_boundary()
         return stats
 

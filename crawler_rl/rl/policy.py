@@ -115,6 +115,20 @@ class ActorCritic(nn.Module):
         self.critic_head = _init_linear(nn.Linear(critic_out, 1), 1.0)
         self.log_std = nn.Parameter(torch.full((action_dim,), math.log(cfg.init_std)))
 
+    def std_ceiling(self, progress: float) -> float | None:
+        """Return the `final_std` schedule's ceiling on the action std at progress in [0, 1]."""
+        if self.cfg.final_std is None:
+            return None
+        ratio = self.cfg.final_std / self.cfg.init_std
+        return self.cfg.init_std * ratio ** min(max(progress, 0.0), 1.0)
+
+    def cap_std(self, progress: float) -> None:
+        """Hold the learned action std under `std_ceiling(progress)` (no-op without one)."""
+        ceiling = self.std_ceiling(progress)
+        if ceiling is not None:
+            with torch.no_grad():
+                self.log_std.clamp_(max=math.log(ceiling))
+
     def _normalize(self, obs: torch.Tensor) -> torch.Tensor:
         return self.obs_normalizer(obs) if self.cfg.normalize_obs else obs
 

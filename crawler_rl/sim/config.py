@@ -242,6 +242,9 @@ class RewardConfig:
     tracking_omega_scale: float = _num(0.5, 0.0)
     tracking_omega_sigma: float = _num(0.0625, 0.0, gt=True)
     action_rate_scale: float = _num(0.02, 0.0)
+    direct_scale: float = _num(0.0, 0.0)
+    """Penalty on the set-anew corrections' size, |a[2:]|^2 (`motor.direct_limit`): a steady
+    load is the carried residual's job, a kick the correction's (docs/baseline.md); 0: off."""
     energy_scale: float = _num(0.001, 0.0)
     stand_still_scale: float = _num(0.5, 0.0)
     termination_penalty: float = _num(10.0, 0.0)

@@ -173,6 +173,7 @@ class CrawlerEnv(gym.Env):
             "rew_tracking_omega": reward_cfg.tracking_omega_scale * tracking_omega,
             "rew_action_rate": -reward_cfg.action_rate_scale
             * sum(delta * delta for delta in deltas),
+            "rew_direct": -reward_cfg.direct_scale * sum(a * a for a in clipped[2:]),
             "rew_energy": -reward_cfg.energy_scale * sim.wheel_power,
             "rew_termination": -reward_cfg.termination_penalty if terminated else 0.0,
             "rew_offset": -reward_cfg.offset_scale

@@ -203,3 +203,27 @@ def test_a_resume_names_the_settings_it_changes_and_those_the_checkpoint_lacks(
     longer = first.cfg.to_dict()
     longer["run"] = {**longer["run"], "total_steps": 10**9, "keep_checkpoints": 1}
     assert settings_difference(first.cfg.to_dict(), longer) == []
+
+
+def test_final_std_holds_the_noise_under_a_falling_ceiling(tmp_path: Path) -> None:
+    seed_everything(0)
+    cfg = toy_config(ppo={"num_steps": STEPS}, run={"total_steps": 2 * STEPS * ENVS})
+    cfg.model.final_std = 0.05  # init_std 0.5: the ceiling falls 10x over the run
+    learner = Learner(cfg, OBS_DIM, ACTION_DIM, ENV_INFO, tmp_path, torch.device("cpu"))
+    assert learner.policy.std_ceiling(0.5) == pytest.approx(0.5 * 0.1 ** 0.5)
+    learner.update(*filled_storage(1))  # half-way: the ceiling is 0.158
+    assert learner.policy.log_std.exp().item() == pytest.approx(0.5 * 0.1 ** 0.5, rel=1e-5)
+    learner.update(*filled_storage(2))  # the end: final_std
+    assert learner.policy.log_std.exp().item() == pytest.approx(0.05, rel=1e-5)
+
+
+def test_without_final_std_the_learned_std_is_left_alone(tmp_path: Path) -> None:
+    learner = make_learner(tmp_path, seed=0)
+    learner.update(*filled_storage(1))
+    assert learner.policy.std_ceiling(1.0) is None
+    assert learner.policy.log_std.exp().item() > 0.4  # init 0.5, one small update
+
+
+def test_a_final_std_above_the_initial_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="model.final_std"):
+        toy_config(model={"init_std": 0.2, "final_std": 0.3})

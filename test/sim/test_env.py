@@ -66,6 +66,19 @@ def test_info_has_reward_terms_and_metrics(config):
         env.close()
 
 
+def test_the_correction_penalty_charges_only_the_one_step_corrections(config):
+    env = CrawlerEnv(dataclasses.replace(config, reward=dataclasses.replace(config.reward,
+                                                                            direct_scale=0.2)))
+    try:
+        env.reset(seed=0)
+        _, _, _, _, info = env.step(np.array([0.5, -0.5, 0.5, 2.0], dtype=np.float32))
+        assert info["rew_direct"] == pytest.approx(-0.2 * (0.25 + 1.0))  # clipped to 1
+        _, _, _, _, info = env.step(np.array([0.5, -0.5, 0.0, 0.0], dtype=np.float32))
+        assert info["rew_direct"] == 0.0  # increments alone cost nothing here
+    finally:
+        env.close()
+
+
 def test_episode_truncates_at_time_limit(with_episode_seconds):
     env = CrawlerEnv(with_episode_seconds(0.5))
     try:
