@@ -76,7 +76,8 @@ class OnnxPolicy:
             raise ModelContractError(message) from error
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self._check_layout_version()  # first: an older layout also has another input width
-        self._check_io()
+        self.carries = self._check_io()
+        """The model outputs carried_wheel_speeds (set-anew corrections, `carried`)."""
         self._check_layout()
         self.action_spec = self._action_spec()
         self.control_dt = self._optional_float("control_dt")
@@ -85,7 +86,8 @@ class OnnxPolicy:
         self.carried: np.ndarray | None = None
         """The last call's carried_wheel_speeds (2,) [rad/s]; None without that output."""
 
-    def _check_io(self) -> None:
+    def _check_io(self) -> bool:
+        """Check the graph's inputs and outputs; return whether it has the carried output."""
         inputs = {node.name: node for node in self.session.get_inputs()}
         outputs = {node.name: node for node in self.session.get_outputs()}
         if set(inputs) != {INPUT_NAME}:
@@ -107,11 +109,11 @@ class OnnxPolicy:
             raise ModelContractError(f"{self.path}: unknown outputs {unknown}; expected "
                                      f"{OUTPUT_NAME!r} and optionally "
                                      f"{MODEL_CARRIED_OUTPUT_NAME!r}")
-        self.carries = MODEL_CARRIED_OUTPUT_NAME in outputs
-        """The model outputs carried_wheel_speeds (set-anew corrections, `carried`)."""
-        if self.carries:
+        carries = MODEL_CARRIED_OUTPUT_NAME in outputs
+        if carries:
             _check_shape(f"output {MODEL_CARRIED_OUTPUT_NAME!r}",
                          outputs[MODEL_CARRIED_OUTPUT_NAME].shape, 2, self.path)
+        return carries
 
     def _check_layout_version(self) -> None:
         found_version = self.metadata.get("obs_layout_version", "")
