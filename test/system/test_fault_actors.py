@@ -61,8 +61,12 @@ def test_killed_actor_is_respawned_rejoins_and_only_its_partial_rollout_is_lost(
 
         def rejoined() -> bool:
             status = monitor.status("/learner/status") or {}
-            # at most one rollout of the old session can still complete after the kill
-            return status.get("rollouts_by_actor", {}).get("1", 0) >= rollouts_at_kill + 2
+            # Rollouts the old session had in flight can still complete after the kill, so the
+            # learner's count alone can rise without the new session: it must step too.
+            if status.get("rollouts_by_actor", {}).get("1", 0) < rollouts_at_kill + 2:
+                return False
+            actor = monitor.status("/actor_1/status", timeout=5.0) or {}
+            return actor.get("steps", 0) > 0
 
         assert monitor.wait_for(lambda: victim.respawns == 1, 30)
         assert monitor.wait_for(rejoined, 60), monitor.status("/learner/status")
