@@ -242,6 +242,9 @@ class RewardConfig:
     tracking_omega_scale: float = _num(0.5, 0.0)
     tracking_omega_sigma: float = _num(0.0625, 0.0, gt=True)
     action_rate_scale: float = _num(0.02, 0.0)
+    slip_scale: float = _num(0.0, 0.0)
+    """Penalty on wheel slip beyond 0.02 m/s (the sim's mean |wheel surface - ground speed|),
+    per 0.05 m/s: slip carries over half of the v error (docs/baseline.md); 0: off."""
     direct_scale: float = _num(0.0, 0.0)
     """Penalty on the set-anew corrections' size, |a[2:]|^2 (`motor.direct_limit`): a steady
     load is the carried residual's job, a kick the correction's (docs/baseline.md); 0: off."""

@@ -174,6 +174,7 @@ class CrawlerEnv(gym.Env):
             "rew_action_rate": -reward_cfg.action_rate_scale
             * sum(delta * delta for delta in deltas),
             "rew_direct": -reward_cfg.direct_scale * sum(a * a for a in clipped[2:]),
+            "rew_slip": -reward_cfg.slip_scale * max(sim.slip - 0.02, 0.0) / PENALTY_SPEEDS[0],
             "rew_energy": -reward_cfg.energy_scale * sim.wheel_power,
             "rew_termination": -reward_cfg.termination_penalty if terminated else 0.0,
             "rew_offset": -reward_cfg.offset_scale

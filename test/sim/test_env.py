@@ -79,6 +79,22 @@ def test_the_correction_penalty_charges_only_the_one_step_corrections(config):
         env.close()
 
 
+def test_the_slip_penalty_charges_slip_beyond_two_centimetres_per_second(config):
+    env = CrawlerEnv(dataclasses.replace(config, reward=dataclasses.replace(config.reward,
+                                                                            slip_scale=2.0)))
+    try:
+        env.reset(seed=0, options={"scenario": Scenario(
+            surface="vertical", slope_deg=90.0, tether_length=30.0, randomize=False)})
+        slips = []
+        for _ in range(30):  # full speed down the wall: the wheels slip (0.026 m/s)
+            _, _, _, _, info = env.step(np.full(4, -1.0, dtype=np.float32))
+            assert info["rew_slip"] == pytest.approx(-2.0 * max(info["slip"] - 0.02, 0.0) / 0.05)
+            slips.append(info["slip"])
+        assert max(slips) > 0.02, slips  # the term was exercised
+    finally:
+        env.close()
+
+
 def test_episode_truncates_at_time_limit(with_episode_seconds):
     env = CrawlerEnv(with_episode_seconds(0.5))
     try:
