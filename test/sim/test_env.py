@@ -1,4 +1,6 @@
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import gymnasium as gym
 import numpy as np
@@ -49,10 +51,19 @@ def test_same_seed_same_trajectory_other_seed_differs(config):
     assert not np.array_equal(first, _rollout(config, seed=12))
 
 
-def test_info_has_reward_terms_and_metrics(config):
+@contextmanager
+def env_with_reward(config, **reward) -> Iterator[CrawlerEnv]:
+    """A CrawlerEnv on `config` with the given reward terms replaced; closed afterwards."""
     env = CrawlerEnv(dataclasses.replace(config, reward=dataclasses.replace(config.reward,
-                                                                            energy_scale=0.001)))
+                                                                            **reward)))
     try:
+        yield env
+    finally:
+        env.close()
+
+
+def test_info_has_reward_terms_and_metrics(config):
+    with env_with_reward(config, energy_scale=0.001) as env:
         env.reset(seed=0, options={"scenario": Scenario(surface="vertical", slope_deg=90.0)})
         _, reward, _, _, info = env.step(np.zeros(4, dtype=np.float32))
         for key in ("tracking_error_v", "tracking_error_omega", "tether_tension", "slip"):
@@ -62,27 +73,19 @@ def test_info_has_reward_terms_and_metrics(config):
         assert expected <= set(terms)
         assert reward == pytest.approx(sum(terms.values()))
         assert info["rew_energy"] < 0.0  # holding on a vertical wall costs power
-    finally:
-        env.close()
 
 
 def test_the_correction_penalty_charges_only_the_one_step_corrections(config):
-    env = CrawlerEnv(dataclasses.replace(config, reward=dataclasses.replace(config.reward,
-                                                                            direct_scale=0.2)))
-    try:
+    with env_with_reward(config, direct_scale=0.2) as env:
         env.reset(seed=0)
         _, _, _, _, info = env.step(np.array([0.5, -0.5, 0.5, 2.0], dtype=np.float32))
         assert info["rew_direct"] == pytest.approx(-0.2 * (0.25 + 1.0))  # clipped to 1
         _, _, _, _, info = env.step(np.array([0.5, -0.5, 0.0, 0.0], dtype=np.float32))
         assert info["rew_direct"] == 0.0  # increments alone cost nothing here
-    finally:
-        env.close()
 
 
 def test_the_slip_penalty_charges_slip_beyond_two_centimetres_per_second(config):
-    env = CrawlerEnv(dataclasses.replace(config, reward=dataclasses.replace(config.reward,
-                                                                            slip_scale=2.0)))
-    try:
+    with env_with_reward(config, slip_scale=2.0) as env:
         env.reset(seed=0, options={"scenario": Scenario(
             surface="vertical", slope_deg=90.0, tether_length=30.0, randomize=False)})
         slips = []
@@ -91,8 +94,6 @@ def test_the_slip_penalty_charges_slip_beyond_two_centimetres_per_second(config)
             assert info["rew_slip"] == pytest.approx(-2.0 * max(info["slip"] - 0.02, 0.0) / 0.05)
             slips.append(info["slip"])
         assert max(slips) > 0.02, slips  # the term was exercised
-    finally:
-        env.close()
 
 
 def test_episode_truncates_at_time_limit(with_episode_seconds):
