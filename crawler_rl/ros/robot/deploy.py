@@ -1,7 +1,9 @@
 """`crawler-rl deploy`: start the deployment graph as processes, without launch tooling.
 
 `--sim` adds the simulated crawler; with `--duration` or `--record` the crawler also drives one
-square (square_path) so the run shows something, and the recording is written at the end.
+square (square_path) so the run shows something, and the recording is written at the end. A
+simulated `--record` without `--duration` ends `SQUARE_SETTLE_SECONDS` after the square does
+(which starts with the controller's first command), at the latest after `SQUARE_RUN_CAP`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ from crawler_rl.stopping import StopRequest, child_setup, exit_code
 LOG = logging.getLogger(__name__)
 SQUARE_SECONDS = 1.0 + 4 * (4.0 + 3.2)
 """Length of the default square_path run [s] (start delay, 4 sides, 4 corners)."""
+SQUARE_SETTLE_SECONDS = 1.0
+"""A simulated `--record` goes on this long after the square ends: the stop is recorded too."""
+SQUARE_RUN_CAP = SQUARE_SECONDS + 60.0
+"""The longest a simulated `--record` without `--duration` runs [s]: the square plus start-up
+(the controller may take tens of seconds on a busy machine)."""
 
 
 def _start_rviz() -> subprocess.Popen | None:
@@ -73,10 +80,11 @@ def run_deploy(sim: bool, policy: Path | None, record: Path | None = None,
         OnnxPolicy(policy)  # refuse a bad model here, with the message, before any process
     elif not sim:
         raise ValueError("deploy on the robot needs --policy controller.onnx")
+    until_square_done = False
     if record is not None:
         record = check_record_path(record)
         if duration is None and sim:  # on the robot a recording runs until Ctrl-C
-            duration = SQUARE_SECONDS
+            duration, until_square_done = SQUARE_RUN_CAP, True
     if duration is not None and duration <= 0:
         raise ValueError(f"--duration must be > 0 s, got {duration!r}")
     if view is not None:
@@ -85,7 +93,7 @@ def run_deploy(sim: bool, policy: Path | None, record: Path | None = None,
         print(f"live view: http://127.0.0.1:{view}/ (web_view_node)", flush=True)
     graph = build_graph(sim, policy, record, duration, view)
     with StopRequest() as stop:
-        result = _run_until_stopped(graph, sim, duration, stop, view)
+        result = _run_until_stopped(graph, sim, duration, stop, until_square_done)
     if stop.signum is not None:
         return exit_code(stop.signum)
     if record is not None and result == 0:
@@ -98,8 +106,12 @@ def run_deploy(sim: bool, policy: Path | None, record: Path | None = None,
 
 
 def _run_until_stopped(graph: Graph, sim: bool, duration: float | None,
-                       stop: StopRequest, view: int | None) -> int:
-    """Start the graph, watch it until a stop signal, `duration` or a node's early exit."""
+                       stop: StopRequest, until_square_done: bool = False) -> int:
+    """Start the graph, watch it until a stop signal, `duration` or a node's early exit.
+
+    With `until_square_done` the run also ends `SQUARE_SETTLE_SECONDS` after square_path
+    exits 0 (its square driven to the end).
+    """
     processes = ProcessGraph(graph)
     rviz = _start_rviz() if sim else None
     result = 0
@@ -112,8 +124,10 @@ def _run_until_stopped(graph: Graph, sim: bool, duration: float | None,
                         "\"{data: true}\"`")
         while time.monotonic() < end and not stop.requested:
             time.sleep(0.2)
-            finished = {name: code for name, code in processes.poll().items()
-                        if name != SQUARE_PATH}
+            finished = processes.poll()
+            if until_square_done and finished.pop(SQUARE_PATH, None) == 0:
+                end = min(end, time.monotonic() + SQUARE_SETTLE_SECONDS)
+            finished.pop(SQUARE_PATH, None)
             if finished:
                 name, code = next(iter(finished.items()))
                 LOG.error("%s exited early with code %s; stopping", name, code)

@@ -10,44 +10,36 @@ and always ends with a zero Twist (also on Ctrl-C); exits 0 when the manoeuvre i
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from sensor_msgs.msg import JointState
 
 from crawler_rl.calibration.excitation import excitation_command, excitation_seconds
-from crawler_rl.ros.params import ParamSpec, declare_validated
+from crawler_rl.ros.params import ParamSpec
 from crawler_rl.ros.robot import robot_interface as robot
-from crawler_rl.ros.robot.square_path import TwistDriver, drive_until_done
+from crawler_rl.ros.robot.twist_driver import TwistDriver, drive_until_done, start_parameters
 
 PARAMETERS = (
     ParamSpec("time_scale", 1.0, "stretch (> 1) or shorten (< 1) every segment", low=0.1,
               high=10.0, read_only=True),
-    ParamSpec("start_delay", 1.0, "hold still this long once robot and controller are up [s]",
-              low=0.0, high=60.0, read_only=True),
-    ParamSpec("rate_hz", 20.0, "republish rate [Hz]", low=1.0, high=100.0, read_only=True),
     ParamSpec("wait_for_recorder", "", "name of a recorder node to wait for ('': none)",
               read_only=True),
-    ParamSpec("controller_name", robot.DEFAULT_CONTROLLER_NAME,
-              "start once wheel commands appear on <name>/commands", read_only=True),
+    *start_parameters(rate_hz=20.0),
 )
 
 
 class ExcitationDriver(TwistDriver):
-    """Publishes the manoeuvre's Twist commands on a timer once the controller drives."""
+    """Publishes the manoeuvre's Twist commands on a timer once robot and controller are up."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__("excitation_driver", **kwargs)
-        self.params = declare_validated(self, PARAMETERS)
-        self.watch_controller(self.params["controller_name"])
+        super().__init__("excitation_driver", PARAMETERS, **kwargs)
+        self.robot_seen = False
         self.create_subscription(JointState, robot.JOINT_STATES_TOPIC, self.on_joint_states,
                                  robot.sensor_subscription_qos())
-        self.robot_seen = False
-        self.start: float | None = None
-        self.create_timer(1.0 / self.params["rate_hz"], self.publish_current)
         self.get_logger().info(
             f"excitation of {excitation_seconds(self.params['time_scale']):.1f} s starts "
-            f"{self.params['start_delay']:.1f} s after the controller's first wheel command")
+            f"{self.params['start_delay']:.1f} s after the robot's joint states and the "
+            "controller's first wheel command")
 
     def on_joint_states(self, _: JointState) -> None:
         """Note that the robot (its drivers) is up."""
@@ -62,20 +54,13 @@ class ExcitationDriver(TwistDriver):
                 self.resolve_topic_name(topic)))
             for topic in (robot.JOINT_STATES_TOPIC, robot.CMD_VEL_TOPIC))
 
-    def start_when_ready(self) -> None:
-        """Start the clock once the robot, the controller (and the recorder) are all seen."""
-        if (self.start is None and self.robot_seen and self.controller_seen
-                and self.recorder_ready()):
-            self.start = time.monotonic() + self.params["start_delay"]
-            self.get_logger().info("robot and controller are up: excitation started")
+    def ready(self) -> bool:
+        """Return whether the robot, the controller (and the recorder, if any) are all seen."""
+        return self.robot_seen and super().ready() and self.recorder_ready()
 
-    def publish_current(self) -> None:
-        """Publish the current command (zero before the start and once the manoeuvre is done)."""
-        self.start_when_ready()
-        command = (0.0, 0.0) if self.start is None else excitation_command(
-            time.monotonic() - self.start, self.params["time_scale"])
-        self.done = command is None
-        self.publish_twist(*(command or (0.0, 0.0)))
+    def command_at(self, elapsed: float) -> tuple[float, float] | None:
+        """Return the manoeuvre's command `elapsed` s in (zero before it, None after it)."""
+        return excitation_command(elapsed, self.params["time_scale"])
 
 
 def main(args: list[str] | None = None) -> None:
