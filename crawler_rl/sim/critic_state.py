@@ -4,7 +4,8 @@ With `env.privileged_critic: true` the training env's observation is the control
 observation (OBS_FIELDS, what the actor and the deployed model see) followed by CRITIC_FIELDS.
 The actor reads only the first ACTOR_OBS_DIM entries; the value function reads all of them, so it
 can predict the reward, which is computed from the true twist, not the noisy measured one, and
-the coming command change, which the controller cannot know. Nothing here reaches the exported
+depends on the offset penalty's running mean, and the coming command change, which the
+controller cannot know. Nothing here reaches the exported
 model or the robot.
 """
 
@@ -30,10 +31,13 @@ HIDDEN_FIELDS = (
     "slope_deg", "tether_length", "slip", "gap",
 )
 """From `CrawlerSim.hidden_state()`, in this order."""
-CRITIC_FIELDS = SCHEDULE_FIELDS + HIDDEN_FIELDS
+REWARD_FIELDS = ("error_mean_v", "error_mean_omega")
+"""The reward's own state: the offset penalty's running mean error (`CrawlerEnv.error_mean`),
+which the penalty of the coming steps depends on and no observation holds."""
+CRITIC_FIELDS = SCHEDULE_FIELDS + HIDDEN_FIELDS + REWARD_FIELDS
 CRITIC_DIM = len(CRITIC_FIELDS)
 
-_NEGATED = ("next_cmd_omega", "true_omega", "tether_force_y")
+_NEGATED = ("next_cmd_omega", "true_omega", "tether_force_y", "error_mean_omega")
 _SWAPPED = (("wheel_speed_left", "wheel_speed_right"), ("motor_state_left", "motor_state_right"),
             ("motor_gain_left", "motor_gain_right"),
             ("wheel_radius_scale_left", "wheel_radius_scale_right"))
@@ -98,6 +102,6 @@ class PrivilegedCriticObservation(gym.ObservationWrapper):
         else:
             (next_v, next_omega), horizon = commands[step], LOOKAHEAD_SECONDS
         hidden = env.sim.hidden_state()
-        extra = np.array([next_v, next_omega, horizon, *(hidden[name] for name in HIDDEN_FIELDS)],
-                         dtype=np.float32)
+        extra = np.array([next_v, next_omega, horizon, *(hidden[name] for name in HIDDEN_FIELDS),
+                          *env.error_mean], dtype=np.float32)
         return np.concatenate([np.asarray(observation, dtype=np.float32), extra])

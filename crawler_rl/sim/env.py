@@ -225,6 +225,11 @@ class CrawlerEnv(gym.Env):
         return view
 
     @property
+    def error_mean(self) -> tuple[float, float]:
+        """The offset penalty's running mean of the (v, omega) tracking error [m/s, rad/s]."""
+        return self._error_mean
+
+    @property
     def step_index(self) -> int:
         """Control steps taken in this episode (the index of the current command)."""
         return self._step

@@ -46,6 +46,10 @@ def test_the_actor_part_is_the_plain_observation_and_the_rest_is_hidden_state() 
         state = dict(zip(CRITIC_FIELDS, wrapped_obs[-1][OBS_DIM:].tolist(), strict=True))
         assert state["true_v"] == pytest.approx(sim.true_twist()[0], rel=1e-6, abs=1e-7)
         assert state["tether_length"] == pytest.approx(sim.params.tether.length, rel=1e-6)
+        mean_v, mean_omega = wrapped.unwrapped.error_mean
+        assert (mean_v, mean_omega) != (0.0, 0.0)
+        assert state["error_mean_v"] == pytest.approx(mean_v, rel=1e-5, abs=1e-8)
+        assert state["error_mean_omega"] == pytest.approx(mean_omega, rel=1e-5, abs=1e-8)
         assert np.all(np.isfinite(wrapped_obs[-1]))
     finally:
         plain.close()
@@ -78,13 +82,13 @@ def test_the_mirror_flips_yaw_terms_swaps_the_wheels_and_is_an_involution() -> N
     state = torch.arange(1.0, OBS_DIM + CRITIC_DIM + 1).unsqueeze(0)
     mirrored = dict(zip(CRITIC_FIELDS, mirror.obs(state)[0, OBS_DIM:].tolist(), strict=True))
     value = dict(zip(CRITIC_FIELDS, state[0, OBS_DIM:].tolist(), strict=True))
-    for name in ("next_cmd_omega", "true_omega", "tether_force_y"):
+    for name in ("next_cmd_omega", "true_omega", "tether_force_y", "error_mean_omega"):
         assert mirrored[name] == -value[name]
     for left in ("wheel_speed_left", "motor_state_left", "motor_gain_left",
                  "wheel_radius_scale_left"):
         right = left.replace("left", "right")
         assert (mirrored[left], mirrored[right]) == (value[right], value[left])
-    for name in ("true_v", "tether_force_x", "slope_deg", "time_to_next_cmd"):
+    for name in ("true_v", "tether_force_x", "slope_deg", "time_to_next_cmd", "error_mean_v"):
         assert mirrored[name] == value[name]
     assert torch.equal(mirror.obs(mirror.obs(state)), state)
 
