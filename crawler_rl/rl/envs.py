@@ -101,6 +101,7 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
         "residual_base_gains": None,
         "increment_limit": None,
         "direct_limit": None,
+        "yaw_gain_limit": None,
         "actor_obs_dim": None,
         "model_obs_dim": None,
         "yaw_residual_probe": None,
@@ -143,6 +144,8 @@ def describe_env(env: gym.Env, env_id: str) -> dict[str, Any]:
         info["increment_limit"] = None if increment is None else float(increment)
         direct = getattr(base, "direct_limit", None)
         info["direct_limit"] = None if direct is None else float(direct)
+        yaw_gain = getattr(base, "yaw_gain_limit", None)
+        info["yaw_gain_limit"] = None if yaw_gain is None else float(yaw_gain)
     return info
 
 

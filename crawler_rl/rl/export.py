@@ -7,8 +7,9 @@ PI on the observation's error and error integral (`observation_pi_wheel_speeds`)
 `incremental` IK + the observation's previous residual (`incremental_wheel_speeds`). With
 `motor.direct_limit` the graph has a second output, carried_wheel_speeds (batch, 2): the
 command without the set-anew corrections, whose residual the next observation carries
-(`incremental_direct_wheel_speeds`). For other envs it is obs -> action, scaled to the action
-space.
+(`incremental_direct_wheel_speeds`); with `motor.yaw_gain_limit` the first two actions are
+turned into increments from the observation's yaw-rate error first (`yaw_gated_action`). For
+other envs it is obs -> action, scaled to the action space.
 """
 
 from __future__ import annotations
@@ -57,13 +58,15 @@ class WheelSpeedPolicy(nn.Module):
     clip(IK) + the observation's previous residual + increment_limit * a, limited the same way
     (`incremental_wheel_speeds`); with `direct_limit` as well, (sent, carried):
     carried = that on a[:, :2], sent = carried + direct_limit * a[:, 2:], limited the same way
-    (`incremental_direct_wheel_speeds`).
+    (`incremental_direct_wheel_speeds`). With `yaw_gain_limit` a[:, :2] are the v step and the
+    yaw integrator's gain, turned into increments first (`yaw_gated_action`).
     """
 
     def __init__(self, policy: ActorCritic, action_spec: dict[str, float],
                  residual_base_gains: list[float] | None = None,
                  increment_limit: float | None = None,
-                 direct_limit: float | None = None) -> None:
+                 direct_limit: float | None = None,
+                 yaw_gain_limit: float | None = None) -> None:
         super().__init__()
         self.policy = policy
         self.track_width = float(action_spec["track_width"])
@@ -74,17 +77,31 @@ class WheelSpeedPolicy(nn.Module):
             float(gain) for gain in residual_base_gains]
         self.increment_limit = None if increment_limit is None else float(increment_limit)
         self.direct_limit = None if direct_limit is None else float(direct_limit)
-        if self.direct_limit is not None and self.increment_limit is None:
-            raise ValueError("direct_limit needs the incremental base (increment_limit)")
+        self.yaw_gain_limit = None if yaw_gain_limit is None else float(yaw_gain_limit)
+        if self.increment_limit is None and (self.direct_limit is not None
+                                             or self.yaw_gain_limit is not None):
+            raise ValueError("direct_limit and yaw_gain_limit need the incremental base "
+                             "(increment_limit)")
 
     def wheels(self, v: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
         """Unclipped differential-drive IK (the sim's). Shape: (batch, 1) x 2 -> (batch, 2)."""
         return torch.cat(differential_drive_wheel_speeds(
             v, omega, self.wheel_radius, self.track_width), dim=1)
 
+    def yaw_gated(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """`yaw_gated_action` on clipped actions: (v step, yaw gain, ...) -> increments, ..."""
+        step, gain = action[:, 0:1], self.yaw_gain_limit * (action[:, 1:2] + 1.0) * 0.5
+        error = obs[:, COMMAND + 1:COMMAND + 2] - obs[:, MEASURED + 1:MEASURED + 2]
+        yaw = (gain * error * 0.5 * self.track_width / self.wheel_radius
+               / self.increment_limit)
+        return torch.cat([torch.clamp(step - yaw, -1.0, 1.0), torch.clamp(step + yaw, -1.0, 1.0),
+                          action[:, 2:]], dim=1)
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Shape: (batch, obs_dim) -> (batch, 2); with direct_limit (sent, carried), each so."""
         action = torch.clamp(self.policy.action_mean(obs), -1.0, 1.0)
+        if self.yaw_gain_limit is not None:
+            action = self.yaw_gated(obs, action)
         limit = self.max_wheel_speed
         cmd_v, cmd_omega = obs[:, COMMAND:COMMAND + 1], obs[:, COMMAND + 1:COMMAND + 2]
         ik = torch.clamp(self.wheels(cmd_v, cmd_omega), -limit, limit)
@@ -154,8 +171,10 @@ def deployable_module(checkpoint: Checkpoint) -> tuple[nn.Module, list[str]]:
         gains = checkpoint.env_info.get("residual_base_gains")
         increment = checkpoint.env_info.get("increment_limit")  # absent before layout 4
         direct = checkpoint.env_info.get("direct_limit")  # absent before set-anew corrections
+        yaw_gain = checkpoint.env_info.get("yaw_gain_limit")  # absent before the yaw integrator
         outputs = [CRAWLER_OUTPUT] + ([MODEL_CARRIED_OUTPUT_NAME] if direct is not None else [])
-        return WheelSpeedPolicy(policy, spec, gains, increment, direct).eval(), outputs
+        return WheelSpeedPolicy(policy, spec, gains, increment, direct,
+                                yaw_gain).eval(), outputs
     info = checkpoint.env_info
     module = ScaledActionPolicy(policy, info["action_low"], info["action_high"])
     return module.eval(), [GENERIC_OUTPUT]
@@ -180,8 +199,11 @@ def check_observation_layout(checkpoint: Checkpoint) -> None:
 
 def action_mapping(env_info: dict[str, Any]) -> str:
     """Name the crawler model's action -> wheel speed mapping (metadata `action_mapping`)."""
+    gated = "_yaw_integrator" if env_info.get("yaw_gain_limit") is not None else ""
     if env_info.get("direct_limit") is not None:
-        return "incremental_and_direct_residual_on_inverse_kinematics"
+        return f"incremental{gated}_and_direct_residual_on_inverse_kinematics"
+    if gated:
+        return "incremental_yaw_integrator_residual_on_inverse_kinematics"
     if env_info.get("increment_limit") is not None:
         return "incremental_residual_on_inverse_kinematics"
     if env_info.get("residual_base_gains") is not None:
@@ -213,6 +235,7 @@ def export_metadata(checkpoint: Checkpoint, output_names: list[str]) -> dict[str
             "residual_base_gains": json.dumps(info.get("residual_base_gains")),
             "increment_limit": json.dumps(info.get("increment_limit")),
             "direct_limit": json.dumps(info.get("direct_limit")),
+            "yaw_gain_limit": json.dumps(info.get("yaw_gain_limit")),
             "output_names": "wheel_speed_left,wheel_speed_right",
             "output_units": "rad/s,rad/s",
             "action_spec": json.dumps(spec, sort_keys=True),

@@ -79,7 +79,8 @@ MODEL_KEYS = ("model.actor_hidden", "model.critic_hidden", "model.shared_trunk",
 under the same values."""
 
 
-ACTION_MAPPING_KEYS = ("residual_base_gains", "increment_limit", "direct_limit")
+ACTION_MAPPING_KEYS = ("residual_base_gains", "increment_limit", "direct_limit",
+                       "yaw_gain_limit")
 """env_info entries that decide what an action means (the residual base, `envs.describe_env`)."""
 
 
@@ -216,7 +217,7 @@ class Learner:
             raise ValueError(f"{path} was trained with another action mapping "
                              f"({'; '.join(mapping)}): its actions would mean other wheel "
                              "speeds here; resume with the checkpoint's motor.residual_base, "
-                             "increment_limit and direct_limit")
+                             "increment_limit, direct_limit and yaw_gain_limit")
         self.policy.load_state_dict(state.model)
         self.ppo.load_optimizer_state(state.optimizer)
         self.ppo.set_learning_rate(state.learning_rate)

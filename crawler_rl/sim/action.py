@@ -9,7 +9,9 @@ a PI on the observation's tracking error and its anti-windup error integral (`pi
 control step, so action 0 holds it; a trained policy may still take it back step by step, which
 `bench/residual_retention.py` measures and `ppo.yaw_leak_penalty` discourages; with
 `motor.direct_limit` two more actions add a correction for one step only,
-`incremental_direct_wheel_speeds`). Either way
+`incremental_direct_wheel_speeds`; with `motor.yaw_gain_limit` a[1] picks the gain of an
+integrator of the yaw-rate error instead of moving the yaw mode itself, `yaw_gated_action`).
+Either way
 the wheel speeds stay within `residual_limit` of the IK feed-forward and within the wheel speed
 limit.
 """
@@ -215,6 +217,34 @@ def _single_incremental(
         sent.append(min(max(kept + direct_limit * min(max(correction, -1.0), 1.0), low), high)
                     if direct_limit else kept)
     return carried, sent
+
+
+def yaw_gated_action(obs: np.ndarray, action: np.ndarray, yaw_gain_limit: float,
+                     increment_limit: float, spec: ActionSpec) -> np.ndarray:
+    """Turn (v step, yaw gain, corrections...) into the free-increment form the mappings take.
+
+    gain = yaw_gain_limit * (clip(a[1]) + 1) / 2; the yaw mode moves by IK(0, gain * (cmd_omega
+    - meas_omega)), the v mode by increment_limit * a[0]: left = clip(a[0] - d), right =
+    clip(a[0] + d), d = gain * error * track_width / 2 / wheel_radius / increment_limit (clip to
+    [-1, 1]); a[2:] pass through. Read from the observation alone, so the exported graph
+    computes the same. Shape: (..., OBS_DIM), (..., n >= 2) -> (..., n).
+    """
+    if action.shape[-1:] in ((2,), (4,)) and np.shape(obs) == (OBS_DIM,) and action.ndim == 1:
+        steps = action.tolist()  # the env's hot path, float math
+        step, gain = min(max(steps[0], -1.0), 1.0), min(max(steps[1], -1.0), 1.0)
+        error = float(obs[_CMD + 1]) - float(obs[_MEAS + 1])
+        yaw = (yaw_gain_limit * (gain + 1.0) * 0.5 * error * 0.5 * spec.track_width
+               / spec.wheel_radius / increment_limit)
+        return np.array([min(max(step - yaw, -1.0), 1.0), min(max(step + yaw, -1.0), 1.0),
+                         *steps[2:]])
+    obs = np.asarray(obs, dtype=np.float64)
+    action = np.asarray(action, dtype=np.float64)
+    step = np.clip(action[..., 0], -1.0, 1.0)
+    gain = yaw_gain_limit * (np.clip(action[..., 1], -1.0, 1.0) + 1.0) * 0.5
+    error = obs[..., _CMD + 1] - obs[..., _MEAS + 1]
+    yaw = gain * error * 0.5 * spec.track_width / spec.wheel_radius / increment_limit
+    return np.concatenate([np.clip(np.stack([step - yaw, step + yaw], axis=-1), -1.0, 1.0),
+                           action[..., 2:]], axis=-1)
 
 
 def incremental_action_for_wheel_speeds(

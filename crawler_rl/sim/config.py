@@ -133,6 +133,13 @@ class MotorConfig:
     direct_limit: float = _num(4.0, 0.0)
     """`incremental` base: largest set-anew correction per step [rad/s] (two more actions that
     are added to the output but not carried in the residual); 0 = none."""
+    yaw_gain_limit: float = _num(0.0, 0.0)
+    """`incremental` base: > 0 makes the residual's yaw mode an integrator of the measured
+    yaw-rate error whose gain the policy picks each step in [0, yaw_gain_limit] (per control
+    step: the yaw-rate change commanded per rad/s of error) with a[1], while a[0] moves both
+    wheels' residual alike (the v mode) by up to increment_limit; 0: a[:2] move each wheel's
+    residual freely. A free yaw increment settles wherever the network's output crosses zero,
+    an integrator only at zero measured error (docs/baseline.md)."""
 
 
 @dataclass(frozen=True)

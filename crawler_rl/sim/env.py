@@ -21,6 +21,7 @@ from crawler_rl.sim.action import (
     incremental_wheel_speeds,
     observation_pi_wheel_speeds,
     wheel_speeds_from_action,
+    yaw_gated_action,
 )
 from crawler_rl.sim.config import CrawlerConfig, TaskConfig, load_crawler_config
 from crawler_rl.sim.crawler import CrawlerSim
@@ -84,15 +85,20 @@ class CrawlerEnv(gym.Env):
             else None)
         """The `incremental` base's set-anew correction limit [rad/s]; None: no such actions."""
         action_dim = 2 if self.direct_limit is None else 4
+        self.yaw_gain_limit = (motor.yaw_gain_limit if self.increment_limit is not None
+                               and motor.yaw_gain_limit > 0 else None)
+        """The `incremental` base's largest yaw integrator gain (a[1]); None: a free yaw mode."""
         self.yaw_residual_probe = (
             yaw_residual_probe(0.0 if self.direct_limit is None
                                else self.direct_limit / self.increment_limit)
-            if self.increment_limit is not None else None)
-        """The residual's yaw mode (`ppo.yaw_leak_penalty`); the incremental base only."""
+            if self.increment_limit is not None and self.yaw_gain_limit is None else None)
+        """The residual's yaw mode (`ppo.yaw_leak_penalty`); the incremental base with a free
+        yaw mode only (an integrator cannot leak)."""
         self.action_space = gym.spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
         # Left/right symmetry (ppo.mirror_augmentation), unless overrides skew the yaw commands.
         low, high = self.config.task.omega_range
-        self.mirror_spec = mirror_spec(action_dim) if low == -high else None
+        self.mirror_spec = (mirror_spec(action_dim, self.yaw_gain_limit is not None)
+                            if low == -high else None)
         self.scenario = Scenario(surface="deck", randomize=False)
         self.sim = CrawlerSim(self.config, self.scenario, self.np_random)
         self.control_dt = self.sim.control_dt
@@ -138,11 +144,16 @@ class CrawlerEnv(gym.Env):
         sim, reward_cfg = self.sim, self.config.reward
         command = self._commands[self._step]
         intended, self.next_intended = self.next_intended, None
+        mapped = action
+        if self.yaw_gain_limit is not None:
+            mapped = yaw_gated_action(self._obs, np.asarray(action, dtype=np.float64),
+                                      self.yaw_gain_limit, self.increment_limit,
+                                      sim.action_spec)
         if self.direct_limit is not None:
             intended, wheel_speeds = incremental_direct_wheel_speeds(
-                self._obs, action, self.increment_limit, self.direct_limit, sim.action_spec)
+                self._obs, mapped, self.increment_limit, self.direct_limit, sim.action_spec)
         elif self.increment_limit is not None:
-            wheel_speeds = incremental_wheel_speeds(self._obs, action, self.increment_limit,
+            wheel_speeds = incremental_wheel_speeds(self._obs, mapped, self.increment_limit,
                                                     sim.action_spec)
         else:
             base = None

@@ -110,12 +110,13 @@ def yaw_residual_probe(direct_ratio: float = 0.0) -> dict[str, list[float]]:
     return {"obs_shift": shift, "action_weights": weights}
 
 
-def mirror_spec(action_dim: int = 2) -> dict[str, list[float]]:
+def mirror_spec(action_dim: int = 2, yaw_gated: bool = False) -> dict[str, list[float]]:
     """Return the crawler's left/right mirror: observation and action (wheel) maps.
 
     mirrored[i] = sign[i] * x[perm[i]] (the form rl/symmetry.py's MirrorSpec reads).
     `action_dim` 2: (left, right) increments; 4: the same, then the one-step corrections
-    (`motor.direct_limit`), each pair swapped.
+    (`motor.direct_limit`), each pair swapped. `yaw_gated` (`motor.yaw_gain_limit`): a[:2] are
+    the v step and the yaw gain, which the mirror keeps.
     """
     if action_dim not in (2, 4):
         raise ValueError(f"the crawler has 2 or 4 actions, got {action_dim}")
@@ -125,7 +126,8 @@ def mirror_spec(action_dim: int = 2) -> dict[str, list[float]]:
         obs_perm[i], obs_perm[j] = j, i
     obs_sign = [-1.0 if name in _MIRROR_NEGATED else 1.0 for name in OBS_NAMES]
     return {"obs_perm": obs_perm, "obs_sign": obs_sign,
-            "action_perm": [1, 0, 3, 2][:action_dim], "action_sign": [1.0] * action_dim}
+            "action_perm": ([0, 1] if yaw_gated else [1, 0]) + [3, 2][:action_dim - 2],
+            "action_sign": [1.0] * action_dim}
 
 
 class ObservationBuilder:
