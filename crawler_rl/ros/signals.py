@@ -48,12 +48,15 @@ def ignore_stop_signals(deadline: float = 30.0) -> None:
     signal.alarm(math.ceil(deadline))
 
 
-STOP_DEADLINE_S = 3.0
+STOP_DEADLINE_S = 4.0
 """Longest a stateless node (actor, inference) may take to clean up once its spin ends.
 
 Under 5 s: `ros2 launch` escalates to SIGTERM 5 s after its SIGINT, and rclpy, whose context
 is already down by then, swallows that SIGTERM too, so a node hung in its cleanup (a blocked
-DDS call, say) would only go at the SIGKILL 10 s later, leaving no trace of where it hung."""
+DDS call, say) would only go at the SIGKILL 10 s later, leaving no trace of where it hung. Not
+much under it either: with every node of a training graph stopping at once on a busy 2-core
+machine, rclpy's `destroy_node` alone has taken over 3 s (an actor, in
+test/system/test_fault_actors.py)."""
 
 
 class StopDeadline:
