@@ -60,3 +60,30 @@ def random_checkpoint(crawler: bool = True, seed: int = 0, crawler_actions: int 
         obs_dim=obs_dim, action_dim=action_dim, env_info=env_info,
         rng_state=capture_rng_state(),
     )
+
+
+def exported_crawler_model(folder, **env_info):
+    """(checkpoint, controller.onnx) of a random 4-action crawler policy with these mapping
+    entries in its env_info (e.g. increment_limit=1.0, direct_limit=3.0)."""
+    from crawler_rl.rl.checkpoint import save_checkpoint
+    from crawler_rl.rl.export import export_checkpoint
+
+    checkpoint = random_checkpoint(crawler=True, crawler_actions=4)
+    checkpoint.env_info.update(env_info)
+    path = export_checkpoint(save_checkpoint(folder / "c.pt", checkpoint),
+                             folder / "controller.onnx")
+    return checkpoint, path
+
+
+def crawler_observations(rng, count: int = 256):
+    """`count` random float32 observations with commands in the training ranges and previous
+    residuals within +-4 rad/s (the rest N(0, 2))."""
+    import numpy as np
+
+    from crawler_rl.sim.observation import OBS_DIM, OBS_NAMES
+
+    residual = OBS_NAMES.index("prev_residual_left")
+    obs = rng.normal(0.0, 2.0, (count, OBS_DIM)).astype(np.float32)
+    obs[:, 0], obs[:, 1] = rng.uniform(-0.15, 0.15, count), rng.uniform(-0.8, 0.8, count)
+    obs[:, residual:residual + 2] = rng.uniform(-4, 4, (count, 2))
+    return obs

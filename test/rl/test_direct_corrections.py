@@ -13,14 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from rl_fixtures import random_checkpoint
+from rl_fixtures import crawler_observations, exported_crawler_model
 
 from crawler_rl.control.episode import driving_env, run_episode
 from crawler_rl.control.onnx_runner import OnnxPolicy, RobotState, VelocityController
-from crawler_rl.rl.checkpoint import save_checkpoint
 from crawler_rl.rl.config import EnvConfig
 from crawler_rl.rl.envs import describe_env, make_env_factory
-from crawler_rl.rl.export import OnnxController, deployable_module, export_checkpoint
+from crawler_rl.rl.export import OnnxController, deployable_module
 from crawler_rl.sim.action import (
     ActionSpec,
     incremental_direct_wheel_speeds,
@@ -94,20 +93,13 @@ def test_the_mapping_limits_the_sum_around_ik_and_refuses_nan() -> None:
 
 @pytest.fixture(scope="module")
 def direct_model(tmp_path_factory) -> tuple[object, Path]:
-    folder = tmp_path_factory.mktemp("direct")
-    checkpoint = random_checkpoint(crawler=True, crawler_actions=4)
-    checkpoint.env_info.update(increment_limit=1.0, direct_limit=3.0)
-    path = export_checkpoint(save_checkpoint(folder / "c.pt", checkpoint),
-                             folder / "controller.onnx")
-    return checkpoint, path
+    return exported_crawler_model(tmp_path_factory.mktemp("direct"), increment_limit=1.0,
+                                  direct_limit=3.0)
 
 
 def test_the_graph_outputs_the_sent_and_the_carried_command(direct_model) -> None:
     checkpoint, path = direct_model
-    rng = np.random.default_rng(2)
-    obs = rng.normal(0.0, 2.0, (256, OBS_DIM)).astype(np.float32)
-    obs[:, 0], obs[:, 1] = rng.uniform(-0.15, 0.15, 256), rng.uniform(-0.8, 0.8, 256)
-    obs[:, RESIDUAL:RESIDUAL + 2] = rng.uniform(-4, 4, (256, 2))
+    obs = crawler_observations(np.random.default_rng(2))
     module, names = deployable_module(checkpoint)
     assert names == ["wheel_speeds", "carried_wheel_speeds"]
     with torch.no_grad():

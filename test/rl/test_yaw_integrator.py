@@ -12,13 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from rl_fixtures import random_checkpoint
+from rl_fixtures import crawler_observations, exported_crawler_model
 
 from crawler_rl.control.onnx_runner import OnnxPolicy
-from crawler_rl.rl.checkpoint import save_checkpoint
 from crawler_rl.rl.config import EnvConfig
 from crawler_rl.rl.envs import describe_env, make_env_factory
-from crawler_rl.rl.export import OnnxController, deployable_module, export_checkpoint
+from crawler_rl.rl.export import OnnxController, deployable_module
 from crawler_rl.sim.action import (
     ActionSpec,
     incremental_direct_wheel_speeds,
@@ -90,21 +89,15 @@ def test_the_env_integrates_the_yaw_error_and_keeps_the_gain_under_the_mirror() 
 
 @pytest.fixture(scope="module")
 def yaw_model(tmp_path_factory) -> tuple[object, Path]:
-    folder = tmp_path_factory.mktemp("yaw")
-    checkpoint = random_checkpoint(crawler=True, crawler_actions=4)
-    checkpoint.env_info.update(increment_limit=1.0, direct_limit=3.0, yaw_gain_limit=1.0)
-    path = export_checkpoint(save_checkpoint(folder / "c.pt", checkpoint),
-                             folder / "controller.onnx")
-    return checkpoint, path
+    return exported_crawler_model(tmp_path_factory.mktemp("yaw"), increment_limit=1.0,
+                                  direct_limit=3.0, yaw_gain_limit=1.0)
 
 
 def test_the_graph_integrates_as_the_simulator_does(yaw_model) -> None:
     checkpoint, path = yaw_model
     rng = np.random.default_rng(2)
-    obs = rng.normal(0.0, 2.0, (256, OBS_DIM)).astype(np.float32)
-    obs[:, 0], obs[:, 1] = rng.uniform(-0.15, 0.15, 256), rng.uniform(-0.8, 0.8, 256)
+    obs = crawler_observations(rng)
     obs[:, MEAS_OMEGA] = obs[:, 1] + rng.normal(0.0, 0.2, 256)
-    obs[:, RESIDUAL:RESIDUAL + 2] = rng.uniform(-4, 4, (256, 2))
     module, names = deployable_module(checkpoint)
     with torch.no_grad():
         action = module.policy.act_deterministic(torch.from_numpy(obs)).numpy()
