@@ -125,9 +125,8 @@ def _run_until_stopped(graph: Graph, sim: bool, duration: float | None,
         while time.monotonic() < end and not stop.requested:
             time.sleep(0.2)
             finished = processes.poll()
-            if until_square_done and finished.pop(SQUARE_PATH, None) == 0:
+            if finished.pop(SQUARE_PATH, None) == 0 and until_square_done:
                 end = min(end, time.monotonic() + SQUARE_SETTLE_SECONDS)
-            finished.pop(SQUARE_PATH, None)
             if finished:
                 name, code = next(iter(finished.items()))
                 LOG.error("%s exited early with code %s; stopping", name, code)
