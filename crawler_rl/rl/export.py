@@ -90,12 +90,10 @@ class WheelSpeedPolicy(nn.Module):
 
     def yaw_gated(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """`yaw_gated_action` on clipped actions: (v step, yaw gain, ...) -> increments, ..."""
-        step, gain = action[:, 0:1], self.yaw_gain_limit * (action[:, 1:2] + 1.0) * 0.5
+        gain = self.yaw_gain_limit * (action[:, 1:2] + 1.0) * 0.5
         error = obs[:, COMMAND + 1:COMMAND + 2] - obs[:, MEASURED + 1:MEASURED + 2]
-        yaw = (gain * error * 0.5 * self.track_width / self.wheel_radius
-               / self.increment_limit)
-        return torch.cat([torch.clamp(step - yaw, -1.0, 1.0), torch.clamp(step + yaw, -1.0, 1.0),
-                          action[:, 2:]], dim=1)
+        yaw = self.wheels(torch.zeros_like(error), gain * error) / self.increment_limit
+        return torch.cat([torch.clamp(action[:, 0:1] + yaw, -1.0, 1.0), action[:, 2:]], dim=1)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Shape: (batch, obs_dim) -> (batch, 2); with direct_limit (sent, carried), each so."""

@@ -223,28 +223,29 @@ def yaw_gated_action(obs: np.ndarray, action: np.ndarray, yaw_gain_limit: float,
                      increment_limit: float, spec: ActionSpec) -> np.ndarray:
     """Turn (v step, yaw gain, corrections...) into the free-increment form the mappings take.
 
-    gain = yaw_gain_limit * (clip(a[1]) + 1) / 2; the yaw mode moves by IK(0, gain * (cmd_omega
-    - meas_omega)), the v mode by increment_limit * a[0]: left = clip(a[0] - d), right =
-    clip(a[0] + d), d = gain * error * track_width / 2 / wheel_radius / increment_limit (clip to
-    [-1, 1]); a[2:] pass through. Read from the observation alone, so the exported graph
-    computes the same. Shape: (..., OBS_DIM), (..., n >= 2) -> (..., n).
+    gain = yaw_gain_limit * (clip(a[1]) + 1) / 2; the yaw mode moves by (left, right) =
+    IK(0, gain * (cmd_omega - meas_omega)), the v mode by increment_limit * a[0]: the
+    increments are clip(a[0] + (left, right) / increment_limit) within [-1, 1]; a[2:] pass
+    through. Read from the observation alone, so the exported graph computes the same.
+    Shape: (..., OBS_DIM), (..., n >= 2) -> (..., n).
     """
     if action.shape[-1:] in ((2,), (4,)) and np.shape(obs) == (OBS_DIM,) and action.ndim == 1:
         steps = action.tolist()  # the env's hot path, float math
         step, gain = min(max(steps[0], -1.0), 1.0), min(max(steps[1], -1.0), 1.0)
         error = float(obs[_CMD + 1]) - float(obs[_MEAS + 1])
-        yaw = (yaw_gain_limit * (gain + 1.0) * 0.5 * error * 0.5 * spec.track_width
-               / spec.wheel_radius / increment_limit)
-        return np.array([min(max(step - yaw, -1.0), 1.0), min(max(step + yaw, -1.0), 1.0),
-                         *steps[2:]])
+        left, right = differential_drive_wheel_speeds(
+            0.0, yaw_gain_limit * (gain + 1.0) * 0.5 * error, spec.wheel_radius,
+            spec.track_width)
+        return np.array([min(max(step + left / increment_limit, -1.0), 1.0),
+                         min(max(step + right / increment_limit, -1.0), 1.0), *steps[2:]])
     obs = np.asarray(obs, dtype=np.float64)
     action = np.asarray(action, dtype=np.float64)
-    step = np.clip(action[..., 0], -1.0, 1.0)
+    step = np.clip(action[..., 0:1], -1.0, 1.0)
     gain = yaw_gain_limit * (np.clip(action[..., 1], -1.0, 1.0) + 1.0) * 0.5
     error = obs[..., _CMD + 1] - obs[..., _MEAS + 1]
-    yaw = gain * error * 0.5 * spec.track_width / spec.wheel_radius / increment_limit
-    return np.concatenate([np.clip(np.stack([step - yaw, step + yaw], axis=-1), -1.0, 1.0),
-                           action[..., 2:]], axis=-1)
+    yaw = np.stack([np.zeros_like(error), gain * error], axis=-1)
+    increments = step + unclipped_inverse_kinematics(yaw, spec) / increment_limit
+    return np.concatenate([np.clip(increments, -1.0, 1.0), action[..., 2:]], axis=-1)
 
 
 def incremental_action_for_wheel_speeds(
